@@ -1,0 +1,68 @@
+"""fieldkit: the laptop app for expert interviews and network maps with migrant organisations."""
+from flask import Flask, g, redirect, request, url_for
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config=None) -> Flask:
+    """The laptop app: defaults, then FIELDKIT_* environment overrides, then test_config."""
+    from flask_babel import Babel
+    from flask_htmx import HTMX
+
+    from . import config
+    from .i18n import TRANSLATIONS_DIR
+    from .security import LaunchGuard
+    from .vault import IdleLock, Vault
+    from .views import register_views
+
+    app = Flask(__name__, template_folder=str(config.resource_dir("templates")),
+                static_folder=str(config.resource_dir("static")))
+    app.config.from_mapping(config.DEFAULTS, SERVER_PORT=None)
+    app.config.update(config.from_env())
+    if test_config:
+        app.config.update(test_config)
+    app.config["DATA_DIR"] = config.data_dir(app.config["DATA_DIR"])
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
+
+    vault = Vault.from_settings(app.config["DATA_DIR"], app.config)
+    app.extensions["vault"] = vault
+    app.extensions["idle_minutes"] = float(app.config["IDLE_LOCK_MINUTES"])
+    IdleLock(vault, lambda: app.extensions["idle_minutes"]).start()
+
+    LaunchGuard(app)  # first: nothing else runs for a request it refuses
+    HTMX(app)
+    Babel(app, locale_selector=_select_locale)
+    app.before_request(_require_unlocked_vault)
+    app.teardown_appcontext(_close_session)
+    register_views(app)
+    return app
+
+
+# Endpoints that work while the vault is locked.
+_OPEN_ENDPOINTS = {"static", "launch", "vault.setup", "vault.unlock", "settings.language"}
+
+
+def _require_unlocked_vault():
+    """Send every request to setup or unlock while the vault is locked; count it as activity."""
+    from flask import current_app
+
+    vault = current_app.extensions["vault"]
+    if request.endpoint in _OPEN_ENDPOINTS:
+        return None
+    if not vault.is_unlocked:
+        target = url_for("vault.unlock" if vault.exists else "vault.setup")
+        if request.headers.get("HX-Request") == "true":
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
+    vault.touch()
+    return None
+
+
+def _select_locale() -> str:
+    return request.cookies.get("lang") if request.cookies.get("lang") in ("de", "en") else "de"
+
+
+def _close_session(_error=None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

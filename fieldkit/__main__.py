@@ -1,0 +1,4 @@
+"""`python -m fieldkit` is the `fieldkit` command."""
+from .cli import main
+
+main()

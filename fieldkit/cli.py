@@ -1,0 +1,279 @@
+"""The `fieldkit` command (DESIGN.md §11): every action of the app, scriptable.
+
+Passphrases come from FIELDKIT_PASSPHRASE or --passphrase-file, else a prompt; new passphrases from
+FIELDKIT_NEW_PASSPHRASE or --new-passphrase-file. Exit status is 0 only on success.
+"""
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import config
+from .i18n import translate
+from .instance import AlreadyRunning, single_instance
+from .vault import Vault, VaultError, WeakPassphrase, fingerprint, new_project_identity
+
+LOCALE = os.environ.get("FIELDKIT_LANG", "de")
+
+
+def t(message: str, **params) -> str:
+    return translate(message, LOCALE, **params)
+
+
+class Context:
+    def __init__(self, data_dir: Path | None):
+        self._data_dir = data_dir
+
+    def data_dir(self, default: Path | None = None) -> Path:
+        return config.data_dir(self._data_dir or os.environ.get("FIELDKIT_DATA_DIR") or default)
+
+    def settings(self) -> dict:
+        return {**config.DEFAULTS, **config.from_env()}
+
+    def vault(self, data_dir: Path | None = None) -> Vault:
+        return Vault.from_settings(data_dir or self.data_dir(), self.settings())
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory (default: FIELDKIT_DATA_DIR, else the platform's user data directory).")
+@click.version_option(package_name="fieldkit")
+@click.pass_context
+def cli(ctx, data_dir):
+    """fieldkit: expert interviews and network maps with migrant organisations."""
+    ctx.obj = Context(data_dir)
+
+
+def main():
+    _harden_process()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    try:
+        cli(standalone_mode=True)
+    except (VaultError, AlreadyRunning) as error:  # raised outside a command's own handling
+        click.echo(_error_text(error), err=True)
+        sys.exit(1)
+
+
+def _harden_process() -> None:
+    """No core dumps: a crash must not write decrypted interview data to disk."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _error_text(error) -> str:
+    if isinstance(error, WeakPassphrase):
+        return "\n".join(t(problem) for problem in error.problems)
+    return t(error.message, **getattr(error, "params", {}))
+
+
+def _fail(error) -> None:
+    raise click.ClickException(_error_text(error))
+
+
+def _read_secret(path: Path | None, env: str, prompt: str, confirm: bool = False) -> str:
+    if path:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    if os.environ.get(env):
+        return os.environ[env]
+    if not sys.stdin.isatty():
+        raise click.ClickException(t("No passphrase given: set %(env)s or use a passphrase file.", env=env))
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+
+
+def _echo(as_json: bool, data: dict, text: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False) if as_json else text)
+
+
+passphrase_file = click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+new_passphrase_file = click.option("--new-passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@cli.command()
+@click.option("--recipient", help="The project's recovery public key (age1…).")
+@click.option("--recipient-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@passphrase_file
+@json_option
+@pass_context
+def init(ctx, recipient, recipient_file, passphrase_file, as_json):
+    """Create the encrypted vault in the data directory."""
+    recipient = recipient_file.read_text(encoding="utf-8") if recipient_file else recipient
+    if not recipient:
+        raise click.UsageError(t("Give the project's recovery key with --recipient or --recipient-file."))
+    data_dir = ctx.data_dir()
+    try:
+        with single_instance(data_dir):
+            vault = ctx.vault(data_dir)
+            vault.create(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("New passphrase"), confirm=True), [recipient])
+            device_id, public_key = vault.device_id, vault.secrets.public_key
+            vault.lock()
+    except (VaultError, AlreadyRunning) as error:
+        _fail(error)
+    _echo(as_json, {"data_dir": str(data_dir), "device_id": device_id, "fingerprint": fingerprint(public_key)},
+          t("Vault created in %(dir)s. Device fingerprint: %(fp)s", dir=data_dir, fp=fingerprint(public_key)))
+
+
+@cli.command()
+@click.option("--serve", "mode", flag_value="serve", help="Open in the browser instead of a window.")
+@click.option("--no-start", "mode", flag_value="none", help="Only create the demo vault.")
+@pass_context
+def demo(ctx, mode):
+    """Create a demo vault with two fictional organisations, then start fieldkit on it."""
+    from sqlmodel import Session
+
+    from .demo import DEMO_PASSPHRASE, create_demo_data
+
+    data_dir = ctx.data_dir(default=Path(config.data_dir()) / "demo")
+    passphrase = os.environ.get("FIELDKIT_PASSPHRASE") or DEMO_PASSPHRASE
+    try:
+        with single_instance(data_dir):
+            vault = ctx.vault(data_dir)
+            if not vault.exists:
+                identity, recipient = new_project_identity()
+                key_file = data_dir / "demo-coordinator.key"
+                key_file.write_text(identity, encoding="utf-8")
+                key_file.chmod(0o600)
+                vault.create(passphrase, [recipient])
+                with Session(vault.engine) as session, session.begin():
+                    create_demo_data(session, vault.device_id)
+                vault.lock()
+                click.echo(t("Demo vault created in %(dir)s (its demo coordinator key: %(key)s).", dir=data_dir, key=key_file))
+            click.echo(t("Demo passphrase: %(passphrase)s", passphrase=passphrase))
+            if mode != "none":
+                _start(ctx, data_dir, "serve" if mode == "serve" else "window")
+    except (VaultError, AlreadyRunning) as error:
+        _fail(error)
+
+
+@cli.command()
+@pass_context
+def run(ctx):
+    """Open fieldkit in its desktop window."""
+    from .desktop import display_available
+
+    if not display_available():
+        raise click.ClickException(t("No screen found for a window. Use `fieldkit serve` to open fieldkit in a browser."))
+    _run_locked(ctx, "window")
+
+
+@cli.command()
+@click.option("--open", "open_browser", is_flag=True, help="Also open the address in the default browser.")
+@pass_context
+def serve(ctx, open_browser):
+    """Serve fieldkit for a browser on 127.0.0.1 and print its one-time address."""
+    _run_locked(ctx, "browser" if open_browser else "serve")
+
+
+def _run_locked(ctx, mode: str) -> None:
+    data_dir = ctx.data_dir()
+    try:
+        with single_instance(data_dir):
+            _start(ctx, data_dir, mode)
+    except AlreadyRunning as error:
+        _fail(error)
+
+
+def _start(ctx, data_dir: Path, mode: str) -> None:
+    """Run the app on data_dir: in a window, or served for a browser until Ctrl+C."""
+    from . import create_app
+    from .desktop import display_available, open_window
+    from .local_server import LocalServer
+
+    app = create_app({"DATA_DIR": data_dir})
+    if mode == "window" and display_available():
+        open_window(app)
+        return
+    server = LocalServer(app)
+    click.echo(t("fieldkit is running. Open this address in your browser; it works once:"))
+    click.echo(server.launch_url)
+    sys.stdout.flush()
+    if mode == "browser":
+        import webbrowser
+
+        webbrowser.open(server.launch_url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["vault"].lock()
+
+
+@cli.group()
+def keys():
+    """Keys: the project's coordinator key pair and this device's keys."""
+
+
+@keys.command("project-init")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("coordinator.key"), show_default=True)
+@json_option
+def project_init(out, as_json):
+    """Create a coordinator key pair (an age identity). Keep the file secret; hand out the public key."""
+    if out.exists():
+        raise click.ClickException(t("%(file)s exists already; it is not overwritten.", file=out))
+    identity, recipient = new_project_identity()
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(identity)
+    _echo(as_json, {"identity_file": str(out), "recipient": recipient},
+          t("Coordinator key written to %(file)s. Public key for the laptops:", file=out) + f"\n{recipient}")
+
+
+@keys.command("show")
+@passphrase_file
+@json_option
+@pass_context
+def keys_show(ctx, passphrase_file, as_json):
+    """Show this device's id, signing key fingerprint and recovery keys."""
+    vault = ctx.vault()
+    try:
+        keystore = vault.keystore()
+        secrets = keystore.unwrap(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
+    except VaultError as error:
+        _fail(error)
+    data = {"device_id": secrets.device_id, "fingerprint": fingerprint(secrets.public_key),
+            "recovery_recipients": list(keystore.recovery_recipients)}
+    _echo(as_json, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
+
+
+@cli.command()
+@passphrase_file
+@new_passphrase_file
+@pass_context
+def passwd(ctx, passphrase_file, new_passphrase_file):
+    """Change the passphrase (rewraps the key; the data stays as it is)."""
+    data_dir = ctx.data_dir()
+    try:
+        with single_instance(data_dir):
+            old = _read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Current passphrase"))
+            new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+            ctx.vault(data_dir).change_passphrase(old, new)
+    except (VaultError, AlreadyRunning) as error:
+        _fail(error)
+    click.echo(t("The passphrase was changed. Use the new one from now on."))
+
+
+@cli.command()
+@click.option("--identity", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The coordinator's age identity file.")
+@new_passphrase_file
+@pass_context
+def recover(ctx, identity, new_passphrase_file):
+    """Set a new passphrase with the coordinator's key when the old one is lost."""
+    data_dir = ctx.data_dir()
+    try:
+        with single_instance(data_dir):
+            new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+            ctx.vault(data_dir).recover(identity.read_text(encoding="utf-8"), new)
+    except (VaultError, AlreadyRunning) as error:
+        _fail(error)
+    click.echo(t("Access restored. Unlock fieldkit with the new passphrase."))

@@ -1,0 +1,58 @@
+"""The desktop window: pywebview (Qt on Linux) showing the app served on 127.0.0.1."""
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+
+from flask import Flask
+
+from .local_server import LocalServer
+
+log = logging.getLogger("fieldkit.desktop")
+
+
+def display_available() -> bool:
+    """Whether a window can be shown: always on Windows and macOS, with X11 or Wayland on Linux."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_window(app: Flask) -> None:
+    """Serve the app, show it in a window, and return when the window closes (or on SIGTERM/SIGINT)."""
+    import webview
+
+    server = LocalServer(app)
+    server.start()
+    window = webview.create_window("fieldkit", server.launch_url, width=1280, height=860, min_size=(900, 600))
+    window.events.loaded += lambda: log.info("window loaded")
+    _close_on_signal(window)
+    try:
+        # private_mode: the web view keeps no cookies, cache or local storage on disk.
+        webview.start(gui="qt" if sys.platform.startswith("linux") else None, private_mode=True)
+    finally:
+        server.shutdown()
+        app.extensions["vault"].lock()
+        log.info("window closed")
+
+
+def _close_on_signal(window) -> None:
+    """Close the window on SIGTERM or SIGINT. The GUI loop keeps Python's own signal handlers from
+    running, but the interpreter still writes the signal number to the wakeup socket at once; a
+    thread waits on it and asks the window to close, which pywebview hands to the GUI thread."""
+    if os.name != "posix":
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: None)
+
+    def wait_and_close():
+        reader.recv(1)
+        log.info("closing the window on signal")
+        window.destroy()
+
+    threading.Thread(target=wait_and_close, name="fieldkit-signals", daemon=True).start()

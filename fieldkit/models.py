@@ -1,0 +1,176 @@
+"""The data model (DESIGN.md §3): SQLModel tables, created only by the Alembic migrations.
+
+Every shared record carries what merging needs: a UUID, timestamps, the device it was created on,
+a version vector {device_id: counter} and a tombstone, so deletions travel like edits.
+Fields that can identify someone are listed in IDENTIFYING for anonymisation.
+"""
+import uuid
+import datetime as dt
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware in UTC (SQLModel's datetime columns refuse naive values)."""
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class SharedRecord(SQLModel):
+    """The columns every record that travels between devices has."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    origin_device: str = Field(max_length=36)
+    version: dict = Field(default_factory=dict, sa_type=JSON)
+    deleted: bool = False
+
+    def touch(self, device_id: str, now: Optional[datetime] = None) -> None:
+        """Record a local change: bump this device's counter in the version vector."""
+        self.version = {**self.version, device_id: self.version.get(device_id, 0) + 1}
+        self.updated_at = now or utcnow()
+
+
+class Organisation(SharedRecord, table=True):
+    pseudonym_code: Optional[str] = Field(default=None, index=True)
+    name: str
+    founded: Optional[int] = None
+    city: Optional[str] = None
+    offers_scope: Optional[str] = None  # holistic | specialised
+    offer_fields: list = Field(default_factory=list, sa_type=JSON)  # education, work, health_care, …
+    practices_formal: Optional[int] = None  # scale 1 (none) … 5 (central)
+    practices_informal: Optional[int] = None
+    staff_volunteer: Optional[int] = None
+    staff_paid: Optional[int] = None
+    members_band: Optional[str] = None  # 1-25 | 26-50 | 51-100 | 101-200 | >200
+    target_groups: list = Field(default_factory=list, sa_type=JSON)
+    reach: Optional[str] = None  # neighbourhood | city | region | national | transnational
+    funding_sources: list = Field(default_factory=list, sa_type=JSON)
+    notes: str = ""
+    is_demo: bool = False
+
+
+class Interview(SharedRecord, table=True):
+    organisation_id: str = Field(foreign_key="organisation.id", index=True)
+    interviewer: str = ""
+    date: Optional[dt.date] = None
+    place: Optional[str] = None
+    guide_id: Optional[str] = None
+    guide_version: Optional[str] = None
+    status: str = "planned"  # planned → consented → in_progress → completed → locked
+    consent: dict = Field(default_factory=dict, sa_type=JSON)
+    section_seconds: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class Answer(SharedRecord, table=True):
+    interview_id: str = Field(foreign_key="interview.id", index=True)
+    question_id: str = Field(index=True)
+    text: str = ""
+    covered: bool = False
+
+
+class Transcript(SharedRecord, table=True):
+    interview_id: str = Field(foreign_key="interview.id", index=True)
+    source_name: str
+    text: str = ""
+    language: str = "de"
+
+
+class Code(SharedRecord, table=True):
+    label: str
+    description: str = ""
+    colour: str = "#555555"
+    parent_id: Optional[str] = Field(default=None, foreign_key="code.id", index=True)
+
+
+class Quote(SharedRecord, table=True):
+    interview_id: str = Field(foreign_key="interview.id", index=True)
+    answer_id: Optional[str] = Field(default=None, foreign_key="answer.id", index=True)
+    transcript_id: Optional[str] = Field(default=None, foreign_key="transcript.id", index=True)
+    start: int = 0  # character offsets into the source text
+    end: int = 0
+    text: str = ""
+
+
+class QuoteCode(SharedRecord, table=True):
+    """A code attached to a quote; a record of its own so attaching and removing merge."""
+
+    __tablename__ = "quote_code"
+    quote_id: str = Field(foreign_key="quote.id", index=True)
+    code_id: str = Field(foreign_key="code.id", index=True)
+
+
+class NetworkMap(SharedRecord, table=True):
+    __tablename__ = "network_map"
+    interview_id: str = Field(foreign_key="interview.id", index=True)
+    title: str = ""
+    rings: list = Field(default_factory=list, sa_type=JSON)
+    sectors: list = Field(default_factory=list, sa_type=JSON)
+
+
+class Alter(SharedRecord, table=True):
+    __tablename__ = "network_alter"
+    map_id: str = Field(foreign_key="network_map.id", index=True)
+    label: str
+    actor_type: str
+    x: float = 0.0  # map coordinates, ego at (0, 0), outer ring at radius 1
+    y: float = 0.0
+    attributes: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class Tie(SharedRecord, table=True):
+    __tablename__ = "network_tie"
+    map_id: str = Field(foreign_key="network_map.id", index=True)
+    source_id: Optional[str] = Field(default=None, foreign_key="network_alter.id", index=True)  # None: ego
+    target_id: str = Field(foreign_key="network_alter.id", index=True)
+    type: str  # cooperation | conflict | tension | power_asymmetry | competition
+    direction: str = "undirected"  # undirected | forward | backward | mutual
+    strength: int = 1
+    note: str = ""
+
+
+class MapEvent(SharedRecord, table=True):
+    __tablename__ = "map_event"
+    map_id: str = Field(foreign_key="network_map.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    action: str
+    payload: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class AuditEvent(SharedRecord, table=True):
+    """Who did what when on this device: key operations, merges, releases. Append-only."""
+
+    __tablename__ = "audit_event"
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = ""
+    action: str
+    detail: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class LocalSetting(SQLModel, table=True):
+    """Device-local bookkeeping (device id, idle time, demo flag); never exported."""
+
+    __tablename__ = "local_setting"
+    key: str = Field(primary_key=True)
+    value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+SHARED_TABLES = (Organisation, Interview, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
+                 Alter, Tie, MapEvent, AuditEvent)
+
+IDENTIFYING = {
+    Organisation: ("name", "city", "notes"),
+    Interview: ("place",),
+    Answer: ("text",),
+    Transcript: ("text",),
+    Quote: ("text",),
+    Alter: ("label",),
+    Tie: ("note",),
+}

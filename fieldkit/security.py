@@ -1,0 +1,93 @@
+"""The local web app is a server any process on this laptop can reach (DESIGN.md §5). It admits a
+request only if:
+  1. its Host header names 127.0.0.1 or localhost with our port (defeats DNS rebinding);
+  2. it carries the per-launch secret cookie, which only the one-time launch URL hands out;
+  3. a state-changing request also carries the CSRF token (HTMX sends it as a header).
+Every response gets a strict Content-Security-Policy and is never cached.
+"""
+import hashlib
+import hmac
+import secrets
+import threading
+
+from flask import Flask, abort, make_response, redirect, request
+
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+])
+
+
+class LaunchGuard:
+    """Per-launch secret, Host check, CSRF and security headers for one app instance."""
+
+    def __init__(self, app: Flask):
+        self.secret = secrets.token_urlsafe(32)
+        self._launch_token = secrets.token_urlsafe(32)
+        self._launch_used = threading.Lock()
+        self.csrf_token = hmac.new(self.secret.encode(), b"csrf", hashlib.sha256).hexdigest()
+        self.app = app
+        app.extensions["launch_guard"] = self
+        app.before_request(self._admit)
+        app.after_request(self._secure_headers)
+        app.add_url_rule("/launch/<token>", "launch", self._launch)
+        app.jinja_env.globals["csrf_token"] = lambda: self.csrf_token
+
+    @property
+    def port(self) -> int:
+        return self.app.config["SERVER_PORT"]
+
+    @property
+    def cookie_name(self) -> str:
+        # Cookies are shared across ports of one host: name ours by port so two instances never clash.
+        return f"fieldkit_{self.port}"
+
+    def launch_url(self) -> str:
+        """The one-time URL that lets one browser or window in."""
+        return f"http://127.0.0.1:{self.port}/launch/{self._launch_token}"
+
+    def _admit(self):
+        if request.host not in (f"127.0.0.1:{self.port}", f"localhost:{self.port}"):
+            abort(403, "host")
+        if request.endpoint == "launch":
+            return None
+        cookie = request.cookies.get(self.cookie_name, "")
+        if not hmac.compare_digest(cookie.encode(), self.secret.encode()):
+            abort(403, "launch")
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
+            if not hmac.compare_digest(sent.encode(), self.csrf_token.encode()):
+                abort(403, "csrf")
+        return None
+
+    def _launch(self, token: str):
+        """Exchange the one-time token for the session cookie; the token works exactly once."""
+        with self._launch_used:
+            valid = self._launch_token and hmac.compare_digest(token.encode(), self._launch_token.encode())
+            if not valid:
+                abort(403, "launch")
+            self._launch_token = ""
+        response = make_response(redirect("/"))
+        response.set_cookie(self.cookie_name, self.secret, httponly=True, samesite="Strict", path="/")
+        return response
+
+    @staticmethod
+    def _secure_headers(response):
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,70 @@
+"""Blueprints, one per screen family, and the helpers every view shares."""
+from flask import Flask, current_app, g, make_response, render_template, request
+from flask_babel import gettext
+from sqlmodel import Session
+
+from .. import vocabulary
+from ..vault import Vault
+
+
+def register_views(app: Flask) -> None:
+    from . import organisations, settings, vault
+
+    for module in (vault, organisations, settings):
+        app.register_blueprint(module.bp)
+    app.register_error_handler(403, _forbidden)
+    app.context_processor(_template_context)
+
+
+def current_vault() -> Vault:
+    return current_app.extensions["vault"]
+
+
+def db_session() -> Session:
+    """The request's database session on the unlocked vault, closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = Session(current_vault().engine, expire_on_commit=False)
+    return g.db_session
+
+
+def message(error) -> str:
+    """A domain error's message, translated for the current request."""
+    text = gettext(error.message)
+    return text % error.params if getattr(error, "params", None) else text
+
+
+def render_view(page: str, fragment: str, **context):
+    """The fragment for a plain HTMX swap; the whole page for navigation, boosted links and history
+    restores, which need the layout around it."""
+    htmx = current_app.htmx
+    partial = bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    response = make_response(render_template(fragment if partial else page, **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+def _forbidden(error):
+    reasons = {
+        "host": gettext("This address is not allowed. Open fieldkit only through its own window or the address it printed."),
+        "launch": gettext("This page belongs to a fieldkit window that was started with a one-time address. Start fieldkit again to get a new one."),
+        "csrf": gettext("The form has expired. Reload the page and try again; nothing was saved."),
+    }
+    text = reasons.get(error.description, gettext("Access denied."))
+    return render_template("forbidden.html", reason=text), 403
+
+
+def _template_context() -> dict:
+    vault = current_vault()
+    return {
+        "vocabulary": vocabulary,
+        "vault_unlocked": vault.is_unlocked,
+        "idle_seconds": int(current_app.extensions["idle_minutes"] * 60),
+        "is_demo": vault.is_unlocked and _is_demo(),
+        "current_locale": request.cookies.get("lang", "de"),
+    }
+
+
+def _is_demo() -> bool:
+    from ..local_settings import get_setting
+
+    return bool(get_setting(db_session(), "demo", False))

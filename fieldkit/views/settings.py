@@ -1,0 +1,59 @@
+"""Settings: this device's key fingerprint, the recovery keys, idle lock, passphrase, language."""
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from ..local_settings import set_setting
+from ..vault import VaultError, WeakPassphrase, fingerprint
+from . import current_vault, db_session, message
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+IDLE_MINUTES_RANGE = (1, 240)
+
+
+@bp.route("/")
+def index(errors=(), notice=None, status=200):
+    vault = current_vault()
+    return render_template("settings/index.html", device_id=vault.device_id,
+                           fingerprint=fingerprint(vault.secrets.public_key),
+                           recipients=vault.keystore().recovery_recipients,
+                           idle_minutes=current_app.extensions["idle_minutes"],
+                           errors=errors, notice=notice), status
+
+
+@bp.post("/idle")
+def idle():
+    low, high = IDLE_MINUTES_RANGE
+    try:
+        minutes = int(request.form.get("minutes", ""))
+    except ValueError:
+        minutes = 0
+    if not low <= minutes <= high:
+        return index(errors=[gettext("Enter a whole number of minutes between %(low)d and %(high)d.", low=low, high=high)], status=400)
+    session = db_session()
+    with session.begin():
+        set_setting(session, "idle_lock_minutes", minutes)
+    current_app.extensions["idle_minutes"] = float(minutes)
+    return index(notice=gettext("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
+
+
+@bp.post("/passphrase")
+def passphrase():
+    try:
+        current_vault().change_passphrase(request.form.get("current", ""), request.form.get("passphrase", ""),
+                                          confirmation=request.form.get("confirmation", ""))
+    except WeakPassphrase as error:
+        return index(errors=[gettext(problem) for problem in error.problems], status=400)
+    except VaultError as error:
+        return index(errors=[message(error)], status=400)
+    return index(notice=gettext("The passphrase was changed. Use the new one from now on."))
+
+
+@bp.post("/language")
+def language():
+    chosen, target = request.form.get("lang", "de"), request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):  # only back into this app
+        target = url_for("vault.home")
+    response = redirect(target)
+    if chosen in ("de", "en"):
+        response.set_cookie("lang", chosen, samesite="Strict", httponly=True, max_age=365 * 24 * 3600)
+    return response

@@ -1,0 +1,82 @@
+"""Shared fixtures: a real app on a temporary data directory, a client that entered through the
+launch URL, a cheap Argon2id cost (the production cost is measured in bench/, not paid per test)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from fieldkit import create_app
+from fieldkit.vault import new_project_identity
+
+PORT = 5555
+FAST_KDF = {"ARGON2_MEMORY_KIB": 8192, "ARGON2_ITERATIONS": 1}
+FAST_KDF_ENV = {f"FIELDKIT_{key}": str(value) for key, value in FAST_KDF.items()}
+PASSPHRASE = "Sommerfest im Lindenviertel"
+
+
+class LocalClient(FlaskClient):
+    """A test client that talks to the app the way the window does: on 127.0.0.1 at our port."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("base_url", f"http://127.0.0.1:{PORT}")
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def coordinator():
+    """A project coordinator key pair: (identity file text, recipient)."""
+    return new_project_identity()
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"DATA_DIR": tmp_path / "data", "SERVER_PORT": PORT, **FAST_KDF})
+    app.test_client_class = LocalClient
+    yield app
+    app.extensions["vault"].lock()
+
+
+@pytest.fixture
+def guard(app):
+    return app.extensions["launch_guard"]
+
+
+@pytest.fixture
+def client(app, guard):
+    """A client that opened the one-time launch URL and holds the session cookie."""
+    client = app.test_client()
+    response = client.get(guard.launch_url().removeprefix(f"http://127.0.0.1:{PORT}"))
+    assert response.status_code == 302
+    return client
+
+
+@pytest.fixture
+def unlocked(app, client, guard, coordinator):
+    """The app with a freshly created, unlocked vault."""
+    response = client.post("/setup", data={"csrf_token": guard.csrf_token, "passphrase": PASSPHRASE,
+                                            "confirmation": PASSPHRASE, "recipient": coordinator[1]})
+    assert response.status_code == 302, response.data
+    return app
+
+
+def run_cli(*args, data_dir=None, env=None, input_text=None, timeout=60):
+    """Run the real `fieldkit` command in a subprocess."""
+    full_env = {**os.environ, **FAST_KDF_ENV, **(env or {})}
+    command = [sys.executable, "-m", "fieldkit"]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    return subprocess.run(command + list(args), env=full_env, input=input_text, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,111 @@
+"""The `fieldkit` command as a coordinator scripts it: real processes, real files."""
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import FAST_KDF_ENV, PASSPHRASE
+
+
+@pytest.fixture
+def coordinator_key(cli, tmp_path):
+    result = cli("keys", "project-init", "--out", str(tmp_path / "coordinator.key"), "--json")
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "coordinator.key", json.loads(result.stdout)["recipient"]
+
+
+@pytest.fixture
+def initialised(cli, tmp_path, coordinator_key):
+    data_dir = tmp_path / "data"
+    result = cli("init", "--recipient", coordinator_key[1], "--json", data_dir=data_dir,
+                 env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
+    assert result.returncode == 0, result.stderr
+    return data_dir, json.loads(result.stdout)
+
+
+def test_project_init_writes_a_private_identity_and_never_overwrites(cli, coordinator_key):
+    path, recipient = coordinator_key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert recipient.startswith("age1") and recipient in path.read_text()
+    again = cli("keys", "project-init", "--out", str(path))
+    assert again.returncode == 1 and "nicht überschrieben" in again.stderr
+
+
+def test_init_creates_a_vault_and_keys_show_reports_it(cli, initialised, coordinator_key):
+    data_dir, created = initialised
+    shown = cli("keys", "show", "--json", data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"device_id": created["device_id"], "fingerprint": created["fingerprint"],
+                                        "recovery_recipients": [coordinator_key[1]]}
+
+
+def test_init_twice_is_refused(cli, initialised, coordinator_key):
+    again = cli("init", "--recipient", coordinator_key[1], data_dir=initialised[0],
+                env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
+    assert again.returncode == 1 and "bereits einen Tresor" in again.stderr
+
+
+def test_wrong_passphrase_gets_a_clear_german_error(cli, initialised):
+    result = cli("keys", "show", data_dir=initialised[0], env={"FIELDKIT_PASSPHRASE": "Winterfest am See 2026"})
+    assert result.returncode == 1
+    assert "Falsche Passphrase" in result.stderr
+
+
+def test_passwd_then_recover_with_the_coordinator_key(cli, initialised, coordinator_key, tmp_path):
+    data_dir = initialised[0]
+    changed = cli("passwd", data_dir=data_dir,
+                  env={"FIELDKIT_PASSPHRASE": PASSPHRASE, "FIELDKIT_NEW_PASSPHRASE": "Zweite Passphrase im Herbst"})
+    assert changed.returncode == 0, changed.stderr
+    new_file = tmp_path / "new-passphrase.txt"
+    new_file.write_text("Dritte Passphrase nach Verlust\n")
+    recovered = cli("recover", "--identity", str(coordinator_key[0]), "--new-passphrase-file", str(new_file),
+                    data_dir=data_dir)
+    assert recovered.returncode == 0, recovered.stderr
+    assert cli("keys", "show", data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": "Zweite Passphrase im Herbst"}).returncode == 1
+    assert cli("keys", "show", data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": "Dritte Passphrase nach Verlust"}).returncode == 0
+
+
+def test_recover_with_a_foreign_key_is_refused(cli, initialised, tmp_path):
+    foreign = tmp_path / "foreign.key"
+    assert cli("keys", "project-init", "--out", str(foreign)).returncode == 0
+    result = cli("recover", "--identity", str(foreign), data_dir=initialised[0],
+                 env={"FIELDKIT_NEW_PASSPHRASE": "Dritte Passphrase nach Verlust"})
+    assert result.returncode == 1 and "Wiederherstellungskopie" in result.stderr
+
+
+def test_demo_creates_a_marked_demo_vault(cli, tmp_path):
+    result = cli("demo", "--no-start", data_dir=tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
+    assert "Demo-Passphrase" in result.stdout
+    assert (tmp_path / "demo" / "keystore.json").exists()
+
+
+def start_serving(data_dir, **env):
+    """`fieldkit serve` in the background; returns the process and the one-time URL it printed."""
+    process = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "serve"],
+                               env={**os.environ, **FAST_KDF_ENV, **env}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("http://127.0.0.1:"):
+            return process, line.strip()
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise AssertionError(f"no URL printed: {process.stderr.read()}")
+
+
+def test_second_start_on_the_same_data_directory_is_refused(cli, tmp_path):
+    first, _url = start_serving(tmp_path / "data")
+    try:
+        second = cli("serve", data_dir=tmp_path / "data", timeout=30)
+        assert second.returncode == 1
+        assert "läuft bereits" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=10)

@@ -1,0 +1,112 @@
+"""The local server admits only its own window: Host check, launch secret, CSRF, strict headers."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import PORT
+
+PROTECTED = ["/", "/organisations/", "/settings/", "/unlock", "/setup", "/static/htmx.min.js"]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_request_without_the_launch_cookie_is_forbidden(app, path):
+    response = app.test_client().get(path)
+    assert response.status_code == 403
+    assert b"one-time address" in response.data or "Einmal-Adresse".encode() in response.data
+
+
+@pytest.mark.parametrize("host", ["evil.example", f"evil.example:{PORT}", "127.0.0.1:1", f"127.0.0.2:{PORT}", "localhost"])
+def test_foreign_host_header_is_forbidden_even_with_the_cookie(client, host):
+    response = client.get("/unlock", base_url=f"http://{host}")
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("host", [f"127.0.0.1:{PORT}", f"localhost:{PORT}"])
+def test_own_host_names_are_admitted(app, guard, host):
+    client = app.test_client()
+    launch = guard.launch_url().removeprefix(f"http://127.0.0.1:{PORT}")
+    assert client.get(launch, base_url=f"http://{host}").status_code == 302
+    assert client.get("/setup", base_url=f"http://{host}").status_code == 200
+
+
+def test_launch_url_works_once_and_sets_a_strict_cookie(app, guard):
+    path = guard.launch_url().removeprefix(f"http://127.0.0.1:{PORT}")
+    first = app.test_client().get(path)
+    assert first.status_code == 302
+    cookie = first.headers["Set-Cookie"]
+    assert f"fieldkit_{PORT}=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert app.test_client().get(path).status_code == 403
+
+
+def test_wrong_launch_token_is_forbidden(app):
+    assert app.test_client().get("/launch/guessed-token").status_code == 403
+
+
+def test_wrong_cookie_value_is_forbidden(app):
+    client = app.test_client()
+    client.set_cookie(f"fieldkit_{PORT}", "guessed-secret", domain="127.0.0.1")
+    assert client.get("/setup").status_code == 403
+
+
+def test_state_change_without_csrf_token_is_forbidden(unlocked, client, guard):
+    assert client.post("/lock").status_code == 403
+    assert client.post("/lock", headers={"X-CSRF-Token": "wrong"}).status_code == 403
+    assert unlocked.extensions["vault"].is_unlocked
+    assert client.post("/lock", headers={"X-CSRF-Token": guard.csrf_token}).status_code == 302
+    assert not unlocked.extensions["vault"].is_unlocked
+
+
+def test_csrf_token_in_a_form_field_is_accepted(unlocked, client, guard):
+    assert client.post("/lock", data={"csrf_token": guard.csrf_token}).status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/setup", "/launch/x", "/static/fieldkit.css"])
+def test_every_response_carries_strict_security_headers(client, path):
+    response = client.get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert not re.search(r"https?:", csp), "no remote origins"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_templates_have_no_inline_script_style_or_handlers(repo_root):
+    for template in (repo_root / "templates").rglob("*.html"):
+        html = template.read_text(encoding="utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), template
+        assert not re.search(r"\son[a-z]+\s*=", html), template
+        assert not re.search(r"\sstyle\s*=", html), template
+        assert not re.search(r"(src|href)=\"https?://", html), template
+
+
+def test_htmx_swap_gets_fragment_and_navigation_gets_page(unlocked, client):
+    swap = client.get("/organisations/?q=x", headers={"HX-Request": "true"})
+    assert b"<html" not in swap.data
+    assert "Keine Organisation passt".encode() in swap.data
+    assert "HX-Request" in swap.headers["Vary"]
+    boosted = client.get("/organisations/", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert b"<html" in boosted.data
+    restore = client.get("/organisations/", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert b"<html" in restore.data
+
+
+def test_locked_vault_sends_htmx_requests_to_unlock(unlocked, client, guard):
+    client.post("/lock", data={"csrf_token": guard.csrf_token})
+    response = client.get("/organisations/", headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"] == "/unlock"
+    assert client.get("/organisations/").headers["Location"] == "/unlock"
+
+
+DOMAIN_MODULES = ["vault", "db", "models", "demo", "organisations", "instance", "i18n", "local_settings",
+                  "vocabulary", "config"]
+
+
+@pytest.mark.parametrize("module", DOMAIN_MODULES)
+def test_domain_modules_import_no_flask(repo_root, module):
+    tree = ast.parse((repo_root / "fieldkit" / f"{module}.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not any(name.startswith("flask") for name in imported)
