@@ -26,7 +26,10 @@ def open_window(app: Flask) -> None:
 
     server = LocalServer(app)
     server.start()
-    window = webview.create_window("fieldkit", server.launch_url, width=1280, height=860, min_size=(900, 600))
+    # text_select: interviewers select passages to quote (and pywebview then injects no inline style,
+    # which our Content-Security-Policy would refuse).
+    window = webview.create_window("fieldkit", server.launch_url, width=1280, height=860, min_size=(900, 600),
+                                   text_select=True)
     window.events.loaded += lambda: log.info("window loaded")
     _close_on_signal(window)
     try:
@@ -50,9 +53,11 @@ def _close_on_signal(window) -> None:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: None)
 
-    def wait_and_close():
-        reader.recv(1)
-        log.info("closing the window on signal")
+    def wait_and_close(keep_open=writer):  # the thread holds the writer: closed, it would wake us at once
+        # The wakeup socket carries the number of every signal Python handles; wait for ours.
+        while (number := reader.recv(1)[0]) not in (signal.SIGTERM, signal.SIGINT):
+            log.info("ignoring signal %s", number)
+        log.info("closing the window on signal %s", signal.Signals(number).name)
         window.destroy()
 
     threading.Thread(target=wait_and_close, name="fieldkit-signals", daemon=True).start()
