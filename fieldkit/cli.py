@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ import click
 from . import config
 from .i18n import translate
 from .instance import AlreadyRunning, single_instance
+from .local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
 from .vault import Vault, VaultError, WeakPassphrase, fingerprint, new_project_identity
 
 LOCALE = os.environ.get("FIELDKIT_LANG", "de")
@@ -54,7 +56,7 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         cli(standalone_mode=True)
-    except (VaultError, AlreadyRunning) as error:  # raised outside a command's own handling
+    except (VaultError, AlreadyRunning) as error:  # every command's expected failures, said plainly
         click.echo(_error_text(error), err=True)
         sys.exit(1)
 
@@ -73,10 +75,6 @@ def _error_text(error) -> str:
     if isinstance(error, WeakPassphrase):
         return "\n".join(t(problem) for problem in error.problems)
     return t(error.message, **getattr(error, "params", {}))
-
-
-def _fail(error) -> None:
-    raise click.ClickException(_error_text(error))
 
 
 def _read_secret(path: Path | None, env: str, prompt: str, confirm: bool = False) -> str:
@@ -110,14 +108,11 @@ def init(ctx, recipient, recipient_file, passphrase_file, as_json):
     if not recipient:
         raise click.UsageError(t("Give the project's recovery key with --recipient or --recipient-file."))
     data_dir = ctx.data_dir()
-    try:
-        with single_instance(data_dir):
-            vault = ctx.vault(data_dir)
-            vault.create(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("New passphrase"), confirm=True), [recipient])
-            device_id, public_key = vault.device_id, vault.secrets.public_key
-            vault.lock()
-    except (VaultError, AlreadyRunning) as error:
-        _fail(error)
+    with single_instance(data_dir):
+        vault = ctx.vault(data_dir)
+        vault.create(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("New passphrase"), confirm=True), [recipient])
+        device_id, public_key = vault.device_id, vault.secrets.public_key
+        vault.lock()
     _echo(as_json, {"data_dir": str(data_dir), "device_id": device_id, "fingerprint": fingerprint(public_key)},
           t("Vault created in %(dir)s. Device fingerprint: %(fp)s", dir=data_dir, fp=fingerprint(public_key)))
 
@@ -134,24 +129,21 @@ def demo(ctx, mode):
 
     data_dir = ctx.data_dir(default=Path(config.data_dir()) / "demo")
     passphrase = os.environ.get("FIELDKIT_PASSPHRASE") or DEMO_PASSPHRASE
-    try:
-        with single_instance(data_dir):
-            vault = ctx.vault(data_dir)
-            if not vault.exists:
-                identity, recipient = new_project_identity()
-                key_file = data_dir / "demo-coordinator.key"
-                key_file.write_text(identity, encoding="utf-8")
-                key_file.chmod(0o600)
-                vault.create(passphrase, [recipient])
-                with Session(vault.engine) as session, session.begin():
-                    create_demo_data(session, vault.device_id)
-                vault.lock()
-                click.echo(t("Demo vault created in %(dir)s (its demo coordinator key: %(key)s).", dir=data_dir, key=key_file))
-            click.echo(t("Demo passphrase: %(passphrase)s", passphrase=passphrase))
-            if mode != "none":
-                _start(ctx, data_dir, "serve" if mode == "serve" else "window")
-    except (VaultError, AlreadyRunning) as error:
-        _fail(error)
+    with single_instance(data_dir):
+        vault = ctx.vault(data_dir)
+        if not vault.exists:
+            identity, recipient = new_project_identity()
+            key_file = data_dir / "demo-coordinator.key"
+            key_file.write_text(identity, encoding="utf-8")
+            key_file.chmod(0o600)
+            vault.create(passphrase, [recipient])
+            with Session(vault.engine) as session, session.begin():
+                create_demo_data(session, vault.device_id)
+            vault.lock()
+            click.echo(t("Demo vault created in %(dir)s (its demo coordinator key: %(key)s).", dir=data_dir, key=key_file))
+        click.echo(t("Demo passphrase: %(passphrase)s", passphrase=passphrase))
+        if mode != "none":
+            _start(data_dir, "serve" if mode == "serve" else "window")
 
 
 @cli.command()
@@ -175,14 +167,11 @@ def serve(ctx, open_browser):
 
 def _run_locked(ctx, mode: str) -> None:
     data_dir = ctx.data_dir()
-    try:
-        with single_instance(data_dir):
-            _start(ctx, data_dir, mode)
-    except AlreadyRunning as error:
-        _fail(error)
+    with single_instance(data_dir):
+        _start(data_dir, mode)
 
 
-def _start(ctx, data_dir: Path, mode: str) -> None:
+def _start(data_dir: Path, mode: str) -> None:
     """Run the app on data_dir: in a window, or served for a browser until Ctrl+C."""
     from . import create_app
     from .desktop import display_available, open_window
@@ -234,12 +223,8 @@ def project_init(out, as_json):
 @pass_context
 def keys_show(ctx, passphrase_file, as_json):
     """Show this device's id, signing key fingerprint and recovery keys."""
-    vault = ctx.vault()
-    try:
-        keystore = vault.keystore()
-        secrets = keystore.unwrap(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
-    except VaultError as error:
-        _fail(error)
+    keystore = ctx.vault().keystore()
+    secrets = keystore.unwrap(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
     data = {"device_id": secrets.device_id, "fingerprint": fingerprint(secrets.public_key),
             "recovery_recipients": list(keystore.recovery_recipients)}
     _echo(as_json, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
@@ -252,13 +237,10 @@ def keys_show(ctx, passphrase_file, as_json):
 def passwd(ctx, passphrase_file, new_passphrase_file):
     """Change the passphrase (rewraps the key; the data stays as it is)."""
     data_dir = ctx.data_dir()
-    try:
-        with single_instance(data_dir):
-            old = _read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Current passphrase"))
-            new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
-            ctx.vault(data_dir).change_passphrase(old, new)
-    except (VaultError, AlreadyRunning) as error:
-        _fail(error)
+    with single_instance(data_dir):
+        old = _read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Current passphrase"))
+        new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+        ctx.vault(data_dir).change_passphrase(old, new)
     click.echo(t("The passphrase was changed. Use the new one from now on."))
 
 
@@ -270,10 +252,61 @@ def passwd(ctx, passphrase_file, new_passphrase_file):
 def recover(ctx, identity, new_passphrase_file):
     """Set a new passphrase with the coordinator's key when the old one is lost."""
     data_dir = ctx.data_dir()
-    try:
-        with single_instance(data_dir):
-            new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
-            ctx.vault(data_dir).recover(identity.read_text(encoding="utf-8"), new)
-    except (VaultError, AlreadyRunning) as error:
-        _fail(error)
+    with single_instance(data_dir):
+        new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+        ctx.vault(data_dir).recover(identity.read_text(encoding="utf-8"), new)
     click.echo(t("Access restored. Unlock fieldkit with the new passphrase."))
+
+
+@contextmanager
+def _unlocked_vault(ctx, passphrase_file):
+    """The vault unlocked for one command, locked again afterwards."""
+    data_dir = ctx.data_dir()
+    with single_instance(data_dir):
+        vault = ctx.vault(data_dir)
+        vault.unlock(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
+        try:
+            yield vault
+        finally:
+            vault.lock()
+
+
+@cli.group()
+def organisations():
+    """Organisations."""
+
+
+@organisations.command("list")
+@click.option("--search", default="", help="Only names, cities or codes containing this.")
+@passphrase_file
+@json_option
+@pass_context
+def organisations_list(ctx, search, passphrase_file, as_json):
+    """List the organisations with their interview counts."""
+    from sqlmodel import Session
+
+    from .organisations import list_organisations
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session:
+        rows = [{"id": item.organisation.id, "name": item.organisation.name, "city": item.organisation.city,
+                 "founded": item.organisation.founded, "members_band": item.organisation.members_band,
+                 "interviews": item.interviews} for item in list_organisations(session, search)]
+    _echo(as_json, rows, "\n".join(f"{row['name']}\t{row['city'] or ''}\t{row['interviews']}" for row in rows))
+
+
+@cli.group("settings")
+def settings_group():
+    """Device settings kept in the vault."""
+
+
+@settings_group.command("idle-lock")
+@click.argument("minutes", type=click.IntRange(*IDLE_LOCK_MINUTES_RANGE))
+@passphrase_file
+@pass_context
+def idle_lock(ctx, minutes, passphrase_file):
+    """Lock the app after MINUTES without activity."""
+    from sqlmodel import Session
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session, session.begin():
+        set_setting(session, "idle_lock_minutes", minutes)
+    click.echo(t("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))

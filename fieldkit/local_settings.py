@@ -5,6 +5,8 @@ from sqlmodel import Session
 
 from .models import LocalSetting
 
+IDLE_LOCK_MINUTES_RANGE = (1, 240)
+
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
     row = session.get(LocalSetting, key)

@@ -109,3 +109,15 @@ def test_second_start_on_the_same_data_directory_is_refused(cli, tmp_path):
     finally:
         first.terminate()
         first.wait(timeout=10)
+
+
+def test_organisations_list_and_idle_lock_setting(cli, tmp_path):
+    data_dir = tmp_path / "demo"
+    assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    listed = cli("organisations", "list", "--search", "Frauen", "--json", data_dir=data_dir, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["Frauentreff Lindenviertel (Demo)"]
+    assert cli("settings", "idle-lock", "5", data_dir=data_dir, env=env).returncode == 0
+    refused = cli("settings", "idle-lock", "0", data_dir=data_dir, env=env)
+    assert refused.returncode == 2

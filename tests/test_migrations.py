@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import fieldkit.models  # noqa: F401
+import fieldkit.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from fieldkit import db
 from fieldkit.models import SHARED_TABLES
 

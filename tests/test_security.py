@@ -1,7 +1,6 @@
 """The local server admits only its own window: Host check, launch secret, CSRF, strict headers."""
 import ast
 import re
-from pathlib import Path
 
 import pytest
 

@@ -2,12 +2,11 @@
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from ..local_settings import set_setting
+from ..local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
 from ..vault import VaultError, WeakPassphrase, fingerprint
 from . import current_vault, db_session, message
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
-IDLE_MINUTES_RANGE = (1, 240)
 
 
 @bp.route("/")
@@ -22,7 +21,7 @@ def index(errors=(), notice=None, status=200):
 
 @bp.post("/idle")
 def idle():
-    low, high = IDLE_MINUTES_RANGE
+    low, high = IDLE_LOCK_MINUTES_RANGE
     try:
         minutes = int(request.form.get("minutes", ""))
     except ValueError:
