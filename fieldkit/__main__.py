@@ -1,4 +1,5 @@
-"""`python -m fieldkit` is the `fieldkit` command."""
-from .cli import main
+"""`python -m fieldkit` is the `fieldkit` command (and the entry point of the PyInstaller build)."""
+from fieldkit.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

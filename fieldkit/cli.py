@@ -54,6 +54,7 @@ def cli(ctx, data_dir):
 def main():
     _harden_process()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         cli(standalone_mode=True)
     except (VaultError, AlreadyRunning) as error:  # every command's expected failures, said plainly
