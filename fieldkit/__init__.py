@@ -17,8 +17,7 @@ def create_app(test_config=None) -> Flask:
 
     app = Flask(__name__, template_folder=str(config.resource_dir("templates")),
                 static_folder=str(config.resource_dir("static")))
-    app.config.from_mapping(config.DEFAULTS, SERVER_PORT=None)
-    app.config.update(config.from_env())
+    app.config.from_mapping(config.settings(), SERVER_PORT=None)
     if test_config:
         app.config.update(test_config)
     app.config["DATA_DIR"] = config.data_dir(app.config["DATA_DIR"])

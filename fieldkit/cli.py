@@ -32,11 +32,8 @@ class Context:
     def data_dir(self, default: Path | None = None) -> Path:
         return config.data_dir(self._data_dir or os.environ.get("FIELDKIT_DATA_DIR") or default)
 
-    def settings(self) -> dict:
-        return {**config.DEFAULTS, **config.from_env()}
-
     def vault(self, data_dir: Path | None = None) -> Vault:
-        return Vault.from_settings(data_dir or self.data_dir(), self.settings())
+        return Vault.from_settings(data_dir or self.data_dir(), config.settings())
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -88,8 +85,21 @@ def _read_secret(path: Path | None, env: str, prompt: str, confirm: bool = False
     return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
 
 
-def _echo(as_json: bool, data: dict, text: str) -> None:
+def _echo(as_json: bool, data, text: str) -> None:
     click.echo(json.dumps(data, ensure_ascii=False) if as_json else text)
+
+
+@contextmanager
+def _unlocked_vault(ctx, passphrase_file):
+    """The vault unlocked for one command, locked again afterwards."""
+    data_dir = ctx.data_dir()
+    with single_instance(data_dir):
+        vault = ctx.vault(data_dir)
+        vault.unlock(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
+        try:
+            yield vault
+        finally:
+            vault.lock()
 
 
 passphrase_file = click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
@@ -257,19 +267,6 @@ def recover(ctx, identity, new_passphrase_file):
         new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
         ctx.vault(data_dir).recover(identity.read_text(encoding="utf-8"), new)
     click.echo(t("Access restored. Unlock fieldkit with the new passphrase."))
-
-
-@contextmanager
-def _unlocked_vault(ctx, passphrase_file):
-    """The vault unlocked for one command, locked again afterwards."""
-    data_dir = ctx.data_dir()
-    with single_instance(data_dir):
-        vault = ctx.vault(data_dir)
-        vault.unlock(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
-        try:
-            yield vault
-        finally:
-            vault.lock()
 
 
 @cli.group()

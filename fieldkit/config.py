@@ -32,6 +32,11 @@ def from_env(environ=os.environ) -> dict:
     return settings
 
 
+def settings(environ=os.environ) -> dict:
+    """The defaults with the environment's overrides applied."""
+    return {**DEFAULTS, **from_env(environ)}
+
+
 def data_dir(configured=None) -> Path:
     """The data directory: configured, else FIELDKIT_DATA_DIR, else the platform's user data dir."""
     chosen = configured or os.environ.get("FIELDKIT_DATA_DIR") or platformdirs.user_data_dir("fieldkit", "fieldkit")

@@ -134,3 +134,20 @@ def test_language_switch_shows_english(page, served):
     page.goto(served.launch_url)
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up fieldkit on this laptop")
+
+
+def test_idle_page_leaves_the_screen_when_the_vault_locks_itself(page, tmp_path, coordinator):
+    app = create_app({"DATA_DIR": tmp_path / "idle", "IDLE_LOCK_MINUTES": 0.05, **FAST_KDF})  # 3 seconds
+    server = LocalServer(app)
+    server.start()
+    try:
+        page.goto(server.launch_url)
+        page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+        page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
+        page.get_by_label("Öffentlichen Schlüssel einfügen").fill(coordinator[1])
+        page.get_by_role("button", name="Tresor anlegen").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Organisationen")
+        expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit entsperren", timeout=20_000)
+        assert not app.extensions["vault"].is_unlocked
+    finally:
+        server.shutdown()
