@@ -16,7 +16,7 @@ from . import config
 from .i18n import translate
 from .instance import AlreadyRunning, single_instance
 from .local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
-from .vault import Vault, VaultError, WeakPassphrase, fingerprint, new_project_identity
+from .vault import NoVault, Vault, VaultError, WeakPassphrase, fingerprint, new_project_identity
 
 LOCALE = os.environ.get("FIELDKIT_LANG", "de")
 
@@ -29,11 +29,18 @@ class Context:
     def __init__(self, data_dir: Path | None):
         self._data_dir = data_dir
 
-    def data_dir(self, default: Path | None = None) -> Path:
-        return config.data_dir(self._data_dir or os.environ.get("FIELDKIT_DATA_DIR") or default)
+    def data_dir(self, default: Path | None = None, create: bool = True) -> Path:
+        return config.data_dir(self._data_dir or os.environ.get("FIELDKIT_DATA_DIR") or default, create)
 
     def vault(self, data_dir: Path | None = None) -> Vault:
         return Vault.from_settings(data_dir or self.data_dir(), config.settings())
+
+    def existing_vault(self) -> Vault:
+        """The vault of the data directory, which must exist already (a typo creates no folder)."""
+        vault = Vault.from_settings(self.data_dir(create=False), config.settings())
+        if not vault.exists:
+            raise NoVault()
+        return vault
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -41,17 +48,18 @@ pass_context = click.make_pass_decorator(Context)
 
 @click.group()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory (default: FIELDKIT_DATA_DIR, else the platform's user data directory).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request and window event to stderr.")
 @click.version_option(package_name="fieldkit")
 @click.pass_context
-def cli(ctx, data_dir):
+def cli(ctx, data_dir, verbose):
     """fieldkit: expert interviews and network maps with migrant organisations."""
+    logging.getLogger("fieldkit").setLevel(logging.INFO if verbose else logging.WARNING)
     ctx.obj = Context(data_dir)
 
 
 def main():
     _harden_process()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         cli(standalone_mode=True)
     except (VaultError, AlreadyRunning) as error:  # every command's expected failures, said plainly
@@ -60,7 +68,8 @@ def main():
 
 
 def _harden_process() -> None:
-    """No core dumps: a crash must not write decrypted interview data to disk."""
+    """Files private to the user; no core dumps, since a crash must not write decrypted data to disk."""
+    os.umask(0o077)
     try:
         import resource
 
@@ -75,13 +84,20 @@ def _error_text(error) -> str:
     return t(error.message, **getattr(error, "params", {}))
 
 
+class CommandFailed(click.ClickException):
+    """A failure reported in the user's language, without click's English "Error:" prefix."""
+
+    def show(self, file=None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
 def _read_secret(path: Path | None, env: str, prompt: str, confirm: bool = False) -> str:
     if path:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     if os.environ.get(env):
         return os.environ[env]
     if not sys.stdin.isatty():
-        raise click.ClickException(t("No passphrase given: set %(env)s or use a passphrase file.", env=env))
+        raise CommandFailed(t("No passphrase given: set %(env)s or use a passphrase file.", env=env))
     return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
 
 
@@ -92,9 +108,8 @@ def _echo(as_json: bool, data, text: str) -> None:
 @contextmanager
 def _unlocked_vault(ctx, passphrase_file):
     """The vault unlocked for one command, locked again afterwards."""
-    data_dir = ctx.data_dir()
-    with single_instance(data_dir):
-        vault = ctx.vault(data_dir)
+    vault = ctx.existing_vault()
+    with single_instance(vault.directory):
         vault.unlock(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
         try:
             yield vault
@@ -164,7 +179,7 @@ def run(ctx):
     from .desktop import display_available
 
     if not display_available():
-        raise click.ClickException(t("No screen found for a window. Use `fieldkit serve` to open fieldkit in a browser."))
+        raise CommandFailed(t("No screen found for a window. Use `fieldkit serve` to open fieldkit in a browser."))
     _run_locked(ctx, "window")
 
 
@@ -189,9 +204,11 @@ def _start(data_dir: Path, mode: str) -> None:
     from .local_server import LocalServer
 
     app = create_app({"DATA_DIR": data_dir})
-    if mode == "window" and display_available():
-        open_window(app)
-        return
+    if mode == "window":
+        if display_available():
+            open_window(app)
+            return
+        click.echo(t("No screen found for a window: fieldkit opens in the browser instead."))
     server = LocalServer(app)
     click.echo(t("fieldkit is running. Open this address in your browser; it works once:"))
     click.echo(server.launch_url)
@@ -219,8 +236,9 @@ def keys():
 def project_init(out, as_json):
     """Create a coordinator key pair (an age identity). Keep the file secret; hand out the public key."""
     if out.exists():
-        raise click.ClickException(t("%(file)s exists already; it is not overwritten.", file=out))
+        raise CommandFailed(t("%(file)s exists already; it is not overwritten.", file=out))
     identity, recipient = new_project_identity()
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(identity)
@@ -234,7 +252,7 @@ def project_init(out, as_json):
 @pass_context
 def keys_show(ctx, passphrase_file, as_json):
     """Show this device's id, signing key fingerprint and recovery keys."""
-    keystore = ctx.vault().keystore()
+    keystore = ctx.existing_vault().keystore()
     secrets = keystore.unwrap(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
     data = {"device_id": secrets.device_id, "fingerprint": fingerprint(secrets.public_key),
             "recovery_recipients": list(keystore.recovery_recipients)}
@@ -247,11 +265,11 @@ def keys_show(ctx, passphrase_file, as_json):
 @pass_context
 def passwd(ctx, passphrase_file, new_passphrase_file):
     """Change the passphrase (rewraps the key; the data stays as it is)."""
-    data_dir = ctx.data_dir()
-    with single_instance(data_dir):
+    vault = ctx.existing_vault()
+    with single_instance(vault.directory):
         old = _read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Current passphrase"))
         new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
-        ctx.vault(data_dir).change_passphrase(old, new)
+        vault.change_passphrase(old, new)
     click.echo(t("The passphrase was changed. Use the new one from now on."))
 
 
@@ -262,10 +280,10 @@ def passwd(ctx, passphrase_file, new_passphrase_file):
 @pass_context
 def recover(ctx, identity, new_passphrase_file):
     """Set a new passphrase with the coordinator's key when the old one is lost."""
-    data_dir = ctx.data_dir()
-    with single_instance(data_dir):
+    vault = ctx.existing_vault()
+    with single_instance(vault.directory):
         new = _read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
-        ctx.vault(data_dir).recover(identity.read_text(encoding="utf-8"), new)
+        vault.recover(identity.read_text(encoding="utf-8"), new)
     click.echo(t("Access restored. Unlock fieldkit with the new passphrase."))
 
 

@@ -37,11 +37,13 @@ def settings(environ=os.environ) -> dict:
     return {**DEFAULTS, **from_env(environ)}
 
 
-def data_dir(configured=None) -> Path:
-    """The data directory: configured, else FIELDKIT_DATA_DIR, else the platform's user data dir."""
+def data_dir(configured=None, create: bool = True) -> Path:
+    """The data directory: configured, else FIELDKIT_DATA_DIR, else the platform's user data dir.
+    Created (private to the user) unless create is False, for commands that only read a vault."""
     chosen = configured or os.environ.get("FIELDKIT_DATA_DIR") or platformdirs.user_data_dir("fieldkit", "fieldkit")
     path = Path(chosen).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if create:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 

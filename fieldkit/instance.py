@@ -9,7 +9,7 @@ LOCK_NAME = "fieldkit.lock"
 
 
 class AlreadyRunning(Exception):
-    message = N_("fieldkit is already running for this data directory (%(directory)s). Use the open window, or quit it first.")
+    message = N_("fieldkit is already running for this data directory (%(directory)s). Use the running fieldkit (its window or browser tab), or quit it first.")
 
     def __init__(self, directory: Path):
         self.params = {"directory": str(directory)}

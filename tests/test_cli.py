@@ -121,3 +121,21 @@ def test_organisations_list_and_idle_lock_setting(cli, tmp_path):
     assert cli("settings", "idle-lock", "5", data_dir=data_dir, env=env).returncode == 0
     refused = cli("settings", "idle-lock", "0", data_dir=data_dir, env=env)
     assert refused.returncode == 2
+
+
+def test_project_init_creates_the_folder_it_is_asked_for(cli, tmp_path):
+    result = cli("keys", "project-init", "--out", str(tmp_path / "neu" / "coordinator.key"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "neu" / "coordinator.key").exists()
+
+
+def test_commands_on_a_mistyped_data_directory_create_nothing(cli, tmp_path):
+    result = cli("keys", "show", data_dir=tmp_path / "tippfehler", env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "In diesem Datenordner gibt es noch keinen Tresor."
+    assert not (tmp_path / "tippfehler").exists()
+
+
+def test_failures_are_reported_without_an_english_prefix(cli, coordinator_key):
+    result = cli("keys", "project-init", "--out", str(coordinator_key[0]))
+    assert result.stderr.startswith(str(coordinator_key[0]))

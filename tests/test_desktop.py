@@ -31,7 +31,7 @@ def test_run_opens_a_window_that_loads_the_first_page_and_closes_on_sigterm(disp
         env["QTWEBENGINE_CHROMIUM_FLAGS"] = "--no-sandbox"
     log_path = tmp_path / "window.log"
     with open(log_path, "w") as log:
-        window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(tmp_path / "data"), "run"],
+        window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(tmp_path / "data"), "run"],
                                   env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60

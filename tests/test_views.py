@@ -75,3 +75,10 @@ def test_organisation_pages(unlocked, client):
     listing = client.get("/organisations/").get_data(as_text=True)
     assert "Frauentreff Lindenviertel (Demo)" in listing and "Demo-Daten" in listing
     assert client.get("/organisations/unknown-id").status_code == 404
+
+
+def test_unknown_pages_get_a_german_error_page(unlocked, client):
+    response = client.get("/nirgendwo")
+    assert response.status_code == 404
+    assert "Diese Seite gibt es nicht (mehr)." in response.get_data(as_text=True)
+    assert client.post("/organisations/", headers={"X-CSRF-Token": unlocked.extensions["launch_guard"].csrf_token}).status_code == 405

@@ -13,6 +13,8 @@ def register_views(app: Flask) -> None:
     for module in (vault, organisations, settings):
         app.register_blueprint(module.bp)
     app.register_error_handler(403, _forbidden)
+    for code in (404, 405, 500):
+        app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
 
 
@@ -46,11 +48,21 @@ def render_view(page: str, fragment: str, **context):
 def _forbidden(error):
     reasons = {
         "host": gettext("This address is not allowed. Open fieldkit only through its own window or the address it printed."),
-        "launch": gettext("This page belongs to a fieldkit window that was started with a one-time address. Start fieldkit again to get a new one."),
+        "launch": gettext("This page belongs to a fieldkit that was started with a one-time address. Use the window or browser tab it opened, or start fieldkit again to get a new address."),
         "csrf": gettext("The form has expired. Reload the page and try again; nothing was saved."),
     }
     text = reasons.get(error.description, gettext("Access denied."))
-    return render_template("forbidden.html", reason=text), 403
+    return render_template("error.html", code=403, title=gettext("Access denied"), reason=text), 403
+
+
+def _error_page(error):
+    """Not found, wrong method, or a fault of ours: a plain page in the user's language."""
+    code = getattr(error, "code", 500)
+    titles = {404: gettext("Not found"), 405: gettext("Not possible here")}
+    reasons = {404: gettext("This page does not exist (any more)."),
+               405: gettext("This address cannot be used this way.")}
+    return render_template("error.html", code=code, title=titles.get(code, gettext("Something went wrong")),
+                           reason=reasons.get(code, gettext("fieldkit could not finish this step. Nothing that was shown as saved is lost; try again or restart fieldkit."))), code
 
 
 def _template_context() -> dict:

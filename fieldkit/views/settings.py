@@ -10,13 +10,14 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
 @bp.route("/")
-def index(errors=(), notice=None, status=200):
+def index(errors=(), failed=None, notice=None, status=200):
+    """The settings page; errors are shown beside the form named by `failed`."""
     vault = current_vault()
     return render_template("settings/index.html", device_id=vault.device_id,
                            fingerprint=fingerprint(vault.secrets.public_key),
                            recipients=vault.keystore().recovery_recipients,
                            idle_minutes=current_app.extensions["idle_minutes"],
-                           errors=errors, notice=notice), status
+                           errors=errors, failed=failed, notice=notice), status
 
 
 @bp.post("/idle")
@@ -27,7 +28,8 @@ def idle():
     except ValueError:
         minutes = 0
     if not low <= minutes <= high:
-        return index(errors=[gettext("Enter a whole number of minutes between %(low)d and %(high)d.", low=low, high=high)], status=400)
+        return index(errors=[gettext("Enter a whole number of minutes between %(low)d and %(high)d.", low=low, high=high)],
+                     failed="idle", status=400)
     session = db_session()
     with session.begin():
         set_setting(session, "idle_lock_minutes", minutes)
@@ -41,9 +43,9 @@ def passphrase():
         current_vault().change_passphrase(request.form.get("current", ""), request.form.get("passphrase", ""),
                                           confirmation=request.form.get("confirmation", ""))
     except WeakPassphrase as error:
-        return index(errors=[gettext(problem) for problem in error.problems], status=400)
+        return index(errors=[gettext(problem) for problem in error.problems], failed="passphrase", status=400)
     except VaultError as error:
-        return index(errors=[message(error)], status=400)
+        return index(errors=[message(error)], failed="passphrase", status=400)
     return index(notice=gettext("The passphrase was changed. Use the new one from now on."))
 
 
