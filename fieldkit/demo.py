@@ -8,7 +8,7 @@ from sqlmodel import Session
 from .i18n import translate
 from .local_settings import set_setting
 from .models import (Alter, Answer, Code, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
-                     SharedRecord, Tie)
+                     SharedRecord, Tie, save)
 from .vocabulary import ACTOR_TYPES, DEFAULT_CODES, RINGS
 
 DEMO_PASSPHRASE = "Demo-Passphrase fuer fieldkit"
@@ -59,11 +59,7 @@ CONSENT = {"by": "Vorsitzende (Demo)", "how": "written", "date": "2026-10-14",
 def create_demo_data(session: Session, device_id: str) -> None:
     """Add the demo organisations, interviews, codebook, quotes and network maps to an open vault."""
     def add(record: SharedRecord) -> SharedRecord:
-        record.origin_device = device_id
-        record.touch(device_id)
-        session.add(record)
-        session.flush()  # parents before children: the tables have foreign keys but no relationships
-        return record
+        return save(session, device_id, record)
 
     codes = [add(Code(label=translate(label), description=translate(text), colour=colour))
              for label, text, colour in DEFAULT_CODES]
@@ -86,7 +82,7 @@ def create_demo_data(session: Session, device_id: str) -> None:
     visit = add(Interview(organisation_id=school.id, interviewer="Demo-Interviewer", date=dt.date(2026, 11, 3),
                           place="Geschäftsstelle (Demo)", guide_id="mikoss", guide_version="1", status="in_progress",
                           consent={**CONSENT, "by": "Geschäftsführer (Demo)", "how": "verbal", "date": "2026-11-03"}))
-    add(Answer(interview_id=visit.id, question_id="organisation.self_image",
+    add(Answer(interview_id=visit.id, question_id="self_image.role",
                text="Wir verstehen uns als Scharnier zwischen den Familien, den Schulen und der Stadtverwaltung."))
     _add_map(add, visit.id, "Netzwerk heute", *EDUCATION_MAP)
 

@@ -9,7 +9,7 @@ import datetime as dt
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -28,7 +28,7 @@ class SharedRecord(SQLModel):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-    origin_device: str = Field(max_length=36)
+    origin_device: str = Field(default="", max_length=36)
     version: dict = Field(default_factory=dict, sa_type=JSON)
     deleted: bool = False
 
@@ -36,6 +36,16 @@ class SharedRecord(SQLModel):
         """Record a local change: bump this device's counter in the version vector."""
         self.version = {**self.version, device_id: self.version.get(device_id, 0) + 1}
         self.updated_at = now or utcnow()
+
+
+def save(session, device_id: str, record: SharedRecord) -> SharedRecord:
+    """Add or update a shared record as a change made on this device, flushed at once: the tables have
+    foreign keys but no relationships, so parents must reach the database before their children."""
+    record.origin_device = record.origin_device or device_id
+    record.touch(device_id)
+    session.add(record)
+    session.flush()
+    return record
 
 
 class Organisation(SharedRecord, table=True):
@@ -67,6 +77,20 @@ class Interview(SharedRecord, table=True):
     status: str = "planned"  # planned → consented → in_progress → completed → locked
     consent: dict = Field(default_factory=dict, sa_type=JSON)
     section_seconds: dict = Field(default_factory=dict, sa_type=JSON)
+    coverage: dict = Field(default_factory=dict, sa_type=JSON)  # section id → checked "covers" item ids
+    position: dict = Field(default_factory=dict, sa_type=JSON)  # where the interviewer was: section, question, mode
+
+
+class GuideVersion(SharedRecord, table=True):
+    """A loaded interview guide, kept per version so interviews keep the guide they were run with.
+    Its id derives from guide id and version, so every device loading the same guide agrees on it."""
+
+    __tablename__ = "guide"
+    __table_args__ = (UniqueConstraint("guide_id", "guide_version"),)
+    guide_id: str = Field(index=True)  # the id inside the guide file
+    guide_version: str
+    title: str
+    source: str  # the YAML text
 
 
 class Answer(SharedRecord, table=True):
@@ -162,7 +186,7 @@ class LocalSetting(SQLModel, table=True):
     value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-SHARED_TABLES = (Organisation, Interview, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
+SHARED_TABLES = (Organisation, Interview, GuideVersion, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
                  Alter, Tie, MapEvent, AuditEvent)
 
 IDENTIFYING = {

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session
 
 from . import db
+from .errors import UserError
 from .i18n import N_
 from .models import LocalSetting
 
@@ -47,15 +48,8 @@ MIN_PASSPHRASE_LENGTH = 12
 _KDF_BOUNDS = {"memory_kib": (8 * 1024, 4 * 1024 * 1024), "iterations": (1, 64), "lanes": (1, 16)}
 
 
-class VaultError(Exception):
-    """A vault operation failed; `message` is a translatable sentence for the user."""
-
+class VaultError(UserError):
     message = N_("The vault could not be opened.")
-
-    def __init__(self, message: Optional[str] = None, **params):
-        self.message = message or self.message
-        self.params = params
-        super().__init__(self.message % params if params else self.message)
 
 
 class NoVault(VaultError):

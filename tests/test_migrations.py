@@ -3,11 +3,13 @@ import os
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import fieldkit.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from fieldkit import db
+from fieldkit.config import resource_dir
 from fieldkit.models import SHARED_TABLES
 
 SHARED_COLUMNS = {"id", "created_at", "updated_at", "origin_device", "version", "deleted"}
@@ -32,12 +34,33 @@ def test_every_shared_table_carries_the_merge_columns(tmp_path):
         assert SHARED_COLUMNS <= columns, model.__tablename__
 
 
+def _head() -> str:
+    return ScriptDirectory(str(resource_dir("migrations"))).get_current_head()
+
+
 def test_migrating_twice_changes_nothing(tmp_path):
     engine = db.plain_engine(tmp_path / "twice.db")
     db.migrate(engine)
     db.migrate(engine)
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == _head()
+
+
+def test_a_vault_from_the_first_release_upgrades_with_its_data(tmp_path):
+    engine = db.sqlcipher_engine(tmp_path / "old.db", os.urandom(32))
+    db.migrate(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO organisation (id, created_at, updated_at, origin_device, version, deleted, name, "
+            "offer_fields, target_groups, funding_sources, notes, is_demo) VALUES ('o1', '2026-01-01', '2026-01-01', "
+            "'d', '{}', 0, 'Verein', '[]', '[]', '[]', '', 0)"))
+        connection.execute(text(
+            "INSERT INTO interview (id, created_at, updated_at, origin_device, version, deleted, organisation_id, "
+            "interviewer, status, consent, section_seconds) VALUES ('i1', '2026-01-01', '2026-01-01', 'd', '{}', 0, "
+            "'o1', 'A', 'planned', '{}', '{}')"))
+    db.migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT coverage, position FROM interview WHERE id = 'i1'")).one() == ("{}", "{}")
 
 
 def test_production_code_never_creates_tables_itself(repo_root):

@@ -1,0 +1,196 @@
+"""Interviews: the status flow with its consent gate, notes per question, coverage, clock, position.
+
+planned → consented → in progress → completed → locked. Nothing can be noted before consent is
+recorded; a completed interview can be reopened; a locked one is read-only for good.
+"""
+import datetime as dt
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from .errors import UserError
+from .guide import Guide
+from .i18n import N_
+from .models import Answer, GuideVersion, Interview, Organisation, save
+
+STATUSES = ("planned", "consented", "in_progress", "completed", "locked")
+CONSENT_WAYS = ("written", "verbal")
+CONSENT_ITEMS = ("recording", "quotes", "network_map", "archiving")
+# action → (statuses it starts from, status it leads to)
+ACTIONS = {
+    "complete": (("consented", "in_progress"), "completed"),
+    "reopen": (("completed",), "in_progress"),
+    "lock": (("completed",), "locked"),
+}
+MAX_CLOCK_STEP = 3600  # seconds one clock report may add; more means a clock went wrong
+
+
+class InterviewError(UserError):
+    message = N_("This interview cannot be changed that way.")
+
+
+class NotEditable(InterviewError):
+    pass
+
+
+@dataclass
+class InterviewRow:
+    interview: Interview
+    organisation: Organisation
+
+
+def new(session: Session, device_id: str, organisation: Organisation, guide: GuideVersion, interviewer: str,
+        date: Optional[dt.date] = None, place: str = "") -> Interview:
+    """Plan an interview with an organisation, run with the given guide version."""
+    if not interviewer.strip():
+        raise InterviewError(N_("Name the interviewer."))
+    interview = Interview(organisation_id=organisation.id, interviewer=interviewer.strip(), date=date,
+                          place=place.strip() or None, guide_id=guide.guide_id, guide_version=guide.guide_version)
+    return save(session, device_id, interview)
+
+
+def find(session: Session, query: str = "", status: str = "") -> list[InterviewRow]:
+    """Interviews with their organisations, newest first; query matches organisation, interviewer or place."""
+    statement = (select(Interview, Organisation).join(Organisation, Organisation.id == Interview.organisation_id)
+                 .where(Interview.deleted == False)  # noqa: E712
+                 .order_by(Interview.date.desc().nulls_last(), Interview.created_at.desc()))
+    if status in STATUSES:
+        statement = statement.where(Interview.status == status)
+    if query.strip():
+        pattern = f"%{query.strip()}%"
+        statement = statement.where(or_(Organisation.name.ilike(pattern), Interview.interviewer.ilike(pattern),
+                                        Interview.place.ilike(pattern), Organisation.pseudonym_code.ilike(pattern)))
+    return [InterviewRow(interview, organisation) for interview, organisation in session.exec(statement)]
+
+
+def get(session: Session, interview_id: str) -> Optional[Interview]:
+    interview = session.get(Interview, interview_id)
+    return None if interview is None or interview.deleted else interview
+
+
+def record_consent(session: Session, device_id: str, interview: Interview, by: str, how: str, date: str,
+                   agreed: set[str]) -> Interview:
+    """Record who consented, how, when and to what; only then can content be entered."""
+    if interview.status != "planned":
+        raise InterviewError(N_("Consent has already been recorded for this interview."))
+    if not by.strip():
+        raise InterviewError(N_("Name the person who gave consent."))
+    if how not in CONSENT_WAYS:
+        raise InterviewError(N_("Choose whether consent was given in writing or verbally."))
+    try:
+        given_on = dt.date.fromisoformat(date)
+    except ValueError as error:
+        raise InterviewError(N_("Enter the date of consent.")) from error
+    interview.consent = {"by": by.strip(), "how": how, "date": given_on.isoformat(),
+                         "agreed": {item: item in agreed for item in CONSENT_ITEMS}}
+    interview.status = "consented"
+    return save(session, device_id, interview)
+
+
+def change_status(session: Session, device_id: str, interview: Interview, action: str) -> Interview:
+    """Complete, reopen or lock an interview, if its status allows it."""
+    if action not in ACTIONS or interview.status not in ACTIONS[action][0]:
+        raise InterviewError()
+    interview.status = ACTIONS[action][1]
+    return save(session, device_id, interview)
+
+
+def why_not_editable(interview: Interview) -> Optional[str]:
+    """None if content may be entered, else the reason to show."""
+    if interview.status == "planned":
+        return N_("Record the consent first: nothing can be noted before it.")
+    if interview.status == "locked":
+        return N_("This interview is completed and locked for analysis; it can only be read.")
+    return None
+
+
+def ensure_editable(interview: Interview) -> None:
+    reason = why_not_editable(interview)
+    if reason:
+        raise NotEditable(reason)
+
+
+def answers(session: Session, interview: Interview) -> dict[str, Answer]:
+    """The notes of an interview by question key."""
+    rows = session.exec(select(Answer).where(Answer.interview_id == interview.id, Answer.deleted == False))  # noqa: E712
+    return {answer.question_id: answer for answer in rows}
+
+
+def save_answer(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,
+                text: str) -> Answer:
+    """Store the notes for one question (the whole text, so saving twice is harmless)."""
+    ensure_editable(interview)
+    if guide.question(question_key) is None:
+        raise InterviewError(N_("This question is not part of the interview's guide."))
+    answer = answers(session, interview).get(question_key) or Answer(
+        interview_id=interview.id, question_id=question_key)
+    if answer.id and answer.text == text:
+        return answer
+    answer.text = text
+    answer.covered = answer.covered or bool(text.strip())
+    _start_if_consented(session, device_id, interview)
+    return save(session, device_id, answer)
+
+
+def set_question_covered(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,
+                         covered: bool) -> Answer:
+    ensure_editable(interview)
+    if guide.question(question_key) is None:
+        raise InterviewError(N_("This question is not part of the interview's guide."))
+    answer = answers(session, interview).get(question_key) or Answer(
+        interview_id=interview.id, question_id=question_key)
+    answer.covered = covered
+    return save(session, device_id, answer)
+
+
+def set_covered_item(session: Session, device_id: str, interview: Interview, guide: Guide, section_id: str,
+                     item_id: str, covered: bool) -> Interview:
+    """Tick or untick an item of a section's coverage checklist."""
+    ensure_editable(interview)
+    section = guide.section(section_id)
+    if section is None or item_id not in {item.id for item in section.covers}:
+        raise InterviewError(N_("This checklist item is not part of the interview's guide."))
+    items = set(interview.coverage.get(section_id, ()))
+    items = items | {item_id} if covered else items - {item_id}
+    interview.coverage = {**interview.coverage, section_id: sorted(items)}
+    _start_if_consented(session, device_id, interview)
+    return save(session, device_id, interview)
+
+
+def add_section_time(session: Session, device_id: str, interview: Interview, guide: Guide, section_id: str,
+                     seconds: int) -> Interview:
+    """Add time spent in a section, as the page's clock reports it."""
+    if why_not_editable(interview) or guide.section(section_id) is None or not 0 < seconds <= MAX_CLOCK_STEP:
+        return interview
+    interview.section_seconds = {**interview.section_seconds,
+                                 section_id: interview.section_seconds.get(section_id, 0) + seconds}
+    return save(session, device_id, interview)
+
+
+def remember_position(session: Session, device_id: str, interview: Interview, section_id: str,
+                      question_key: Optional[str], mode: str) -> None:
+    """Note where the interviewer is, so reopening the interview returns there."""
+    position = {"section": section_id, "question": question_key, "mode": mode}
+    if interview.position != position and not why_not_editable(interview):
+        interview.position = position
+        save(session, device_id, interview)
+
+
+def progress(interview: Interview, guide: Guide, notes: dict[str, Answer]) -> dict[str, tuple[int, int]]:
+    """Per section: (questions covered, questions)."""
+    return {section.id: (sum(1 for q in section.questions if q.key in notes and notes[q.key].covered),
+                         len(section.questions)) for section in guide.sections}
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.exec(select(Interview.status, func.count()).where(Interview.deleted == False)  # noqa: E712
+                        .group_by(Interview.status))
+    return dict(rows.all())
+
+
+def _start_if_consented(session: Session, device_id: str, interview: Interview) -> None:
+    if interview.status == "consented":
+        interview.status = "in_progress"
+        save(session, device_id, interview)
