@@ -1,5 +1,5 @@
 """fieldkit: the laptop app for expert interviews and network maps with migrant organisations."""
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, g, request
 
 __version__ = "0.1.0"
 
@@ -45,20 +45,22 @@ def _require_unlocked_vault():
     """Send every request to setup or unlock while the vault is locked; count it as activity."""
     from flask import current_app
 
+    from .views import to_unlock
+
     vault = current_app.extensions["vault"]
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
     if not vault.is_unlocked:
-        target = url_for("vault.unlock" if vault.exists else "vault.setup")
-        if request.headers.get("HX-Request") == "true":
-            return "", 204, {"HX-Redirect": target}
-        return redirect(target)
+        return to_unlock()
     vault.touch()
     return None
 
 
 def _select_locale() -> str:
-    return request.cookies.get("lang") if request.cookies.get("lang") in ("de", "en") else "de"
+    from .i18n import DEFAULT_LOCALE, LOCALES
+
+    chosen = request.cookies.get("lang")
+    return chosen if chosen in LOCALES else DEFAULT_LOCALE
 
 
 def _close_session(_error=None) -> None:

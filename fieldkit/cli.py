@@ -93,7 +93,7 @@ class CommandFailed(click.ClickException):
 
 def _read_secret(path: Path | None, env: str, prompt: str, confirm: bool = False) -> str:
     if path:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
+        return path.read_text(encoding="utf-8-sig").rstrip("\r\n")  # -sig: editors' byte order mark
     if os.environ.get(env):
         return os.environ[env]
     if not sys.stdin.isatty():
@@ -167,7 +167,8 @@ def demo(ctx, mode):
                 create_demo_data(session, vault.device_id)
             vault.lock()
             click.echo(t("Demo vault created in %(dir)s (its demo coordinator key: %(key)s).", dir=data_dir, key=key_file))
-        click.echo(t("Demo passphrase: %(passphrase)s", passphrase=passphrase))
+        if passphrase == DEMO_PASSPHRASE:  # never echo a passphrase the user chose
+            click.echo(t("Demo passphrase: %(passphrase)s", passphrase=passphrase))
         if mode != "none":
             _start(data_dir, "serve" if mode == "serve" else "window")
 

@@ -1,16 +1,19 @@
 """Engines for the vault database: SQLCipher keyed with a raw key, SQLite pragmas, Alembic migrations.
 
 Durability: WAL with synchronous=FULL, so a write that was acknowledged survives a crash or power cut.
-Writes begin with BEGIN IMMEDIATE: SQLite has one writer, and taking the lock up front avoids the
-deadlock of two readers that both try to upgrade.
+Writes go through `writing()`, which begins with BEGIN IMMEDIATE: SQLite has one writer, and taking
+the lock up front avoids two readers that both try to upgrade. Reads begin deferred and never block.
 """
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import sqlcipher3.dbapi2 as sqlcipher
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
+from sqlmodel import Session
 
 from .config import resource_dir
 
@@ -58,10 +61,19 @@ def _engine(path: Path, connect, module) -> Engine:
                            pool_size=4, max_overflow=4)
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection):
+        immediate = connection.get_execution_options().get("immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Session]:
+    """A session for one action that writes: takes the write lock at once, commits at the end,
+    rolls back everything if anything fails."""
+    with Session(engine.execution_options(immediate=True), expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -2,6 +2,7 @@
 import logging
 import re
 import threading
+from urllib.parse import urlsplit
 
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -13,7 +14,8 @@ class _RedactingRequestHandler(WSGIRequestHandler):
     """Logs requests like werkzeug does, but never the one-time launch token."""
 
     def log_request(self, code="-", size="-"):
-        path = re.sub(r"/launch/[^ ?]+", "/launch/…", self.path)
+        # The path alone: query strings carry search terms (names), the launch path its token.
+        path = re.sub(r"^/launch/.*", "/launch/…", urlsplit(self.path).path)
         log.info('"%s %s" %s', self.command, path, code)
 
     def log(self, type, message, *args):  # noqa: A002 (werkzeug's signature)

@@ -17,8 +17,10 @@ import json
 import os
 import secrets as random
 import threading
+import unicodedata
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -82,6 +84,10 @@ class WeakPassphrase(VaultError):
         super().__init__(problems[0])
 
 
+class VaultTooNew(VaultError):
+    message = N_("This vault was written by a newer version of fieldkit. Install the current version to open it.")
+
+
 class RecoveryFailed(VaultError):
     message = N_("This coordinator key cannot open the recovery copy of this vault.")
 
@@ -102,6 +108,12 @@ def passphrase_problems(passphrase: str, confirmation: Optional[str] = None) -> 
     elif _looks_sequential(passphrase) or _is_repetition(passphrase):
         problems.append(N_("The passphrase is a simple sequence or repetition such as 123456789 or abcabcabc."))
     return problems
+
+
+def _require_strong(passphrase: str, confirmation: Optional[str]) -> None:
+    problems = passphrase_problems(passphrase, confirmation)
+    if problems:
+        raise WeakPassphrase(problems)
 
 
 def _looks_sequential(text: str) -> bool:
@@ -152,10 +164,20 @@ class KdfParams:
     iterations: int
     lanes: int
 
+    def __post_init__(self):
+        """Refuse parameters outside the bounds, whether read from a file or configured."""
+        for name, (low, high) in _KDF_BOUNDS.items():
+            if not low <= getattr(self, name) <= high:
+                raise KeystoreDamaged(N_("Argon2id %(name)s must lie between %(low)s and %(high)s."),
+                                      name=name, low=low, high=high)
+        if len(self.salt) < 16:
+            raise KeystoreDamaged()
+
     def derive(self, passphrase: str) -> tuple[bytes, bytes]:
         """(wrapping key, check key) from the passphrase."""
+        # NFC: "ü" typed as one character or as u + combining diaeresis is the same passphrase.
         out = Argon2id(salt=self.salt, length=64, iterations=self.iterations, lanes=self.lanes,
-                       memory_cost=self.memory_kib).derive(passphrase.encode("utf-8"))
+                       memory_cost=self.memory_kib).derive(unicodedata.normalize("NFC", passphrase).encode("utf-8"))
         return out[:32], out[32:]
 
     def to_json(self) -> dict:
@@ -166,13 +188,10 @@ class KdfParams:
     def from_json(cls, data: dict) -> "KdfParams":
         if data.get("name") != "argon2id":
             raise KeystoreDamaged()
-        params = cls(_unb64(data["salt"]), int(data["memory_kib"]), int(data["iterations"]), int(data["lanes"]))
-        for name, (low, high) in _KDF_BOUNDS.items():
-            if not low <= getattr(params, name) <= high:
-                raise KeystoreDamaged()
-        if len(params.salt) < 16:
-            raise KeystoreDamaged()
-        return params
+        try:
+            return cls(_unb64(data["salt"]), int(data["memory_kib"]), int(data["iterations"]), int(data["lanes"]))
+        except KeystoreDamaged as error:
+            raise KeystoreDamaged() from error
 
 
 def calibrate_kdf(memory_kib: int, lanes: int, target_seconds: float, iterations: Optional[int] = None,
@@ -230,28 +249,31 @@ class Keystore:
     recovery: bytes  # age ciphertext of the secrets
 
     @staticmethod
-    def header(device_id: str, kdf: KdfParams) -> bytes:
-        """The associated data: what the wrap is bound to."""
-        return json.dumps({"format": KEYSTORE_FORMAT, "device_id": device_id, "kdf": kdf.to_json()},
+    def header(device_id: str, kdf: KdfParams, recipients: tuple[str, ...], recovery: bytes) -> bytes:
+        """The associated data: what the wrap is bound to, the recovery copy and its recipients included,
+        so an edited recovery part cannot be carried forward unnoticed."""
+        return json.dumps({"format": KEYSTORE_FORMAT, "device_id": device_id, "kdf": kdf.to_json(),
+                           "recovery_recipients": list(recipients),
+                           "recovery_sha256": hashlib.sha256(recovery).hexdigest()},
                           sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def wrap(cls, secrets: Secrets, passphrase: str, kdf: KdfParams, recipients: tuple[str, ...],
              recovery: Optional[bytes] = None) -> "Keystore":
         """Wrap the secrets under the passphrase; encrypt them to the recipients unless a recovery copy is given."""
-        wrap_key, check_key = kdf.derive(passphrase)
-        header = cls.header(secrets.device_id, kdf)
-        nonce = random.token_bytes(12)
-        wrapped = AESGCM(wrap_key).encrypt(nonce, secrets.to_bytes(), header)
         if recovery is None:
             recovery = pyrage.encrypt(secrets.to_bytes(), [pyrage.x25519.Recipient.from_str(r) for r in recipients])
+        wrap_key, check_key = kdf.derive(passphrase)
+        header = cls.header(secrets.device_id, kdf, tuple(recipients), recovery)
+        nonce = random.token_bytes(12)
+        wrapped = AESGCM(wrap_key).encrypt(nonce, secrets.to_bytes(), header)
         check = hmac.new(check_key, _CHECK_LABEL, hashlib.sha256).digest()
         return cls(secrets.device_id, kdf, check, nonce, wrapped, tuple(recipients), recovery)
 
     def unwrap(self, passphrase: str) -> Secrets:
         """The secrets, or WrongPassphrase / KeystoreDamaged."""
         wrap_key, check_key = self.kdf.derive(passphrase)
-        header = self.header(self.device_id, self.kdf)
+        header = self.header(self.device_id, self.kdf, self.recovery_recipients, self.recovery)
         if not hmac.compare_digest(hmac.new(check_key, _CHECK_LABEL, hashlib.sha256).digest(), self.check):
             raise WrongPassphrase()
         try:
@@ -274,9 +296,13 @@ class Keystore:
         if not identities:
             raise RecoveryFailed(N_("The file does not contain a valid age identity (AGE-SECRET-KEY-…)."))
         try:
-            secrets = Secrets.from_bytes(pyrage.decrypt(self.recovery, identities))
+            plaintext = pyrage.decrypt(self.recovery, identities)
         except pyrage.DecryptError as error:
             raise RecoveryFailed() from error
+        try:
+            secrets = Secrets.from_bytes(plaintext)
+        except (ValueError, KeyError, TypeError) as error:
+            raise KeystoreDamaged() from error
         if secrets.device_id != self.device_id:
             raise KeystoreDamaged()
         return secrets
@@ -309,11 +335,11 @@ class Keystore:
     def save(self, path: Path) -> None:
         """Replace the keystore atomically: the old one stays whole until the new one is on disk."""
         temporary = path.with_name(path.name + ".new")
-        with open(temporary, "w", encoding="utf-8") as file:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             json.dump(self.to_json(), file, indent=2)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o600)
         os.replace(temporary, path)
         _fsync_directory(path.parent)
 
@@ -370,9 +396,7 @@ class Vault:
     def create(self, passphrase: str, recipients: list[str], confirmation: Optional[str] = None) -> None:
         """Create the database and keystore, then stay unlocked. The keystore is written last, so a
         crash in between leaves no vault (only an unreadable database, moved aside on the next try)."""
-        problems = passphrase_problems(passphrase, confirmation)
-        if problems:
-            raise WeakPassphrase(problems)
+        _require_strong(passphrase, confirmation)
         if not recipients:
             raise BadRecipient()
         recipients = [parse_recipient(r) for r in recipients]
@@ -383,19 +407,22 @@ class Vault:
             self._move_aside_orphaned_database()
             secrets = Secrets.generate()
             engine = db.sqlcipher_engine(self.database_path, secrets.database_key)
-            db.migrate(engine)
-            with Session(engine) as session, session.begin():
-                session.add(LocalSetting(key="device", value={"device_id": secrets.device_id}))
-            kdf = calibrate_kdf(**self._kdf_settings)
-            Keystore.wrap(secrets, passphrase, kdf, tuple(recipients)).save(self.keystore_path)
+            with _disposed_on_error(engine):
+                _migrate(engine)
+                with db.writing(engine) as session:
+                    session.add(LocalSetting(key="device", value={"device_id": secrets.device_id}))
+                kdf = calibrate_kdf(**self._kdf_settings)
+                Keystore.wrap(secrets, passphrase, kdf, tuple(recipients)).save(self.keystore_path)
             self._open(secrets, engine)
 
     def unlock(self, passphrase: str) -> None:
         """Unwrap the key, open the database, bring its schema up to date."""
         with self._guard:
             secrets = self.keystore().unwrap(passphrase)
-            self._open(secrets, self._verified_engine(secrets))
-            db.migrate(self._engine)
+            engine = self._verified_engine(secrets)
+            with _disposed_on_error(engine):
+                _migrate(engine)
+            self._open(secrets, engine)
 
     def lock(self) -> None:
         """Forget the key and close every connection."""
@@ -406,9 +433,7 @@ class Vault:
 
     def change_passphrase(self, old: str, new: str, confirmation: Optional[str] = None) -> None:
         """Rewrap the same secrets under a new passphrase; the database and recovery copy stay as they are."""
-        problems = passphrase_problems(new, confirmation)
-        if problems:
-            raise WeakPassphrase(problems)
+        _require_strong(new, confirmation)
         with self._guard:
             keystore = self.keystore()
             secrets = keystore.unwrap(old)
@@ -416,9 +441,7 @@ class Vault:
 
     def recover(self, identity_text: str, new: str, confirmation: Optional[str] = None) -> None:
         """Set a new passphrase with the coordinator's identity, when the old one is lost."""
-        problems = passphrase_problems(new, confirmation)
-        if problems:
-            raise WeakPassphrase(problems)
+        _require_strong(new, confirmation)
         with self._guard:
             keystore = self.keystore()
             secrets = keystore.recover(identity_text)
@@ -431,9 +454,10 @@ class Vault:
 
     def lock_if_idle(self, idle_seconds: float) -> bool:
         """Lock when nothing happened for idle_seconds; True if it locked now."""
-        if self.is_unlocked and time.monotonic() - self._last_activity >= idle_seconds:
-            self.lock()
-            return True
+        with self._guard:
+            if self.is_unlocked and time.monotonic() - self._last_activity >= idle_seconds:
+                self.lock()
+                return True
         return False
 
     def _rewrap(self, keystore: Keystore, secrets: Secrets, passphrase: str) -> None:
@@ -484,6 +508,25 @@ class IdleLock(threading.Thread):
 
     def stop(self) -> None:
         self._stopped.set()
+
+
+@contextmanager
+def _disposed_on_error(engine: Engine):
+    """Close the engine's connections if what follows fails, so nothing stays half open."""
+    try:
+        yield
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def _migrate(engine: Engine) -> None:
+    from alembic.util import CommandError
+
+    try:
+        db.migrate(engine)
+    except CommandError as error:  # the database names a revision this version does not have
+        raise VaultTooNew() from error
 
 
 def _b64(data: bytes) -> str:

@@ -15,9 +15,10 @@
   if (!idleSeconds) { return; }
   var lastInput = Date.now();
   var lastReport = Date.now();
+  var reportEvery = Math.min(60000, idleSeconds * 250); // a quarter of the idle time, at most a minute
   function onActivity() {
     lastInput = Date.now();
-    if (lastInput - lastReport > 60000) {
+    if (lastInput - lastReport > reportEvery) {
       lastReport = lastInput;
       fetch(body.dataset.activityUrl, { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" });
     }
@@ -26,7 +27,12 @@
     document.addEventListener(name, onActivity, { passive: true, capture: true });
   });
   document.addEventListener("htmx:afterRequest", function () { lastReport = Date.now(); });
+  // Idle here means idle: lock the vault now (the server may not have checked yet), then leave.
+  var leaving = false;
   setInterval(function () {
-    if (Date.now() - lastInput > idleSeconds * 1000) { window.location.assign(body.dataset.unlockUrl); }
-  }, 5000);
+    if (leaving || Date.now() - lastInput <= idleSeconds * 1000) { return; }
+    leaving = true;
+    fetch(body.dataset.lockUrl, { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" })
+      .finally(function () { window.location.assign(body.dataset.unlockUrl); });
+  }, 2000);
 })();

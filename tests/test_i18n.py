@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -35,9 +37,9 @@ def test_pages_speak_german_first_and_english_on_request(client, guard):
     assert "Set up fieldkit on this laptop" in client.get("/setup").get_data(as_text=True)
 
 
-def test_language_switch_only_redirects_inside_the_app(client, guard):
-    response = client.post("/settings/language", data={"csrf_token": guard.csrf_token, "lang": "de",
-                                                       "next": "//evil.example/"})
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example", "https://evil.example/", "evil"])
+def test_language_switch_only_redirects_inside_the_app(client, guard, target):
+    response = client.post("/settings/language", data={"csrf_token": guard.csrf_token, "lang": "de", "next": target})
     assert response.headers["Location"] == "/"
 
 

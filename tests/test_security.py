@@ -1,10 +1,14 @@
 """The local server admits only its own window: Host check, launch secret, CSRF, strict headers."""
 import ast
+import logging
 import re
+from http.cookiejar import CookieJar
+from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
 
 from conftest import PORT
+from fieldkit.local_server import LocalServer
 
 PROTECTED = ["/", "/organisations/", "/settings/", "/unlock", "/setup", "/static/htmx.min.js"]
 
@@ -109,3 +113,18 @@ def test_domain_modules_import_no_flask(repo_root, module):
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not any(name.startswith("flask") for name in imported)
+
+
+def test_request_log_names_neither_the_launch_token_nor_search_terms(app, guard, caplog):
+    server = LocalServer(app)
+    server.start()
+    token = server.launch_url.rsplit("/", 1)[1]
+    try:
+        with caplog.at_level(logging.INFO, logger="fieldkit.requests"):
+            opener = build_opener(HTTPCookieProcessor(CookieJar()))
+            opener.open(server.launch_url).read()
+            opener.open(f"http://127.0.0.1:{server.port}/setup?q=Geheimverein").read()
+    finally:
+        server.shutdown()
+    assert '"GET /launch/…" 302' in caplog.text and '"GET /setup" 200' in caplog.text
+    assert token not in caplog.text and "Geheimverein" not in caplog.text

@@ -4,6 +4,7 @@ import json
 import shutil
 import sqlite3
 import time
+import unicodedata
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 from fieldkit.demo import create_demo_data
 from fieldkit.models import Organisation
 from fieldkit.vault import (BadRecipient, IdleLock, KeystoreDamaged, KeystoreMismatch, RecoveryFailed, Vault,
-                            VaultExists, VaultLocked, WeakPassphrase, WrongPassphrase, new_project_identity,
+                            VaultExists, VaultLocked, VaultTooNew, WeakPassphrase, WrongPassphrase, new_project_identity,
                             parse_recipient)
 
 from conftest import PASSPHRASE
@@ -207,4 +208,42 @@ def test_idle_vault_locks_itself(vault):
             break
         time.sleep(0.02)
     watcher.stop()
+    assert not vault.is_unlocked
+
+
+def test_kdf_settings_outside_the_bounds_create_no_vault(tmp_path, coordinator):
+    vault = Vault(tmp_path / "cheap", memory_kib=4096, iterations=1)
+    with pytest.raises(KeystoreDamaged):
+        vault.create(PASSPHRASE, [coordinator[1]])
+    assert not vault.exists
+
+
+@pytest.mark.parametrize("field", ["recipients", "age"])
+def test_edited_recovery_part_is_detected(vault, field):
+    vault.lock()
+    keystore = json.loads(vault.keystore_path.read_text())
+    if field == "recipients":
+        keystore["recovery"]["recipients"] = [new_project_identity()[1]]
+    else:
+        keystore["recovery"]["age"] = base64.b64encode(b"age-encryption.org/v1 forged").decode()
+    vault.keystore_path.write_text(json.dumps(keystore))
+    with pytest.raises(KeystoreDamaged):
+        vault.unlock(PASSPHRASE)
+
+
+def test_passphrase_in_either_unicode_form_unlocks(tmp_path, coordinator):
+    vault = Vault(tmp_path / "umlaut", **FAST)
+    vault.create("Grüße aus dem Lindenviertel", [coordinator[1]])
+    vault.lock()
+    vault.unlock(unicodedata.normalize("NFD", "Grüße aus dem Lindenviertel"))
+    assert vault.is_unlocked
+    vault.lock()
+
+
+def test_a_vault_from_a_newer_version_is_refused_and_left_locked(vault):
+    with vault.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    vault.lock()
+    with pytest.raises(VaultTooNew):
+        vault.unlock(PASSPHRASE)
     assert not vault.is_unlocked

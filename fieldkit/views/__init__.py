@@ -1,10 +1,10 @@
 """Blueprints, one per screen family, and the helpers every view shares."""
-from flask import Flask, current_app, g, make_response, render_template, request
-from flask_babel import gettext
+from flask import Flask, current_app, g, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext
 from sqlmodel import Session
 
-from .. import vocabulary
-from ..vault import Vault
+from .. import db, vocabulary
+from ..vault import Vault, VaultLocked
 
 
 def register_views(app: Flask) -> None:
@@ -13,6 +13,7 @@ def register_views(app: Flask) -> None:
     for module in (vault, organisations, settings):
         app.register_blueprint(module.bp)
     app.register_error_handler(403, _forbidden)
+    app.register_error_handler(VaultLocked, _locked_meanwhile)
     for code in (404, 405, 500):
         app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
@@ -27,6 +28,24 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = Session(current_vault().engine, expire_on_commit=False)
     return g.db_session
+
+
+def writing():
+    """A session for one action that writes (see db.writing)."""
+    return db.writing(current_vault().engine)
+
+
+def to_unlock():
+    """Send the browser to the unlock page; HTMX requests are redirected as a whole page."""
+    target = url_for("vault.unlock" if current_vault().exists else "vault.setup")
+    if request.headers.get("HX-Request") == "true":
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target)
+
+
+def _locked_meanwhile(_error):
+    """The vault locked itself (idle) while this request was running."""
+    return to_unlock()
 
 
 def message(error) -> str:
@@ -66,17 +85,11 @@ def _error_page(error):
 
 
 def _template_context() -> dict:
-    vault = current_vault()
+    unlocked = current_vault().is_unlocked
     return {
         "vocabulary": vocabulary,
-        "vault_unlocked": vault.is_unlocked,
+        "vault_unlocked": unlocked,
         "idle_seconds": int(current_app.extensions["idle_minutes"] * 60),
-        "is_demo": vault.is_unlocked and _is_demo(),
-        "current_locale": request.cookies.get("lang", "de"),
+        "is_demo": unlocked and current_app.extensions.get("is_demo", False),
+        "current_locale": str(get_locale()),
     }
-
-
-def _is_demo() -> bool:
-    from ..local_settings import get_setting
-
-    return bool(get_setting(db_session(), "demo", False))

@@ -1,10 +1,12 @@
 """Settings: this device's key fingerprint, the recovery keys, idle lock, passphrase, language."""
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from ..local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
 from ..vault import VaultError, WeakPassphrase, fingerprint
-from . import current_vault, db_session, message
+from . import current_vault, message, writing
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -30,8 +32,7 @@ def idle():
     if not low <= minutes <= high:
         return index(errors=[gettext("Enter a whole number of minutes between %(low)d and %(high)d.", low=low, high=high)],
                      failed="idle", status=400)
-    session = db_session()
-    with session.begin():
+    with writing() as session:
         set_setting(session, "idle_lock_minutes", minutes)
     current_app.extensions["idle_minutes"] = float(minutes)
     return index(notice=gettext("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
@@ -52,8 +53,9 @@ def passphrase():
 @bp.post("/language")
 def language():
     chosen, target = request.form.get("lang", "de"), request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):  # only back into this app
-        target = url_for("vault.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or "\\" in target or target.startswith("//"):
+        target = url_for("vault.home")  # only back into this app
     response = redirect(target)
     if chosen in ("de", "en"):
         response.set_cookie("lang", chosen, samesite="Strict", httponly=True, max_age=365 * 24 * 3600)

@@ -71,5 +71,7 @@ def activity():
 
 def _after_unlock() -> None:
     """Adopt the vault's own settings once it is open."""
+    session = db_session()
     current_app.extensions["idle_minutes"] = float(
-        get_setting(db_session(), "idle_lock_minutes", current_app.config["IDLE_LOCK_MINUTES"]))
+        get_setting(session, "idle_lock_minutes", current_app.config["IDLE_LOCK_MINUTES"]))
+    current_app.extensions["is_demo"] = bool(get_setting(session, "demo", False))
