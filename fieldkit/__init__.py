@@ -51,6 +51,7 @@ def _require_unlocked_vault():
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
     if not vault.is_unlocked:
+        current_app.extensions.pop("pending_imports", None)  # previews hold plaintext rows: gone with the key
         return to_unlock()
     vault.touch()
     return None

@@ -7,8 +7,10 @@ from sqlmodel import Session
 
 from .i18n import translate
 from .local_settings import set_setting
-from .models import (Alter, Answer, Code, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
+from .guide import ensure_builtin_guides
+from .models import (Alter, Answer, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
                      SharedRecord, Tie, save)
+from .quotes import codebook, ensure_default_codebook
 from .vocabulary import ACTOR_TYPES, DEFAULT_CODES, RINGS
 
 DEMO_PASSPHRASE = "Demo-Passphrase fuer fieldkit"
@@ -61,12 +63,13 @@ def create_demo_data(session: Session, device_id: str) -> None:
     def add(record: SharedRecord) -> SharedRecord:
         return save(session, device_id, record)
 
-    codes = [add(Code(label=translate(label), description=translate(text), colour=colour))
-             for label, text, colour in DEFAULT_CODES]
+    ensure_builtin_guides(session, device_id)
+    ensure_default_codebook(session, device_id)
+    power_asymmetry = next(c for c in codebook(session) if c.label == translate(DEFAULT_CODES[3][0]))
 
     women = add(Organisation(**WOMENS_GROUP, is_demo=True))
     talk = add(Interview(organisation_id=women.id, interviewer="Demo-Interviewerin", date=dt.date(2026, 10, 14),
-                         place="Vereinsraum (Demo)", guide_id="mikoss", guide_version="1", status="completed",
+                         place="Vereinsraum (Demo)", guide_id="mikoss", guide_version="1.0", status="completed",
                          consent=CONSENT, section_seconds={"organisation": 840, "practices": 1620}))
     answer = add(Answer(interview_id=talk.id, question_id="practices.informal", covered=True,
                         text="Wenn eine Frau einen Brief vom Amt bekommt, kommt sie zu uns. Wir gehen dann "
@@ -75,12 +78,12 @@ def create_demo_data(session: Session, device_id: str) -> None:
     passage = "Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit nebenbei."
     quote = add(Quote(interview_id=talk.id, answer_id=answer.id, start=answer.text.index(passage),
                       end=answer.text.index(passage) + len(passage), text=passage))
-    add(QuoteCode(quote_id=quote.id, code_id=codes[3].id))
+    add(QuoteCode(quote_id=quote.id, code_id=power_asymmetry.id))
     _add_map(add, talk.id, "Netzwerk heute", *WOMENS_GROUP_MAP)
 
     school = add(Organisation(**EDUCATION_ASSOCIATION, is_demo=True))
     visit = add(Interview(organisation_id=school.id, interviewer="Demo-Interviewer", date=dt.date(2026, 11, 3),
-                          place="Geschäftsstelle (Demo)", guide_id="mikoss", guide_version="1", status="in_progress",
+                          place="Geschäftsstelle (Demo)", guide_id="mikoss", guide_version="1.0", status="in_progress",
                           consent={**CONSENT, "by": "Geschäftsführer (Demo)", "how": "verbal", "date": "2026-11-03"}))
     add(Answer(interview_id=visit.id, question_id="self_image.role",
                text="Wir verstehen uns als Scharnier zwischen den Familien, den Schulen und der Stadtverwaltung."))

@@ -36,3 +36,110 @@
       .finally(function () { window.location.assign(body.dataset.unlockUrl); });
   }, 2000);
 })();
+
+// Interview screens: autosave states, keyboard shortcuts, the section clock, marking quotes.
+(function () {
+  "use strict";
+  var body = document.body;
+  var token = document.querySelector('meta[name="csrf-token"]').content;
+  var pending = new Set();
+
+  function slotFor(element) {
+    var target = element.getAttribute("hx-target");
+    return target ? document.querySelector(target) : null;
+  }
+  function say(element, text, kind) {
+    var slot = slotFor(element);
+    if (slot) { slot.innerHTML = ""; var span = document.createElement("span"); span.className = "save-status " + kind; span.textContent = text; slot.appendChild(span); }
+  }
+
+  // A note shows "saved" only after the server answered, i.e. after the encrypted write is on disk,
+  // and only if nothing was typed after that request left.
+  document.addEventListener("input", function (event) {
+    var area = event.target;
+    if (area.matches && area.matches("textarea[hx-post]")) {
+      area.edits = (area.edits || 0) + 1;
+      pending.add(area);
+      say(area, body.dataset.msgPending, "pending");
+    }
+  });
+  document.addEventListener("htmx:configRequest", function (event) { event.detail.elt.sent = event.detail.elt.edits; });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var element = event.detail.elt;
+    if (!pending.has(element)) { return; }
+    if (event.detail.xhr.status === 200 && element.sent === element.edits) { pending.delete(element); }
+    else if (event.detail.xhr.status === 200) { say(element, body.dataset.msgPending, "pending"); }
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    var element = event.detail.elt;
+    if (element.matches("textarea[hx-post]")) {
+      pending.add(element);
+      say(element, body.dataset.msgOffline, "failed");
+      setTimeout(function () { htmx.trigger(element, "retry"); }, 3000);
+    }
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (pending.size) { event.preventDefault(); event.returnValue = body.dataset.msgLeave; }
+  });
+
+  // Alt+key presses the element marked data-key="key" (Alt, so typing in the notes is never taken).
+  document.addEventListener("keydown", function (event) {
+    if (!event.altKey || event.ctrlKey || event.metaKey) { return; }
+    // event.code, not event.key: Alt+letter types special characters on some layouts (macOS).
+    var match = /^(?:Key([A-Z])|Digit(\d))$/.exec(event.code);
+    var key = match ? (match[1] || match[2]).toLowerCase() : "";
+    if (!key) { return; }
+    var target = document.querySelector('[data-key="' + key + '"]');
+    if (target) { event.preventDefault(); target.click(); }
+  });
+
+  // Colour swatches of the codebook (no inline styles under our Content-Security-Policy).
+  document.querySelectorAll("[data-colour]").forEach(function (swatch) { swatch.style.backgroundColor = swatch.dataset.colour; });
+
+  // The section clock: shows the time spent in this section and reports it every 30 s and on leaving.
+  var runner = document.querySelector(".runner");
+  if (runner && runner.dataset.editable === "yes") {
+    var shown = document.getElementById("section-clock");
+    var total = parseInt(runner.dataset.clockSeconds || "0", 10);
+    var unreported = 0;
+    var report = function () {
+      if (!unreported) { return; }
+      var form = new URLSearchParams({ section: runner.dataset.section, seconds: String(unreported) });
+      unreported = 0;
+      fetch(runner.dataset.clockUrl, { method: "POST", body: form, keepalive: true, credentials: "same-origin",
+                                       headers: { "X-CSRF-Token": token } });
+    };
+    var render = function () {
+      var minutes = Math.floor(total / 60), seconds = total % 60;
+      shown.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
+    };
+    render();
+    setInterval(function () {
+      if (document.visibilityState !== "visible") { return; }
+      total += 1; unreported += 1; render();
+      if (unreported >= 30) { report(); }
+    }, 1000);
+    window.addEventListener("pagehide", report);
+  }
+
+  // Marking a quote: the selected characters of a note or transcript (offsets in code points,
+  // as the server counts them), sent once the note is saved.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".mark-quote");
+    if (!button) { return; }
+    var area = document.getElementById(button.dataset.for);
+    var start = area.selectionStart, end = area.selectionEnd;
+    if (start === end) { window.alert(body.dataset.msgSelect); area.focus(); return; }
+    var send = function () {
+      if (pending.has(area)) { setTimeout(send, 300); return; }
+      htmx.ajax("POST", button.dataset.url, { target: "#quotes", swap: "outerHTML", values: {
+        source_kind: area.dataset.sourceKind || "answer",
+        source_id: area.dataset.sourceId || area.dataset.question,
+        start: Array.from(area.value.slice(0, start)).length,
+        end: Array.from(area.value.slice(0, end)).length,
+        text: area.value.slice(start, end)
+      } });
+    };
+    send();
+  });
+})();

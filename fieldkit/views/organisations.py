@@ -1,10 +1,17 @@
-"""The organisations the project works with, and what was gathered about each."""
-from flask import Blueprint, abort, render_template, request
+"""The organisations: list, profile with the study's characteristics, import from a table."""
+import secrets
 
-from ..organisations import list_organisations, organisation_detail
-from . import db_session, render_view
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from .. import imports
+from ..errors import UserError
+from ..models import Organisation
+from ..organisations import list_organisations, organisation_detail, update_profile
+from . import current_vault, db_session, message, render_view, writing
 
 bp = Blueprint("organisations", __name__, url_prefix="/organisations")
+PENDING_LIMIT = 4  # previews waiting for confirmation, kept in memory only (never on disk)
 
 
 @bp.route("/")
@@ -20,3 +27,50 @@ def detail(organisation_id: str):
     if found is None:
         abort(404)
     return render_template("organisations/detail.html", detail=found)
+
+
+@bp.route("/<organisation_id>/profile", methods=["GET", "POST"])
+def profile(organisation_id: str):
+    """Edit the profile; problems are shown beside the form and nothing is saved until all are fixed."""
+    organisation = db_session().get(Organisation, organisation_id)
+    if organisation is None or organisation.deleted:
+        abort(404)
+    errors, values = [], None
+    if request.method == "POST":
+        values = request.form.to_dict()
+        values.update({name: request.form.getlist(name) for name in ("offer_fields", "funding_sources")})
+        with writing() as session:
+            errors = update_profile(session, current_vault().device_id, session.get(Organisation, organisation_id), values)
+        if not errors:
+            return redirect(url_for(".detail", organisation_id=organisation_id))
+    shown = values or {column: getattr(organisation, column) for column in Organisation.model_fields}
+    if isinstance(shown.get("target_groups"), list):
+        shown["target_groups"] = ", ".join(shown["target_groups"])
+    return render_template("organisations/profile.html", organisation=organisation, values=shown,
+                           errors=[gettext(text, **params) for text, params in errors]), 400 if errors else 200
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_table():
+    """Upload a CSV/XLSX table → preview with per-row problems → confirm."""
+    pending = current_app.extensions.setdefault("pending_imports", {})
+    if request.method == "POST" and request.form.get("confirm") in pending:
+        rows = pending.pop(request.form["confirm"])
+        with writing() as session:
+            created, planned = imports.import_rows(session, current_vault().device_id, rows)
+        return render_template("organisations/import.html", created=created, planned=planned)
+    error, rows, token = None, None, None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            if upload is None or not upload.filename:
+                raise imports.TableError(gettext("Choose a .csv or .xlsx file."))
+            rows = imports.preview(db_session(), imports.read_table(upload.filename, upload.read(10 * 1024 * 1024)))
+            token = secrets.token_urlsafe(16)
+            while len(pending) >= PENDING_LIMIT:
+                pending.pop(next(iter(pending)))
+            pending[token] = rows
+        except UserError as failure:
+            error = message(failure)
+    return render_template("organisations/import.html", rows=rows, token=token, error=error,
+                           importable=sum(1 for row in rows or () if not row.errors)), 400 if error else 200

@@ -4,14 +4,16 @@ from flask_babel import gettext
 
 from ..local_settings import get_setting
 from ..vault import VaultError, WeakPassphrase
-from . import current_vault, db_session, message
+from ..guide import ensure_builtin_guides
+from ..quotes import ensure_default_codebook
+from . import current_vault, db_session, message, writing
 
 bp = Blueprint("vault", __name__)
 
 
 @bp.route("/")
 def home():
-    return redirect(url_for("organisations.index"))
+    return redirect(url_for("interviews.index"))
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -34,7 +36,7 @@ def setup():
             errors = [message(error)]
         else:
             _after_unlock()
-            return redirect(url_for("organisations.index"))
+            return redirect(url_for("vault.home"))
     return render_template("vault/setup.html", errors=errors, recipient=recipient), 400 if errors else 200
 
 
@@ -44,7 +46,7 @@ def unlock():
     if not vault.exists:
         return redirect(url_for(".setup"))
     if vault.is_unlocked:
-        return redirect(url_for("organisations.index"))
+        return redirect(url_for("vault.home"))
     error = None
     if request.method == "POST":
         try:
@@ -53,7 +55,7 @@ def unlock():
             error = message(failure)
         else:
             _after_unlock()
-            return redirect(url_for("organisations.index"))
+            return redirect(url_for("vault.home"))
     return render_template("vault/unlock.html", error=error), 400 if error else 200
 
 
@@ -71,6 +73,9 @@ def activity():
 
 def _after_unlock() -> None:
     """Adopt the vault's own settings once it is open."""
+    with writing() as write:  # a vault from any earlier version gets the shipped guides and codebook
+        ensure_builtin_guides(write, current_vault().device_id)
+        ensure_default_codebook(write, current_vault().device_id)
     session = db_session()
     current_app.extensions["idle_minutes"] = float(
         get_setting(session, "idle_lock_minutes", current_app.config["IDLE_LOCK_MINUTES"]))

@@ -1,0 +1,165 @@
+"""Importing organisations and planned interviews from a coordinator's CSV or XLSX table.
+
+Reading gives a preview: every row with its values and its problems. Only rows without problems
+are imported, all of them in one transaction.
+"""
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from sqlmodel import Session, select
+
+from . import interviews
+from .errors import UserError
+from .guide import latest_guide
+from .i18n import N_
+from .models import Organisation, save
+from .organisations import parse_profile
+
+MAX_ROWS = 5000
+# Column names as coordinators write them (German or English) → field.
+COLUMNS = {
+    "name": "name", "organisation": "name", "organisationsname": "name",
+    "code": "pseudonym_code", "kürzel": "pseudonym_code", "pseudonym": "pseudonym_code",
+    "city": "city", "stadt": "city", "ort": "city",
+    "founded": "founded", "gegründet": "founded", "gründungsjahr": "founded",
+    "offers": "offers_scope", "angebot": "offers_scope", "angebote": "offers_scope",
+    "offer_fields": "offer_fields", "felder": "offer_fields", "handlungsfelder": "offer_fields",
+    "formal": "practices_formal", "formell": "practices_formal",
+    "informal": "practices_informal", "informell": "practices_informal",
+    "volunteers": "staff_volunteer", "ehrenamtliche": "staff_volunteer",
+    "paid_staff": "staff_paid", "hauptamtliche": "staff_paid",
+    "members": "members_band", "mitglieder": "members_band",
+    "target_groups": "target_groups", "zielgruppen": "target_groups",
+    "reach": "reach", "reichweite": "reach",
+    "funding": "funding_sources", "finanzierung": "funding_sources",
+    "notes": "notes", "notizen": "notes",
+    "interviewer": "interviewer", "interviewer*in": "interviewer",
+    "interview_date": "interview_date", "interviewdatum": "interview_date",
+    "interview_place": "interview_place", "interviewort": "interview_place",
+}
+
+
+class TableError(UserError):
+    message = N_("The table could not be read.")
+
+
+@dataclass
+class Row:
+    line: int
+    values: dict
+    fields: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)  # (message, params)
+
+
+def read_table(filename: str, data: bytes) -> list[dict]:
+    """Rows of a CSV (comma or semicolon, UTF-8 or Windows) or XLSX file as {header: text}."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix == ".csv":
+        rows = _csv_rows(data)
+    elif suffix == ".xlsx":
+        rows = _xlsx_rows(data)
+    else:
+        raise TableError(N_("Import a .csv or .xlsx file."))
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise TableError(N_("The table is empty."))
+    if len(rows) > MAX_ROWS + 1:
+        raise TableError(N_("The table has more than %(max)d rows."), max=MAX_ROWS)
+    header = [cell.strip().lower() for cell in rows[0]]
+    unknown = [name for name in header if name and name not in COLUMNS]
+    if unknown:
+        raise TableError(N_("Unknown column: %(column)s."), column=unknown[0])
+    if "name" not in {COLUMNS.get(name) for name in header}:
+        raise TableError(N_("The table needs a column 'name' (or 'Organisation')."))
+    return [{COLUMNS[name]: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
+            for row in rows[1:]]
+
+
+def preview(session: Session, rows: list[dict]) -> list[Row]:
+    """Check every row; a row whose organisation exists already (same name and city) is flagged."""
+    existing = {(o.name.casefold(), (o.city or "").casefold())
+                for o in session.exec(select(Organisation).where(Organisation.deleted == False))}  # noqa: E712
+    seen, result = set(), []
+    for line, values in enumerate(rows, start=2):
+        row = Row(line, values)
+        _check(row)
+        key = (values.get("name", "").casefold(), values.get("city", "").casefold())
+        if key in existing:
+            row.errors.append((N_("An organisation with this name and city exists already."), {}))
+        elif key in seen:
+            row.errors.append((N_("The same organisation appears twice in the table."), {}))
+        seen.add(key)
+        result.append(row)
+    return result
+
+
+def import_rows(session: Session, device_id: str, rows: list[Row]) -> tuple[int, int]:
+    """Create the organisations (and planned interviews) of the rows without problems: (organisations, interviews)."""
+    guide = latest_guide(session, "mikoss")
+    organisations = planned = 0
+    for row in rows:
+        if row.errors:
+            continue
+        fields = dict(row.fields)
+        interviewer, date, place = (fields.pop(k, None) for k in ("interviewer", "interview_date", "interview_place"))
+        organisation = save(session, device_id, Organisation(**fields))
+        organisations += 1
+        if interviewer and guide:
+            interviews.new(session, device_id, organisation, guide, interviewer, date, place or "")
+            planned += 1
+    return organisations, planned
+
+
+def _check(row: Row) -> None:
+    values = row.values
+    fields, errors = parse_profile(values)
+    row.fields.update(fields)
+    row.errors.extend(errors)
+    for name in ("interviewer", "interview_place"):
+        if values.get(name):
+            row.fields[name] = values[name]
+    if values.get("interview_date"):
+        try:
+            row.fields["interview_date"] = _date(values["interview_date"])
+        except ValueError:
+            row.errors.append((N_("interview_date must be a date like 2026-03-14 or 14.03.2026."), {}))
+    if (values.get("interview_date") or values.get("interview_place")) and not values.get("interviewer"):
+        row.errors.append((N_("A planned interview needs an interviewer."), {}))
+
+
+def _date(text: str) -> dt.date:
+    text = text.strip().split(" ")[0]
+    if "." in text:
+        day, month, year = text.split(".")
+        return dt.date(int(year), int(month), int(day))
+    return dt.date.fromisoformat(text)
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return list(csv.reader(io.StringIO(text), dialect))
+
+
+def _xlsx_rows(data: bytes) -> list[list[str]]:
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a damaged file
+        raise TableError(N_("The file is damaged or not an Excel workbook.")) from error
+    rows = []
+    for values in workbook.worksheets[0].iter_rows(values_only=True, max_row=MAX_ROWS + 2):
+        rows.append(["" if v is None else v.date().isoformat() if isinstance(v, dt.datetime) else str(v)
+                     for v in values])
+    workbook.close()
+    return rows

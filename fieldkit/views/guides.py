@@ -1,0 +1,50 @@
+"""Guides and codebook: what the coordination prepares for all interviews."""
+from flask import Blueprint, render_template, request
+from flask_babel import gettext
+
+from ..errors import UserError
+from ..guide import GuideError, list_guides, register_guide
+from ..quotes import add_code, codebook
+from . import current_vault, db_session, message, writing
+
+bp = Blueprint("guides", __name__, url_prefix="/guides")
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index():
+    """Loaded guide versions; POST loads another guide file."""
+    error, notice = None, None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            source = upload.read(1024 * 1024).decode("utf-8-sig") if upload and upload.filename else ""
+            with writing() as session:
+                record = register_guide(session, source, current_vault().device_id)
+            notice = gettext("Guide “%(title)s”, version %(version)s, is loaded.", title=record.title,
+                             version=record.guide_version)
+        except UnicodeDecodeError:
+            error = gettext("The guide file must be UTF-8 text.")
+        except GuideError as failure:
+            error = (gettext("Line %(line)d: %(problem)s", line=failure.line, problem=message(failure))
+                     if failure.line else message(failure))
+    return _page(error=error, notice=notice)
+
+
+@bp.post("/codes")
+def add():
+    """Extend the codebook."""
+    form = request.form
+    try:
+        with writing() as session:
+            add_code(session, current_vault().device_id, form.get("label", ""), form.get("description", ""),
+                     form.get("colour", ""), form.get("parent") or None)
+    except UserError as failure:
+        return _page(code_error=message(failure))
+    return _page(notice=gettext("The code was added to the codebook."))
+
+
+def _page(error=None, notice=None, code_error=None):
+    session = db_session()
+    status = 400 if error or code_error else 200
+    return render_template("guides/index.html", guides=list_guides(session), codes=codebook(session), error=error,
+                           code_error=code_error, notice=notice), status
