@@ -14,7 +14,9 @@ import click
 
 from . import config
 from .i18n import translate
+from .db import writing
 from .instance import AlreadyRunning, single_instance
+from .interviews import ensure_shipped_content
 from .local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
 from .vault import NoVault, Vault, VaultError, WeakPassphrase, fingerprint, new_project_identity
 
@@ -112,6 +114,8 @@ def _unlocked_vault(ctx, passphrase_file):
     with single_instance(vault.directory):
         vault.unlock(_read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Passphrase")))
         try:
+            with writing(vault.engine) as session:
+                ensure_shipped_content(session, vault.device_id)
             yield vault
         finally:
             vault.lock()
@@ -327,3 +331,149 @@ def idle_lock(ctx, minutes, passphrase_file):
     with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session, session.begin():
         set_setting(session, "idle_lock_minutes", minutes)
     click.echo(t("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
+
+
+@cli.group("import")
+def import_group():
+    """Import organisations, planned interviews and transcripts."""
+
+
+@import_group.command("organisations")
+@click.argument("table", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only show the preview with each row's problems.")
+@passphrase_file
+@json_option
+@pass_context
+def import_organisations(ctx, table, dry_run, passphrase_file, as_json):
+    """Import organisations (and planned interviews) from a CSV or XLSX table; rows with problems are skipped."""
+    from . import imports
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        rows = imports.preview(session, imports.read_table(table.name, table.read_bytes()))
+        created, planned = (0, 0) if dry_run else imports.import_rows(session, vault.device_id, rows)
+    problems = [{"line": row.line, "problems": [t(text, **params) for text, params in row.errors]}
+                for row in rows if row.errors]
+    lines = [t("Row %(line)d: %(problems)s", line=p["line"], problems="; ".join(p["problems"])) for p in problems]
+    lines.append(t("%(organisations)d organisations and %(interviews)d planned interviews were imported.",
+                   organisations=created, interviews=planned))
+    _echo(as_json, {"organisations": created, "interviews": planned, "rows": len(rows), "problems": problems},
+          "\n".join(lines))
+
+
+@import_group.command("transcript")
+@click.option("--interview", "interview_id", required=True, help="The interview's id (see `fieldkit interview list`).")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--language", default="de", show_default=True)
+@passphrase_file
+@pass_context
+def import_transcript(ctx, interview_id, file, language, passphrase_file):
+    """Attach a transcript (.txt, .docx, .odt) to an interview."""
+    from . import interviews, transcripts
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        interview = interviews.get(session, interview_id)
+        if interview is None:
+            raise CommandFailed(t("There is no interview with this id."))
+        record = transcripts.import_transcript(session, vault.device_id, interview, file.name, file.read_bytes(), language)
+        characters = len(record.text)
+    click.echo(t("Transcript attached (%(characters)d characters).", characters=characters))
+
+
+@cli.group()
+def interview():
+    """Plan and list interviews."""
+
+
+@interview.command("create")
+@click.option("--organisation", required=True, help="The organisation's id or exact name; a new name creates it.")
+@click.option("--interviewer", required=True)
+@click.option("--date", "date_text", help="YYYY-MM-DD")
+@click.option("--place", default="")
+@click.option("--guide", "guide_ref", default="mikoss", show_default=True, help="Guide id, or id@version.")
+@passphrase_file
+@json_option
+@pass_context
+def interview_create(ctx, organisation, interviewer, date_text, place, guide_ref, passphrase_file, as_json):
+    """Plan an interview with an organisation."""
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from . import interviews
+    from .guide import guide_record, latest_guide
+    from .models import Organisation
+    from .organisations import create_organisation
+
+    try:
+        date = dt.date.fromisoformat(date_text) if date_text else None
+    except ValueError as error:
+        raise click.BadParameter(t("Enter the date as a calendar date."), param_hint="--date") from error
+    with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        guide_id, _, version = guide_ref.partition("@")
+        guide = guide_record(session, guide_id, version) if version else latest_guide(session, guide_id)
+        if guide is None:
+            raise CommandFailed(t("Choose the guide for this interview."))
+        found = session.get(Organisation, organisation) or session.exec(
+            select(Organisation).where(Organisation.name == organisation, Organisation.deleted == False)).first()  # noqa: E712
+        found = found or create_organisation(session, vault.device_id, organisation)
+        planned = interviews.new(session, vault.device_id, found, guide, interviewer, date, place)
+        result = {"id": planned.id, "organisation": found.name, "guide": f"{guide.guide_id}@{guide.guide_version}"}
+    _echo(as_json, result, t("Interview planned: %(id)s", id=result["id"]))
+
+
+@interview.command("list")
+@click.option("--status", type=click.Choice(["planned", "consented", "in_progress", "completed", "locked"]))
+@click.option("--search", default="")
+@passphrase_file
+@json_option
+@pass_context
+def interview_list(ctx, status, search, passphrase_file, as_json):
+    """List interviews, newest first."""
+    from sqlmodel import Session
+
+    from . import interviews
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session:
+        rows = [{"id": row.interview.id, "organisation": row.organisation.name, "status": row.interview.status,
+                 "date": row.interview.date.isoformat() if row.interview.date else None,
+                 "interviewer": row.interview.interviewer, "guide": f"{row.interview.guide_id}@{row.interview.guide_version}"}
+                for row in interviews.find(session, search, status or "")]
+    _echo(as_json, rows, "\n".join(f"{r['id']}\t{r['status']}\t{r['date'] or ''}\t{r['organisation']}" for r in rows))
+
+
+@cli.group()
+def guide():
+    """Interview guides."""
+
+
+@guide.command("load")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@passphrase_file
+@pass_context
+def guide_load(ctx, file, passphrase_file):
+    """Load a guide (YAML); a mistake is reported with its line."""
+    from .guide import GuideError, register_guide
+
+    try:
+        with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+            record = register_guide(session, file.read_text(encoding="utf-8-sig"), vault.device_id)
+            title, version = record.title, record.guide_version
+    except GuideError as error:
+        text = t("Line %(line)d: %(problem)s", line=error.line, problem=_error_text(error)) if error.line else _error_text(error)
+        raise CommandFailed(f"{file}: {text}") from error
+    click.echo(t("Guide “%(title)s”, version %(version)s, is loaded.", title=title, version=version))
+
+
+@guide.command("list")
+@passphrase_file
+@json_option
+@pass_context
+def guide_list(ctx, passphrase_file, as_json):
+    """The loaded guides and their versions."""
+    from sqlmodel import Session
+
+    from .guide import list_guides
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session:
+        rows = [{"id": g.guide_id, "version": g.guide_version, "title": g.title} for g in list_guides(session)]
+    _echo(as_json, rows, "\n".join(f"{r['id']}@{r['version']}\t{r['title']}" for r in rows))

@@ -7,10 +7,10 @@ from sqlmodel import Session
 
 from .i18n import translate
 from .local_settings import set_setting
-from .guide import ensure_builtin_guides
+from .interviews import ensure_shipped_content
 from .models import (Alter, Answer, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
                      SharedRecord, Tie, save)
-from .quotes import codebook, ensure_default_codebook
+from .quotes import codebook
 from .vocabulary import ACTOR_TYPES, DEFAULT_CODES, RINGS
 
 DEMO_PASSPHRASE = "Demo-Passphrase fuer fieldkit"
@@ -63,8 +63,7 @@ def create_demo_data(session: Session, device_id: str) -> None:
     def add(record: SharedRecord) -> SharedRecord:
         return save(session, device_id, record)
 
-    ensure_builtin_guides(session, device_id)
-    ensure_default_codebook(session, device_id)
+    ensure_shipped_content(session, device_id)
     power_asymmetry = next(c for c in codebook(session) if c.label == translate(DEFAULT_CODES[3][0]))
 
     women = add(Organisation(**WOMENS_GROUP, is_demo=True))

@@ -195,7 +195,7 @@ class GuideConflict(UserError):
 def register_guide(session: Session, source: str, device_id: str) -> GuideVersion:
     """Store a validated guide version; loading the same version again is a no-op."""
     guide = parse_guide(source)
-    record_id = str(uuid.uuid5(GUIDE_NAMESPACE, f"{guide.id}@{guide.version}"))
+    record_id = _record_id(guide.id, guide.version)
     existing = session.get(GuideVersion, record_id)
     if existing is not None:
         if existing.source != source:
@@ -221,10 +221,18 @@ def latest_guide(session: Session, guide_id: str) -> Optional[GuideVersion]:
     return next((r for r in list_guides(session) if r.guide_id == guide_id), None)
 
 
+def guide_record(session: Session, guide_id: str, version: str) -> Optional[GuideVersion]:
+    return session.get(GuideVersion, _record_id(guide_id, version))
+
+
 def guide_version(session: Session, guide_id: str, version: str) -> Optional[Guide]:
     """The parsed guide an interview was run with."""
-    record = session.get(GuideVersion, str(uuid.uuid5(GUIDE_NAMESPACE, f"{guide_id}@{version}")))
+    record = guide_record(session, guide_id, version)
     return _parsed(record.source) if record else None
+
+
+def _record_id(guide_id: str, version: str) -> str:
+    return str(uuid.uuid5(GUIDE_NAMESPACE, f"{guide_id}@{version}"))
 
 
 @lru_cache(maxsize=32)

@@ -41,6 +41,15 @@ class InterviewRow:
     organisation: Organisation
 
 
+def ensure_shipped_content(session: Session, device_id: str) -> None:
+    """The guides and the codebook fieldkit ships, in a vault of any age."""
+    from .guide import ensure_builtin_guides
+    from .quotes import ensure_default_codebook
+
+    ensure_builtin_guides(session, device_id)
+    ensure_default_codebook(session, device_id)
+
+
 def new(session: Session, device_id: str, organisation: Organisation, guide: GuideVersion, interviewer: str,
         date: Optional[dt.date] = None, place: str = "") -> Interview:
     """Plan an interview with an organisation, run with the given guide version."""

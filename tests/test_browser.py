@@ -50,7 +50,7 @@ def served(tmp_path):
     app.extensions["vault"].lock()
 
 
-def test_first_start_creates_the_vault_then_locks_and_unlocks(page, served, coordinator):
+def test_first_start_creates_the_vault_then_locks_and_unlocks(served, page, coordinator):
     page.goto(served.launch_url)
     expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit auf diesem Laptop einrichten")
 
@@ -64,8 +64,8 @@ def test_first_start_creates_the_vault_then_locks_and_unlocks(page, served, coor
     page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
     page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
     page.get_by_role("button", name="Tresor anlegen").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Organisationen")
-    expect(page.get_by_text("Noch keine Organisationen.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
+    expect(page.get_by_text("Noch keine Interviews.")).to_be_visible()
 
     page.get_by_role("button", name="Sperren").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit entsperren")
@@ -74,10 +74,10 @@ def test_first_start_creates_the_vault_then_locks_and_unlocks(page, served, coor
     expect(page.get_by_role("alert")).to_have_text("Falsche Passphrase. Es wurde nichts verändert.")
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Entsperren").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Organisationen")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
 
 
-def test_recovery_key_can_be_chosen_as_a_file(page, served, coordinator, tmp_path):
+def test_recovery_key_can_be_chosen_as_a_file(served, page, coordinator, tmp_path):
     key_file = tmp_path / "coordinator.key"
     key_file.write_text(coordinator[0])
     page.goto(served.launch_url)
@@ -85,7 +85,7 @@ def test_recovery_key_can_be_chosen_as_a_file(page, served, coordinator, tmp_pat
     page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
     page.get_by_label("oder die Schlüsseldatei auswählen").set_input_files(str(key_file))
     page.get_by_role("button", name="Tresor anlegen").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Organisationen")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
     page.get_by_role("link", name="Einstellungen").click()
     expect(page.locator(".recipient")).to_have_text(coordinator[1])
 
@@ -106,13 +106,14 @@ def demo_server(tmp_path):
     assert process.wait(timeout=10) is not None
 
 
-def test_demo_vault_shows_the_two_demo_organisations(page, demo_server):
+def test_demo_vault_shows_the_two_demo_organisations(demo_server, page):
     page.goto(demo_server)
     expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit entsperren")
     page.get_by_label("Passphrase").fill(DEMO_PASSPHRASE)
     page.get_by_role("button", name="Entsperren").click()
 
     expect(page.get_by_role("status")).to_contain_text("Demo-Daten")
+    page.get_by_role("link", name="Organisationen").click()
     cards = page.locator(".card h2")
     expect(cards).to_have_text(["Bildungsbrücke Musterstadt e. V. (Demo)", "Frauentreff Lindenviertel (Demo)"])
 
@@ -130,7 +131,7 @@ def test_demo_vault_shows_the_two_demo_organisations(page, demo_server):
     expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit entsperren")
 
 
-def test_language_switch_shows_english(page, served):
+def test_language_switch_shows_english(served, page):
     page.goto(served.launch_url)
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up fieldkit on this laptop")
@@ -146,7 +147,7 @@ def test_idle_page_leaves_the_screen_when_the_vault_locks_itself(page, tmp_path,
         page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
         page.get_by_label("Öffentlichen Schlüssel einfügen").fill(coordinator[1])
         page.get_by_role("button", name="Tresor anlegen").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Organisationen")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
         expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit entsperren", timeout=20_000)
         assert not app.extensions["vault"].is_unlocked
     finally:

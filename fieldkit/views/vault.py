@@ -4,8 +4,7 @@ from flask_babel import gettext
 
 from ..local_settings import get_setting
 from ..vault import VaultError, WeakPassphrase
-from ..guide import ensure_builtin_guides
-from ..quotes import ensure_default_codebook
+from ..interviews import ensure_shipped_content
 from . import current_vault, db_session, message, writing
 
 bp = Blueprint("vault", __name__)
@@ -73,9 +72,8 @@ def activity():
 
 def _after_unlock() -> None:
     """Adopt the vault's own settings once it is open."""
-    with writing() as write:  # a vault from any earlier version gets the shipped guides and codebook
-        ensure_builtin_guides(write, current_vault().device_id)
-        ensure_default_codebook(write, current_vault().device_id)
+    with writing() as write:
+        ensure_shipped_content(write, current_vault().device_id)
     session = db_session()
     current_app.extensions["idle_minutes"] = float(
         get_setting(session, "idle_lock_minutes", current_app.config["IDLE_LOCK_MINUTES"]))
