@@ -195,6 +195,11 @@ def quote_list(interview_id: str):
                                   request.form.get("text", ""), request.form.getlist("code"))
         except UserError as failure:
             error, status = message(failure), 409
+    return _quotes_page(interview_id, error, status)
+
+
+def _quotes_page(interview_id: str, error=None, status=200):
+    """The quotes (the list fragment for an HTMX swap), filtered by the code in the query."""
     interview, _guide = _load(interview_id)
     code = request.args.get("code") or None
     session = db_session()
@@ -219,8 +224,8 @@ def quote_codes(interview_id: str, quote_id: str):
             else:
                 quotes.code_quote(session, current_vault().device_id, interview, quote, request.form.getlist("code"))
     except UserError as failure:
-        return render_template("interviews/_save_status.html", failed=message(failure)), 409
-    return quote_list(interview_id) if request.headers.get("HX-Request") else redirect(
+        return _quotes_page(interview_id, message(failure), 409)
+    return _quotes_page(interview_id) if request.headers.get("HX-Request") else redirect(
         url_for(".quote_list", interview_id=interview_id))
 
 
