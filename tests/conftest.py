@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from playwright.sync_api import sync_playwright
 
 from fieldkit import create_app
+from fieldkit.local_server import LocalServer
 from fieldkit.vault import new_project_identity
 
 PORT = 5555
@@ -80,3 +82,41 @@ def cli():
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# Browser tests: Debian's chromium driven by Playwright, and the real app on a real socket.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="de-DE")
+    page = context.new_page()
+    problems = []
+    expected = "the server responded with a status of 400"  # a refused form is answered with 400 on purpose
+    page.on("console", lambda message: message.type == "error" and expected not in message.text
+            and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield page
+    context.close()
+    assert problems == [], "the page logged errors (a CSP violation shows here too)"
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The real app on a real socket, as `fieldkit serve` runs it."""
+    app = create_app({"DATA_DIR": tmp_path / "data", **FAST_KDF})
+    server = LocalServer(app)
+    server.start()
+    yield server
+    server.shutdown()
+    app.extensions["vault"].lock()

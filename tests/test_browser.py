@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from conftest import FAST_KDF, FAST_KDF_ENV, PASSPHRASE
 from fieldkit import create_app
@@ -13,43 +13,6 @@ from fieldkit.demo import DEMO_PASSPHRASE
 from fieldkit.local_server import LocalServer
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="de-DE")
-    page = context.new_page()
-    problems = []
-    expected = "the server responded with a status of 400"  # a refused form is answered with 400 on purpose
-    page.on("console", lambda message: message.type == "error" and expected not in message.text
-            and problems.append(message.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    yield page
-    context.close()
-    assert problems == [], "the page logged errors (a CSP violation shows here too)"
-
-
-@pytest.fixture
-def served(tmp_path):
-    """The real app on a real socket, as `fieldkit serve` runs it."""
-    app = create_app({"DATA_DIR": tmp_path / "data", **FAST_KDF})
-    server = LocalServer(app)
-    server.start()
-    yield server
-    server.shutdown()
-    app.extensions["vault"].lock()
-
-
 def test_first_start_creates_the_vault_then_locks_and_unlocks(served, page, coordinator):
     page.goto(served.launch_url)
     expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit auf diesem Laptop einrichten")

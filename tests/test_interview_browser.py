@@ -5,22 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import FAST_KDF, PASSPHRASE
-from fieldkit import create_app
-from fieldkit.local_server import LocalServer
-from test_browser import browser, page  # noqa: F401  (the shared browser fixtures)
+from conftest import PASSPHRASE
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def served(tmp_path):
-    app = create_app({"DATA_DIR": tmp_path / "data", **FAST_KDF})
-    server = LocalServer(app)
-    server.start()
-    yield server
-    server.shutdown()
-    app.extensions["vault"].lock()
 
 
 def set_up_vault(page, served, coordinator):
