@@ -1,5 +1,7 @@
 """fieldkit: the laptop app for expert interviews and network maps with migrant organisations."""
-from flask import Flask, g, request
+import io
+
+from flask import Flask, Request, g, request
 
 __version__ = "0.1.0"
 
@@ -17,6 +19,7 @@ def create_app(test_config=None) -> Flask:
 
     app = Flask(__name__, template_folder=str(config.resource_dir("templates")),
                 static_folder=str(config.resource_dir("static")))
+    app.request_class = InMemoryRequest
     app.config.from_mapping(config.settings(), SERVER_PORT=None)
     if test_config:
         app.config.update(test_config)
@@ -35,6 +38,14 @@ def create_app(test_config=None) -> Flask:
     app.teardown_appcontext(_close_session)
     register_views(app)
     return app
+
+
+class InMemoryRequest(Request):
+    """Uploads (transcripts, tables, guides) stay in memory: werkzeug would spool a large one to a
+    plaintext temporary file. MAX_CONTENT_LENGTH bounds what memory a request can take."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
 
 
 # Endpoints that work while the vault is locked.

@@ -15,10 +15,11 @@ import click
 from . import config
 from .i18n import translate
 from .db import writing
-from .instance import AlreadyRunning, single_instance
+from .errors import UserError
+from .instance import single_instance
 from .interviews import ensure_shipped_content
 from .local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
-from .vault import NoVault, Vault, VaultError, WeakPassphrase, fingerprint, new_project_identity
+from .vault import NoVault, Vault, WeakPassphrase, fingerprint, new_project_identity
 
 LOCALE = os.environ.get("FIELDKIT_LANG", "de")
 
@@ -64,7 +65,7 @@ def main():
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         cli(standalone_mode=True)
-    except (VaultError, AlreadyRunning) as error:  # every command's expected failures, said plainly
+    except UserError as error:  # every command's expected failures, said plainly
         click.echo(_error_text(error), err=True)
         sys.exit(1)
 

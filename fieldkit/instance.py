@@ -3,17 +3,17 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import UserError
 from .i18n import N_
 
 LOCK_NAME = "fieldkit.lock"
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(UserError):
     message = N_("fieldkit is already running for this data directory (%(directory)s). Use the running fieldkit (its window or browser tab), or quit it first.")
 
     def __init__(self, directory: Path):
-        self.params = {"directory": str(directory)}
-        super().__init__(self.message % self.params)
+        super().__init__(directory=str(directory))
 
 
 @contextmanager

@@ -7,6 +7,14 @@
     event.detail.headers["X-CSRF-Token"] = token;
   });
 
+  // htmx notes the current address (with search terms) in sessionStorage, which a browser may keep on
+  // disk; we keep nothing in browser storage, so it goes again at once.
+  function forgetHistoryPath() { try { sessionStorage.removeItem("htmx-current-path-for-history"); } catch (e) { /* no storage */ } }
+  forgetHistoryPath();
+  ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:afterSettle"].forEach(function (name) {
+    document.addEventListener(name, forgetHistoryPath);
+  });
+
   // Idle lock: the server locks the vault after the idle time; the page leaves the screen at the same
   // moment so nothing stays visible. Reading and typing count as activity and are reported at most
   // once a minute, so the server's clock agrees with what the person is doing.

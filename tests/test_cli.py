@@ -139,3 +139,38 @@ def test_commands_on_a_mistyped_data_directory_create_nothing(cli, tmp_path):
 def test_failures_are_reported_without_an_english_prefix(cli, coordinator_key):
     result = cli("keys", "project-init", "--out", str(coordinator_key[0]))
     assert result.stderr.startswith(str(coordinator_key[0]))
+
+
+def test_coordinator_commands_for_interviews(cli, tmp_path):
+    data_dir = tmp_path / "demo"
+    assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    table = tmp_path / "orgs.csv"
+    table.write_text("name;Stadt;interviewer;interview_date\nKulturverein;Musterstadt;Ayla;2026-12-01\n;Musterstadt;;\n")
+    preview = cli("import", "organisations", str(table), "--dry-run", "--json", data_dir=data_dir, env=env)
+    assert json.loads(preview.stdout)["problems"] == [{"line": 3, "problems": ["Der Name fehlt."]}]
+    assert json.loads(preview.stdout)["organisations"] == 0
+    imported = cli("import", "organisations", str(table), "--json", data_dir=data_dir, env=env)
+    assert (json.loads(imported.stdout)["organisations"], json.loads(imported.stdout)["interviews"]) == (1, 1)
+
+    created = cli("interview", "create", "--organisation", "Neuer Verein", "--interviewer", "Jonas", "--date",
+                  "2026-12-02", "--json", data_dir=data_dir, env=env)
+    assert created.returncode == 0, created.stderr
+    interview_id = json.loads(created.stdout)["id"]
+    listed = json.loads(cli("interview", "list", "--status", "planned", "--json", data_dir=data_dir, env=env).stdout)
+    assert {row["organisation"] for row in listed} == {"Kulturverein", "Neuer Verein"}
+    assert all(row["guide"] == "mikoss@1.0" for row in listed)
+
+    transcript = tmp_path / "gespraech.txt"
+    transcript.write_text("I: Wie fing es an?\nB: Mit fünf Frauen.")
+    refused = cli("import", "transcript", "--interview", interview_id, str(transcript), data_dir=data_dir, env=env)
+    assert refused.returncode == 1 and "Einwilligung" in refused.stderr  # planned: no content before consent
+
+    guide = tmp_path / "leitfaden.yaml"
+    guide.write_text('id: kurz\nversion: "1"\nlanguages: [de]\ntitle: {de: Kurz}\nsections:\n  - id: a\n    title: {de: A}\n    questions:\n      - id: q\n        text: {de: Frage}\n')
+    assert cli("guide", "load", str(guide), data_dir=data_dir, env=env).returncode == 0
+    guide.write_text(guide.read_text().replace("text: {de: Frage}", "text: {fr: Question}"))
+    broken = cli("guide", "load", str(guide), data_dir=data_dir, env=env)
+    assert broken.returncode == 1 and "Zeile 10" in broken.stderr
+    listed_guides = json.loads(cli("guide", "list", "--json", data_dir=data_dir, env=env).stdout)
+    assert {(g["id"], g["version"]) for g in listed_guides} == {("mikoss", "1.0"), ("kurz", "1")}

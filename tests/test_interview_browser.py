@@ -105,3 +105,30 @@ def test_interview_list_filters_by_status_and_search(served, page, coordinator):
     page.get_by_label("Suche nach Organisation").fill("")
     page.get_by_label("Status").select_option("completed")
     expect(page.get_by_text("Kein Interview passt zu diesem Filter.")).to_be_visible()
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0  # search terms stay out of the browser
+
+
+def plan_with_consent(page, organisation: str) -> None:
+    page.get_by_role("link", name="Interview planen").click()
+    page.get_by_label("oder der Name einer neuen Organisation").fill(organisation)
+    page.get_by_label("Interviewer").fill("Ayla Demir")
+    page.get_by_role("button", name="Interview planen").click()
+    page.get_by_label("Wer hat eingewilligt").fill("Vorsitzender")
+    page.get_by_label("Mündlich").check()
+    page.get_by_role("button", name="Einwilligung erfassen").click()
+    page.get_by_role("link", name="Weiter im Leitfaden").click()
+
+
+def test_a_lost_connection_never_shows_saved_and_saves_once_back(served, page, coordinator):
+    set_up_vault(page, served, coordinator)
+    plan_with_consent(page, "Verein ohne Netz")
+    page.expected_errors += ["ERR_INTERNET_DISCONNECTED", "htmx:sendError", "htmx:afterRequest"]  # htmx logs the failure
+    page.context.set_offline(True)
+    page.get_by_label("Notizen").fill("Geschrieben ohne Verbindung.")
+    expect(page.locator(".save-status.failed")).to_contain_text("Keine Verbindung")
+    expect(page.locator(".save-status.saved")).to_have_count(0)
+    page.context.set_offline(False)
+    expect(page.locator(".save-status.saved")).to_contain_text("Gespeichert um", timeout=10_000)
+    page.reload()
+    expect(page.get_by_label("Notizen")).to_have_value("Geschrieben ohne Verbindung.")
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0  # nothing kept in the browser

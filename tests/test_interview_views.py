@@ -1,0 +1,69 @@
+"""Interview screens through the app: where the interviewer left off, uploads kept in memory,
+guide and table uploads with their errors, locked interviews refusing notes."""
+import io
+import re
+
+import pytest
+import werkzeug.formparser
+
+from fieldkit import db, interviews
+from fieldkit.guide import latest_guide
+from fieldkit.models import Organisation, save
+
+
+@pytest.fixture
+def interview_id(unlocked):
+    vault = unlocked.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        organisation = save(session, vault.device_id, Organisation(name="Elternnetzwerk"))
+        planned = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
+        interviews.record_consent(session, vault.device_id, planned, "Vorsitz", "verbal", "2026-11-26", {"quotes"})
+        return planned.id
+
+
+def test_reopening_the_guide_returns_to_where_the_interviewer_was(client, interview_id):
+    client.get(f"/interviews/{interview_id}/guide?section=network&question=network.power&mode=question")
+    response = client.get(f"/interviews/{interview_id}/guide")
+    assert response.status_code == 302
+    assert "section=network" in response.headers["Location"] and "question=network.power" in response.headers["Location"]
+
+
+def test_uploads_never_touch_the_disk(client, guard, interview_id, monkeypatch):
+    def no_temporary_files(*args, **kwargs):
+        raise AssertionError("an upload was spooled to a temporary file")
+
+    monkeypatch.setattr(werkzeug.formparser, "SpooledTemporaryFile", no_temporary_files)
+    transcript = ("B: Wir treffen uns jeden Dienstag im Vereinsraum.\n" * 40000).encode()  # about 2 MB
+    response = client.post(f"/interviews/{interview_id}/transcripts", content_type="multipart/form-data",
+                           data={"csrf_token": guard.csrf_token, "file": (io.BytesIO(transcript), "gespraech.txt")})
+    assert response.status_code == 302
+    assert "gespraech.txt" in client.get(f"/interviews/{interview_id}").get_data(as_text=True)
+
+
+def test_a_locked_interview_refuses_notes_and_says_why(unlocked, client, guard, interview_id):
+    for action in ("complete", "lock"):
+        client.post(f"/interviews/{interview_id}/status", data={"csrf_token": guard.csrf_token, "action": action})
+    response = client.post(f"/interviews/{interview_id}/answers/organisation.history", data={"text": "spät"},
+                           headers={"X-CSRF-Token": guard.csrf_token, "HX-Request": "true"})
+    assert response.status_code == 409
+    assert "nur noch gelesen" in response.get_data(as_text=True)
+
+
+def test_a_bad_guide_upload_names_its_line(unlocked, client, guard):
+    bad = b'id: x\nversion: "1"\nlanguages: [de]\ntitle: {de: X}\nsections:\n  - id: s\n    titel: {de: T}\n'
+    response = client.post("/guides/", content_type="multipart/form-data",
+                           data={"csrf_token": guard.csrf_token, "file": (io.BytesIO(bad), "leitfaden.yaml")})
+    assert response.status_code == 400
+    assert "Zeile 7: Unbekannter Schlüssel &#39;titel&#39;." in response.get_data(as_text=True)
+
+
+def test_table_import_previews_then_imports(unlocked, client, guard):
+    table = "name;city\nKulturverein;Musterstadt\n;Musterstadt\n".encode()
+    preview = client.post("/organisations/import", content_type="multipart/form-data",
+                          data={"csrf_token": guard.csrf_token, "file": (io.BytesIO(table), "orgs.csv")})
+    page = preview.get_data(as_text=True)
+    assert "Der Name fehlt." in page and "1 Zeile ohne Probleme importieren" in page
+    token = re.search(r'name="confirm" value="([^"]+)"', page).group(1)
+    done = client.post("/organisations/import", data={"csrf_token": guard.csrf_token, "confirm": token})
+    assert "1 Organisationen und 0 geplante Interviews wurden importiert." in done.get_data(as_text=True)
+    assert "Kulturverein" in client.get("/organisations/").get_data(as_text=True)
