@@ -130,11 +130,7 @@ def answers(session: Session, interview: Interview) -> dict[str, Answer]:
 def save_answer(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,
                 text: str) -> Answer:
     """Store the notes for one question (the whole text, so saving twice is harmless)."""
-    ensure_editable(interview)
-    if guide.question(question_key) is None:
-        raise InterviewError(N_("This question is not part of the interview's guide."))
-    answer = answers(session, interview).get(question_key) or Answer(
-        interview_id=interview.id, question_id=question_key)
+    answer = _answer_to_change(session, interview, guide, question_key)
     if answer.id and answer.text == text:
         return answer
     answer.text = text
@@ -145,13 +141,17 @@ def save_answer(session: Session, device_id: str, interview: Interview, guide: G
 
 def set_question_covered(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,
                          covered: bool) -> Answer:
+    answer = _answer_to_change(session, interview, guide, question_key)
+    answer.covered = covered
+    return save(session, device_id, answer)
+
+
+def _answer_to_change(session: Session, interview: Interview, guide: Guide, question_key: str) -> Answer:
+    """The (possibly new) answer to a question of the guide, in an interview that may be changed."""
     ensure_editable(interview)
     if guide.question(question_key) is None:
         raise InterviewError(N_("This question is not part of the interview's guide."))
-    answer = answers(session, interview).get(question_key) or Answer(
-        interview_id=interview.id, question_id=question_key)
-    answer.covered = covered
-    return save(session, device_id, answer)
+    return answers(session, interview).get(question_key) or Answer(interview_id=interview.id, question_id=question_key)
 
 
 def set_covered_item(session: Session, device_id: str, interview: Interview, guide: Guide, section_id: str,

@@ -122,3 +122,15 @@ def served(tmp_path):
     yield server
     server.shutdown()
     app.extensions["vault"].lock()
+
+
+def set_up_vault(page, launch_url: str, recipient: str) -> None:
+    """First start in the browser: passphrase twice, recovery key pasted; lands on the interviews."""
+    from playwright.sync_api import expect
+
+    page.goto(launch_url)
+    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
+    page.get_by_label("Öffentlichen Schlüssel einfügen").fill(recipient)
+    page.get_by_role("button", name="Tresor anlegen").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")

@@ -7,7 +7,7 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from conftest import FAST_KDF, FAST_KDF_ENV, PASSPHRASE
+from conftest import FAST_KDF, FAST_KDF_ENV, PASSPHRASE, set_up_vault
 from fieldkit import create_app
 from fieldkit.demo import DEMO_PASSPHRASE
 from fieldkit.local_server import LocalServer
@@ -105,12 +105,7 @@ def test_idle_page_leaves_the_screen_when_the_vault_locks_itself(page, tmp_path,
     server = LocalServer(app)
     server.start()
     try:
-        page.goto(server.launch_url)
-        page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
-        page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
-        page.get_by_label("Öffentlichen Schlüssel einfügen").fill(coordinator[1])
-        page.get_by_role("button", name="Tresor anlegen").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
+        set_up_vault(page, server.launch_url, coordinator[1])
         expect(page.get_by_role("heading", level=1)).to_have_text("fieldkit entsperren", timeout=20_000)
         assert not app.extensions["vault"].is_unlocked
     finally:

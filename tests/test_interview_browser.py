@@ -5,22 +5,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSPHRASE
+from conftest import set_up_vault
 
 pytestmark = pytest.mark.browser
 
 
-def set_up_vault(page, served, coordinator):
-    page.goto(served.launch_url)
-    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
-    page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
-    page.get_by_label("Öffentlichen Schlüssel einfügen").fill(coordinator[1])
-    page.get_by_role("button", name="Tresor anlegen").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
-
-
 def test_an_interview_from_consent_to_lock(served, page, coordinator):
-    set_up_vault(page, served, coordinator)
+    set_up_vault(page, served.launch_url, coordinator[1])
     page.get_by_role("link", name="Interview planen").click()
     page.get_by_label("oder der Name einer neuen Organisation").fill("Nachbarschaftsverein Ost")
     page.get_by_label("Interviewer").fill("Ayla Demir")
@@ -91,7 +82,7 @@ def test_an_interview_from_consent_to_lock(served, page, coordinator):
 
 
 def test_interview_list_filters_by_status_and_search(served, page, coordinator):
-    set_up_vault(page, served, coordinator)
+    set_up_vault(page, served.launch_url, coordinator[1])
     for name in ("Kulturverein West", "Elterninitiative Süd"):
         page.get_by_role("link", name="Interview planen").click()
         page.get_by_label("oder der Name einer neuen Organisation").fill(name)
@@ -120,7 +111,7 @@ def plan_with_consent(page, organisation: str) -> None:
 
 
 def test_a_lost_connection_never_shows_saved_and_saves_once_back(served, page, coordinator):
-    set_up_vault(page, served, coordinator)
+    set_up_vault(page, served.launch_url, coordinator[1])
     plan_with_consent(page, "Verein ohne Netz")
     page.expected_errors += ["ERR_INTERNET_DISCONNECTED", "htmx:sendError", "htmx:afterRequest"]  # htmx logs the failure
     page.context.set_offline(True)
