@@ -17,7 +17,7 @@ from .i18n import translate
 from .db import writing
 from .errors import UserError
 from .instance import single_instance
-from .interviews import ensure_shipped_content
+from .interviews import STATUSES, ensure_shipped_content
 from .local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
 from .vault import NoVault, Vault, WeakPassphrase, fingerprint, new_project_identity
 
@@ -423,7 +423,7 @@ def interview_create(ctx, organisation, interviewer, date_text, place, guide_ref
 
 
 @interview.command("list")
-@click.option("--status", type=click.Choice(["planned", "consented", "in_progress", "completed", "locked"]))
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--search", default="")
 @passphrase_file
 @json_option

@@ -85,10 +85,15 @@ class Guide:
 def parse_guide(source: str) -> Guide:
     """Parse and validate a guide's YAML text; GuideError names the line of the first mistake."""
     try:
+        for event in yaml.parse(source, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):  # aliases can multiply a small file into a huge one
+                raise GuideError(N_("Guides may not use YAML anchors and aliases (& and *)."), event.start_mark.line + 1)
         root = yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         raise GuideError(N_("This is not valid YAML: %(problem)s"), line, problem=error.problem) from error
+    except (yaml.YAMLError, RecursionError) as error:
+        raise GuideError(N_("This is not valid YAML: %(problem)s"), problem=str(error).splitlines()[0][:200]) from error
     if root is None:
         raise GuideError(N_("The guide file is empty."))
     return _Reader().guide(root)

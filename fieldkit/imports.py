@@ -19,6 +19,7 @@ from .models import Organisation, save
 from .organisations import parse_profile
 
 MAX_ROWS = 5000
+MAX_COLUMNS = 60
 # Column names as coordinators write them (German or English) → field.
 COLUMNS = {
     "name": "name", "organisation": "name", "organisationsname": "name",
@@ -80,12 +81,14 @@ def read_table(filename: str, data: bytes) -> list[dict]:
 
 def preview(session: Session, rows: list[dict]) -> list[Row]:
     """Check every row; a row whose organisation exists already (same name and city) is flagged."""
-    existing = {(o.name.casefold(), (o.city or "").casefold())
-                for o in session.exec(select(Organisation).where(Organisation.deleted == False))}  # noqa: E712
+    existing = _existing(session)
+    has_guide = latest_guide(session, "mikoss") is not None
     seen, result = set(), []
     for line, values in enumerate(rows, start=2):
         row = Row(line, values)
         _check(row)
+        if values.get("interviewer") and not has_guide:
+            row.errors.append((N_("No interview guide is loaded, so no interview can be planned."), {}))
         key = (values.get("name", "").casefold(), values.get("city", "").casefold())
         if key in existing:
             row.errors.append((N_("An organisation with this name and city exists already."), {}))
@@ -99,10 +102,13 @@ def preview(session: Session, rows: list[dict]) -> list[Row]:
 def import_rows(session: Session, device_id: str, rows: list[Row]) -> tuple[int, int]:
     """Create the organisations (and planned interviews) of the rows without problems: (organisations, interviews)."""
     guide = latest_guide(session, "mikoss")
+    existing = _existing(session)  # again: the same preview may be confirmed twice
     organisations = planned = 0
     for row in rows:
-        if row.errors:
+        key = (row.values.get("name", "").casefold(), row.values.get("city", "").casefold())
+        if row.errors or key in existing:
             continue
+        existing.add(key)
         fields = dict(row.fields)
         interviewer, date, place = (fields.pop(k, None) for k in ("interviewer", "interview_date", "interview_place"))
         organisation = save(session, device_id, Organisation(**fields))
@@ -111,6 +117,11 @@ def import_rows(session: Session, device_id: str, rows: list[Row]) -> tuple[int,
             interviews.new(session, device_id, organisation, guide, interviewer, date, place or "")
             planned += 1
     return organisations, planned
+
+
+def _existing(session: Session) -> set:
+    return {(o.name.casefold(), (o.city or "").casefold())
+            for o in session.exec(select(Organisation).where(Organisation.deleted == False))}  # noqa: E712
 
 
 def _check(row: Row) -> None:
@@ -147,7 +158,10 @@ def _csv_rows(data: bytes) -> list[list[str]]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    return list(csv.reader(io.StringIO(text), dialect))
+    try:
+        return list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as error:
+        raise TableError(N_("The table could not be read: %(problem)s"), problem=str(error)) from error
 
 
 def _xlsx_rows(data: bytes) -> list[list[str]]:
@@ -155,11 +169,11 @@ def _xlsx_rows(data: bytes) -> list[list[str]]:
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # a declared size is not trusted: only cells that exist are read
+        rows = [["" if v is None else v.date().isoformat() if isinstance(v, dt.datetime) else str(v) for v in values]
+                for values in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS)]
+        workbook.close()
     except Exception as error:  # openpyxl raises many kinds for a damaged file
         raise TableError(N_("The file is damaged or not an Excel workbook.")) from error
-    rows = []
-    for values in workbook.worksheets[0].iter_rows(values_only=True, max_row=MAX_ROWS + 2):
-        rows.append(["" if v is None else v.date().isoformat() if isinstance(v, dt.datetime) else str(v)
-                     for v in values])
-    workbook.close()
     return rows

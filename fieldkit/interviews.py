@@ -106,10 +106,17 @@ def change_status(session: Session, device_id: str, interview: Interview, action
     return save(session, device_id, interview)
 
 
+def allowed_actions(interview: Interview) -> list[str]:
+    """The status changes open to this interview now."""
+    return [action for action, (starts, _) in ACTIONS.items() if interview.status in starts]
+
+
 def why_not_editable(interview: Interview) -> Optional[str]:
     """None if content may be entered, else the reason to show."""
     if interview.status == "planned":
         return N_("Record the consent first: nothing can be noted before it.")
+    if interview.status == "completed":
+        return N_("This interview is completed. Reopen it to change anything.")
     if interview.status == "locked":
         return N_("This interview is completed and locked for analysis; it can only be read.")
     return None
@@ -131,10 +138,12 @@ def save_answer(session: Session, device_id: str, interview: Interview, guide: G
                 text: str) -> Answer:
     """Store the notes for one question (the whole text, so saving twice is harmless)."""
     answer = _answer_to_change(session, interview, guide, question_key)
-    if answer.id and answer.text == text:
+    is_new = not answer.version  # never saved: no device has counted a change yet
+    if answer.text == text and not is_new:
         return answer
+    if is_new:  # a first note counts as dealt with; afterwards the checkbox decides
+        answer.covered = bool(text.strip())
     answer.text = text
-    answer.covered = answer.covered or bool(text.strip())
     _start_if_consented(session, device_id, interview)
     return save(session, device_id, answer)
 
@@ -143,6 +152,7 @@ def set_question_covered(session: Session, device_id: str, interview: Interview,
                          covered: bool) -> Answer:
     answer = _answer_to_change(session, interview, guide, question_key)
     answer.covered = covered
+    _start_if_consented(session, device_id, interview)
     return save(session, device_id, answer)
 
 

@@ -1,4 +1,5 @@
 """Quotes and the codebook: passages of notes or transcripts marked as quotes and coded."""
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -42,7 +43,7 @@ def add_code(session: Session, device_id: str, label: str, description: str = ""
         raise QuoteError(N_("The codebook already has a code “%(label)s”."), label=label)
     if parent_id and session.get(Code, parent_id) is None:
         raise QuoteError(N_("The parent code does not exist."))
-    if not (len(colour) == 7 and colour.startswith("#")):
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", colour or ""):
         colour = "#555555"
     return save(session, device_id, Code(label=label, description=description.strip(), colour=colour,
                                          parent_id=parent_id or None))
@@ -96,7 +97,7 @@ def delete_quote(session: Session, device_id: str, interview: Interview, quote: 
 
 
 def quotes(session: Session, interview: Interview, code_id: Optional[str] = None) -> list[QuoteView]:
-    """The interview's quotes in text order, each with its codes; only those with code_id if given."""
+    """The interview's quotes in the order they were marked, each with its codes; only those with code_id if given."""
     rows = session.exec(select(Quote).where(Quote.interview_id == interview.id, Quote.deleted == False)  # noqa: E712
                         .order_by(Quote.created_at)).all()
     codes = {code.id: code for code in codebook(session)}

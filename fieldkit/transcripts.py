@@ -5,6 +5,7 @@ file never touches the disk and no office package is needed.
 """
 import io
 import zipfile
+import zlib
 from pathlib import PurePath
 from xml.etree import ElementTree
 
@@ -16,6 +17,9 @@ from .interviews import ensure_editable
 from .models import Interview, Transcript, save
 
 MAX_BYTES = 20 * 1024 * 1024
+MAX_XML_BYTES = 2 * MAX_BYTES  # unpacked document XML: more is a zip bomb, not a transcript
+MAX_CHARACTERS = 10_000_000
+MAX_SPACES = 1000  # one <text:s c="…"/> may not inflate the text
 _WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 
@@ -31,17 +35,21 @@ def extract_text(filename: str, data: bytes) -> str:
         raise TranscriptError(N_("The file is larger than 20 MB."))
     if suffix == ".txt":
         return _decode(data)
-    if suffix in (".docx", ".odt"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                member = "word/document.xml" if suffix == ".docx" else "content.xml"
-                if archive.getinfo(member).file_size > 10 * MAX_BYTES:
-                    raise TranscriptError(N_("The file is larger than 20 MB."))
-                root = ElementTree.fromstring(archive.read(member))
-        except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as error:
-            raise TranscriptError(N_("The file is damaged or not a %(kind)s document."), kind=suffix) from error
-        return _word_text(root) if suffix == ".docx" else _odf_text(root)
-    raise TranscriptError(N_("Transcripts can be .txt, .docx or .odt files."))
+    if suffix not in (".docx", ".odt"):
+        raise TranscriptError(N_("Transcripts can be .txt, .docx or .odt files."))
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            member = "word/document.xml" if suffix == ".docx" else "content.xml"
+            if archive.getinfo(member).file_size > MAX_XML_BYTES:
+                raise TranscriptError(N_("The file is larger than 20 MB."))
+            root = ElementTree.fromstring(archive.read(member))
+        text = _word_text(root) if suffix == ".docx" else _odf_text(root)
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, zlib.error, NotImplementedError, RuntimeError,
+            ValueError, EOFError) as error:  # what damaged or encrypted archives raise
+        raise TranscriptError(N_("The file is damaged or not a %(kind)s document."), kind=suffix) from error
+    if len(text) > MAX_CHARACTERS:
+        raise TranscriptError(N_("The file is larger than 20 MB."))
+    return text
 
 
 def import_transcript(session: Session, device_id: str, interview: Interview, filename: str, data: bytes,
@@ -87,18 +95,25 @@ def _word_text(root) -> str:
 
 
 def _odf_text(root) -> str:
-    def flatten(node) -> str:
-        parts = [node.text or ""]
-        for child in node:
-            if child.tag == f"{_ODF_TEXT}s":
-                parts.append(" " * int(child.get(f"{_ODF_TEXT}c", "1")))
-            elif child.tag == f"{_ODF_TEXT}tab":
-                parts.append("\t")
-            elif child.tag == f"{_ODF_TEXT}line-break":
-                parts.append("\n")
-            else:
-                parts.append(flatten(child))
-            parts.append(child.tail or "")
-        return "".join(parts)
+    paragraphs = (node for node in root.iter() if node.tag in (f"{_ODF_TEXT}p", f"{_ODF_TEXT}h"))
+    return "\n".join("".join(_odf_pieces(paragraph)) for paragraph in paragraphs)
 
-    return "\n".join(flatten(p) for p in root.iter() if p.tag in (f"{_ODF_TEXT}p", f"{_ODF_TEXT}h"))
+
+def _odf_pieces(paragraph):
+    """The text of an ODF paragraph in document order, walked without recursion (nesting is unbounded)."""
+    stack = [("node", paragraph)]
+    while stack:
+        kind, item = stack.pop()
+        if kind == "text":
+            yield item
+        elif item.tag == f"{_ODF_TEXT}s":
+            yield " " * min(int(item.get(f"{_ODF_TEXT}c", "1")), MAX_SPACES)
+        elif item.tag == f"{_ODF_TEXT}tab":
+            yield "\t"
+        elif item.tag == f"{_ODF_TEXT}line-break":
+            yield "\n"
+        else:
+            yield item.text or ""
+            for child in reversed(item):
+                stack.append(("text", child.tail or ""))
+                stack.append(("node", child))

@@ -97,37 +97,43 @@
     var match = /^(?:Key([A-Z])|Digit(\d))$/.exec(event.code);
     var key = match ? (match[1] || match[2]).toLowerCase() : "";
     if (!key) { return; }
-    var target = document.querySelector('[data-key="' + key + '"]');
+    // Prefer the control beside the focused note (a whole section has one quote button per question).
+    var scope = document.activeElement && document.activeElement.closest && document.activeElement.closest(".notes");
+    var target = (scope && scope.querySelector('[data-key="' + key + '"]')) || document.querySelector('[data-key="' + key + '"]');
     if (target) { event.preventDefault(); target.click(); }
   });
 
   // Colour swatches of the codebook (no inline styles under our Content-Security-Policy).
   document.querySelectorAll("[data-colour]").forEach(function (swatch) { swatch.style.backgroundColor = swatch.dataset.colour; });
 
-  // The section clock: shows the time spent in this section and reports it every 30 s and on leaving.
+  // The section clock: shows the time spent in this section and reports it every 30 s and on leaving,
+  // together with where the interviewer is, so reopening the interview returns here.
   var runner = document.querySelector(".runner");
   if (runner && runner.dataset.editable === "yes") {
     var shown = document.getElementById("section-clock");
     var total = parseInt(runner.dataset.clockSeconds || "0", 10);
     var unreported = 0;
     var report = function () {
-      if (!unreported) { return; }
-      var form = new URLSearchParams({ section: runner.dataset.section, seconds: String(unreported) });
+      var seconds = unreported;
+      var form = new URLSearchParams({ section: runner.dataset.section, question: runner.dataset.question,
+                                       mode: runner.dataset.mode, seconds: String(seconds) });
       unreported = 0;
       fetch(runner.dataset.clockUrl, { method: "POST", body: form, keepalive: true, credentials: "same-origin",
-                                       headers: { "X-CSRF-Token": token } });
+                                       headers: { "X-CSRF-Token": token } })
+        .catch(function () { unreported += seconds; });  // offline: report these seconds with the next try
     };
     var render = function () {
       var minutes = Math.floor(total / 60), seconds = total % 60;
       shown.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
     };
     render();
+    report();
     setInterval(function () {
       if (document.visibilityState !== "visible") { return; }
       total += 1; unreported += 1; render();
       if (unreported >= 30) { report(); }
     }, 1000);
-    window.addEventListener("pagehide", report);
+    window.addEventListener("pagehide", function () { if (unreported) { report(); } });
   }
 
   // Marking a quote: the selected characters of a note or transcript (offsets in code points,
@@ -138,15 +144,18 @@
     var area = document.getElementById(button.dataset.for);
     var start = area.selectionStart, end = area.selectionEnd;
     if (start === end) { window.alert(body.dataset.msgSelect); area.focus(); return; }
+    // What was selected at the click is what is quoted; the server checks it against the saved note.
+    var values = {
+      source_kind: area.dataset.sourceKind || "answer",
+      source_id: area.dataset.sourceId || area.dataset.question,
+      start: Array.from(area.value.slice(0, start)).length,
+      end: Array.from(area.value.slice(0, end)).length,
+      text: area.value.slice(start, end)
+    };
+    var tries = 0;
     var send = function () {
-      if (pending.has(area)) { setTimeout(send, 300); return; }
-      htmx.ajax("POST", button.dataset.url, { target: "#quotes", swap: "outerHTML", values: {
-        source_kind: area.dataset.sourceKind || "answer",
-        source_id: area.dataset.sourceId || area.dataset.question,
-        start: Array.from(area.value.slice(0, start)).length,
-        end: Array.from(area.value.slice(0, end)).length,
-        text: area.value.slice(start, end)
-      } });
+      if (pending.has(area) && tries++ < 20) { setTimeout(send, 300); return; }  // wait up to 6 s for the save
+      htmx.ajax("POST", button.dataset.url, { target: "#quotes", swap: "outerHTML", values: values });
     };
     send();
   });

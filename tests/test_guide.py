@@ -62,6 +62,16 @@ def test_a_guide_without_sections_is_refused():
     assert refused.value.line == 5
 
 
+@pytest.mark.parametrize("source, expected", [
+    ("a: &x [1, 2]\nb: [*x, *x]\n", "anchors and aliases"),
+    ("id: \x07\n", "not valid YAML"),
+    ("[" * 5000, "not valid YAML"),
+])
+def test_hostile_yaml_is_refused_without_crashing(source, expected):
+    with pytest.raises(GuideError, match=expected):
+        parse_guide(source)
+
+
 def test_duplicate_question_ids_are_refused():
     source = VALID.replace("    covers:", "      - id: start\n        text: {de: Noch mal, en: Again}\n    covers:")
     with pytest.raises(GuideError, match="used twice"):

@@ -21,8 +21,10 @@ def interview_id(unlocked):
         return planned.id
 
 
-def test_reopening_the_guide_returns_to_where_the_interviewer_was(client, interview_id):
-    client.get(f"/interviews/{interview_id}/guide?section=network&question=network.power&mode=question")
+def test_reopening_the_guide_returns_to_where_the_interviewer_was(client, guard, interview_id):
+    # The guide page reports its place with the section clock (a GET changes nothing).
+    client.post(f"/interviews/{interview_id}/clock", headers={"X-CSRF-Token": guard.csrf_token},
+                data={"section": "network", "question": "network.power", "mode": "question", "seconds": "0"})
     response = client.get(f"/interviews/{interview_id}/guide")
     assert response.status_code == 302
     assert "section=network" in response.headers["Location"] and "question=network.power" in response.headers["Location"]
@@ -67,3 +69,25 @@ def test_table_import_previews_then_imports(unlocked, client, guard):
     done = client.post("/organisations/import", data={"csrf_token": guard.csrf_token, "confirm": token})
     assert "1 Organisationen und 0 geplante Interviews wurden importiert." in done.get_data(as_text=True)
     assert "Kulturverein" in client.get("/organisations/").get_data(as_text=True)
+
+
+def test_the_same_import_confirmed_twice_creates_each_organisation_once(unlocked, client, guard):
+    table = "name;city\nKulturverein;Musterstadt\n".encode()
+    tokens = []
+    for _ in range(2):
+        preview = client.post("/organisations/import", content_type="multipart/form-data",
+                              data={"csrf_token": guard.csrf_token, "file": (io.BytesIO(table), "orgs.csv")})
+        tokens.append(re.search(r'name="confirm" value="([^"]+)"', preview.get_data(as_text=True)).group(1))
+    for token in tokens:
+        client.post("/organisations/import", data={"csrf_token": guard.csrf_token, "confirm": token})
+    assert client.get("/organisations/").get_data(as_text=True).count("Kulturverein") == 1
+
+
+def test_reloading_a_guide_version_with_changed_content_is_refused_clearly(unlocked, client, guard):
+    from fieldkit.guide import builtin_guide_sources
+
+    changed = builtin_guide_sources()[0].replace("Abschluss", "Ende").encode()
+    response = client.post("/guides/", content_type="multipart/form-data",
+                           data={"csrf_token": guard.csrf_token, "file": (io.BytesIO(changed), "mikoss.yaml")})
+    assert response.status_code == 400
+    assert "neue Versionsnummer" in response.get_data(as_text=True)

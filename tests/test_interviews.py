@@ -71,6 +71,8 @@ def test_the_status_flow_from_planned_to_locked(session, vault, planned, guide):
     with pytest.raises(interviews.InterviewError):
         interviews.change_status(session, vault.device_id, planned, "lock")  # only a completed interview locks
     interviews.change_status(session, vault.device_id, planned, "complete")
+    with pytest.raises(interviews.NotEditable, match="Reopen"):
+        interviews.save_answer(session, vault.device_id, planned, guide, "organisation.history", "Nachtrag")
     interviews.change_status(session, vault.device_id, planned, "reopen")
     interviews.change_status(session, vault.device_id, planned, "complete")
     interviews.change_status(session, vault.device_id, planned, "lock")
@@ -87,6 +89,9 @@ def test_notes_are_saved_whole_and_versioned(session, vault, planned, guide):
     first = interviews.save_answer(session, vault.device_id, planned, guide, "practices.formal", "Beratung")
     again = interviews.save_answer(session, vault.device_id, planned, guide, "practices.formal", "Beratung und Kurse")
     assert first.id == again.id and again.version == {vault.device_id: 2} and again.covered
+    interviews.set_question_covered(session, vault.device_id, planned, guide, "practices.formal", False)
+    interviews.save_answer(session, vault.device_id, planned, guide, "practices.formal", "Beratung, Kurse, Feste")
+    assert not again.covered  # the interviewer's untick stands
     with pytest.raises(interviews.InterviewError):
         interviews.save_answer(session, vault.device_id, planned, guide, "no.such_question", "x")
 
@@ -163,7 +168,16 @@ def test_transcripts_are_read_from_txt_docx_and_odt(filename, data):
     assert transcripts.extract_text(filename, data) == "I: Wie fing es an?\nB: Mit fünf Frauen."
 
 
+def test_odf_spaces_cannot_inflate_and_deep_nesting_is_read():
+    bomb = _odt(['A<text:s text:c="100000000"/>B'])
+    assert transcripts.extract_text("t.odt", bomb) == "A" + " " * transcripts.MAX_SPACES + "B"
+    nested = _odt(["<text:span>" * 5000 + "tief" + "</text:span>" * 5000])
+    assert transcripts.extract_text("t.odt", nested) == "tief"
+
+
 @pytest.mark.parametrize("filename, data, expected", [
+    ("t.odt", _odt(['A<text:s text:c="viele"/>B']), "damaged"),
+    ("t.docx", _zip("word/document.xml", "<w:document " + "x" * (transcripts.MAX_XML_BYTES + 10) + "/>"), "larger than 20 MB"),
     ("t.pdf", b"%PDF", ".txt, .docx or .odt"),
     ("t.docx", b"not a zip", "damaged"),
     ("t.odt", _zip("other.xml", "<x/>"), "damaged"),

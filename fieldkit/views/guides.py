@@ -27,6 +27,8 @@ def index():
         except GuideError as failure:
             error = (gettext("Line %(line)d: %(problem)s", line=failure.line, problem=message(failure))
                      if failure.line else message(failure))
+        except UserError as failure:  # the same version loaded before with other content
+            error = message(failure)
     return _page(error=error, notice=notice)
 
 

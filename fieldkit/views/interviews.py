@@ -66,6 +66,7 @@ def detail(interview_id: str, error=None, status=200):
                            progress=interviews.progress(interview, guide, interviews.answers(session, interview)) if guide else {},
                            transcripts=transcripts.transcripts(session, interview),
                            locked_reason=interviews.why_not_editable(interview),
+                           actions=interviews.allowed_actions(interview),
                            quote_count=len(quotes.quotes(session, interview)),
                            today=dt.date.today().isoformat()), status
 
@@ -108,9 +109,6 @@ def guide(interview_id: str):
     question = guide.question(request.args.get("question", "")) if mode == "question" else None
     if mode == "question" and (question is None or guide.section_of(question.key) is not section):
         question = section.questions[0]
-    with writing() as session:
-        interviews.remember_position(session, current_vault().device_id, session.merge(interview), section.id,
-                                     question.key if question else None, mode)
     session = db_session()
     notes = interviews.answers(session, interview)
     return render_template("interviews/guide.html", interview=interview, guide=guide, section=section, mode=mode,
@@ -166,15 +164,19 @@ def covered(interview_id: str):
 
 @bp.post("/<interview_id>/clock")
 def clock(interview_id: str):
-    """The page reports seconds spent in a section."""
+    """The guide page reports where the interviewer is and the seconds spent in the section."""
+    form = request.form
     try:
-        seconds = int(request.form.get("seconds", "0"))
+        seconds = int(form.get("seconds", "0"))
     except ValueError:
         abort(400)
     with writing() as session:
         interview, guide = _load(interview_id, session=session, need_guide=True)
-        interviews.add_section_time(session, current_vault().device_id, interview, guide,
-                                    request.form.get("section", ""), seconds)
+        device = current_vault().device_id
+        if guide.section(form.get("section", "")):
+            interviews.remember_position(session, device, interview, form["section"], form.get("question") or None,
+                                         "section" if form.get("mode") == "section" else "question")
+        interviews.add_section_time(session, device, interview, guide, form.get("section", ""), seconds)
     return "", 204
 
 
