@@ -186,6 +186,44 @@ class LocalSetting(SQLModel, table=True):
     value: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+class Device(SQLModel, table=True):
+    """A laptop whose bundles this vault accepts: its signing key, pinned at the first accepted bundle."""
+
+    __tablename__ = "device"
+    device_id: str = Field(primary_key=True)
+    public_key: str  # Ed25519, base64
+    fingerprint: str
+    accepted_at: datetime = Field(default_factory=utcnow)
+
+
+class ReceivedBundle(SQLModel, table=True):
+    """Each bundle imported, so a missing one shows and a reused sequence number is a tamper alarm."""
+
+    __tablename__ = "received_bundle"
+    __table_args__ = (UniqueConstraint("device_id", "sequence"),)
+    bundle_id: str = Field(primary_key=True)
+    device_id: str = Field(foreign_key="device.device_id", index=True)
+    sequence: int
+    sha256: str
+    previous_sha256: Optional[str] = None
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class Conflict(SQLModel, table=True):
+    """Two devices changed the same record independently: the incoming version waits beside the local one."""
+
+    __tablename__ = "conflict"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    record_type: str
+    record_id: str = Field(index=True)
+    local_version: dict = Field(default_factory=dict, sa_type=JSON)
+    incoming_version: dict = Field(default_factory=dict, sa_type=JSON)
+    incoming_fields: dict = Field(default_factory=dict, sa_type=JSON)
+    bundle_id: str
+    created_at: datetime = Field(default_factory=utcnow)
+    resolved: bool = False
+
+
 SHARED_TABLES = (Organisation, Interview, GuideVersion, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
                  Alter, Tie, MapEvent, AuditEvent)
 

@@ -1,0 +1,215 @@
+"""Records between vaults: turning rows into bundle records and back, and merging by version vector.
+
+Incoming dominates → replace; local dominates or equal → skip (so importing twice changes nothing);
+concurrent → keep the local record and store the incoming one as a Conflict for the coordinator.
+A bundle is imported in one transaction: all of it or, on any error, none of it.
+"""
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from .bundle import Bundle, InvalidBundle, Record
+from .i18n import N_
+from .models import (SHARED_TABLES, Answer, AuditEvent, Conflict, Device, Interview, MapEvent, NetworkMap, Quote,
+                     QuoteCode, ReceivedBundle, SharedRecord, Transcript, Alter, Tie, utcnow)
+from .vault import fingerprint
+
+# What travels: every shared table but the local audit log, parents before children.
+TRAVELLING = {model.__tablename__: model for model in SHARED_TABLES if model is not AuditEvent}
+
+
+class UnknownDevice(InvalidBundle):
+    message = N_("The bundle comes from a device not seen before (fingerprint %(fingerprint)s). Compare the fingerprint with the interviewer, then accept the device.")
+
+
+class ChangedDeviceKey(InvalidBundle):
+    message = N_("The bundle claims to come from a known device, but with a different key. It is refused: someone may be impersonating that laptop.")
+
+
+@dataclass
+class MergeReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    warnings: list = field(default_factory=list)  # (message, params)
+
+
+def compare(local: dict, incoming: dict) -> str:
+    """How two version vectors relate: 'equal', 'newer' (incoming dominates), 'older' or 'concurrent'."""
+    devices = set(local) | set(incoming)
+    ahead = any(incoming.get(d, 0) > local.get(d, 0) for d in devices)
+    behind = any(incoming.get(d, 0) < local.get(d, 0) for d in devices)
+    return "concurrent" if ahead and behind else "newer" if ahead else "older" if behind else "equal"
+
+
+def to_record(row: SharedRecord) -> Record:
+    """A row as it travels: plain JSON values (dates as ISO text)."""
+    fields = {}
+    for column in row.__table__.columns:
+        if column.name in ("id", "version"):
+            continue
+        value = getattr(row, column.name)
+        fields[column.name] = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+    return Record(row.__tablename__, row.id, dict(row.version), fields)
+
+
+def collect(session: Session, interview_ids: Optional[list[str]] = None,
+            since: Optional[dt.datetime] = None) -> Iterator:
+    """The records to export: everything, or what belongs to the chosen interviews, or what changed
+    since a time. A row that cannot be read is yielded as (id, reason), so it never stops the export."""
+    wanted = _interview_closure(session, interview_ids) if interview_ids else None
+    for name, model in TRAVELLING.items():
+        for row_id in session.exec(select(model.id)).all():
+            if wanted is not None and row_id not in wanted.get(name, set()) and name not in ("code", "guide"):
+                continue
+            try:
+                row = session.get(model, row_id)
+                if since is None or row.updated_at >= since:
+                    yield to_record(row)
+            except Exception as error:  # a damaged row is reported by id; the rest still goes out
+                yield (f"{name}/{row_id}", str(error)[:200])
+
+
+def check_device(session: Session, bundle: Bundle, accept_new: bool = False) -> Device:
+    """The sending device, known with this key; an unknown one only when the coordinator accepts it."""
+    key = bundle.manifest["device_public_key"]
+    device = session.get(Device, bundle.device_id)
+    if device is not None:
+        if device.public_key != key:
+            raise ChangedDeviceKey()
+        return device
+    if not accept_new:
+        raise UnknownDevice(fingerprint=fingerprint(bundle.public_key))
+    device = Device(device_id=bundle.device_id, public_key=key, fingerprint=fingerprint(bundle.public_key))
+    session.add(device)
+    session.flush()
+    return device
+
+
+def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = False) -> MergeReport:
+    """Merge a verified bundle's records into the vault (the caller's transaction makes it all or nothing)."""
+    check_device(session, bundle, accept_new_device)
+    report = MergeReport()
+    _check_sequence(session, bundle, report)
+    for record in _parents_first(bundle.records):
+        model = TRAVELLING.get(record.type)
+        if model is None:
+            raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
+        local = session.get(model, record.id)
+        if local is None:
+            session.add(_row(model, record))
+            report.added += 1
+        else:
+            relation = compare(local.version, record.version)
+            if relation == "newer":
+                _apply(local, record)
+                report.updated += 1
+            elif relation == "concurrent":
+                _record_conflict(session, local, record, bundle, report)
+            else:
+                report.unchanged += 1
+        try:
+            session.flush()
+        except IntegrityError as error:
+            raise InvalidBundle(N_("Record %(id)s refers to something neither the bundle nor this vault has."),
+                                id=f"{record.type}/{record.id}") from error
+    session.add(ReceivedBundle(bundle_id=bundle.manifest["bundle_id"], device_id=bundle.device_id,
+                               sequence=bundle.manifest["sequence"], sha256=bundle.sha256,
+                               previous_sha256=bundle.manifest.get("previous_sha256")))
+    session.add(AuditEvent(action="bundle.import", origin_device="", detail={
+        "bundle_id": bundle.manifest["bundle_id"], "device_id": bundle.device_id, "added": report.added,
+        "updated": report.updated, "conflicts": report.conflicts}))
+    return report
+
+
+def _check_sequence(session: Session, bundle: Bundle, report: MergeReport) -> None:
+    sequence = bundle.manifest["sequence"]
+    seen = session.exec(select(ReceivedBundle).where(ReceivedBundle.device_id == bundle.device_id)).all()
+    same = next((r for r in seen if r.sequence == sequence), None)
+    if same is not None:
+        if same.sha256 != bundle.sha256:
+            raise InvalidBundle(N_("Bundle number %(sequence)d of this device was already imported with other content: possible tampering."), sequence=sequence)
+        raise InvalidBundle(N_("This bundle was imported already."))
+    missing = sorted(set(range(1, sequence)) - {r.sequence for r in seen})
+    if missing:
+        report.warnings.append((N_("Bundles %(numbers)s of this device have not been imported yet."),
+                                {"numbers": ", ".join(map(str, missing[:20]))}))
+
+
+def _parents_first(records: list[Record]) -> list[Record]:
+    """Tables in dependency order; top-level codes before their sub-codes."""
+    order = {name: index for index, name in enumerate(TRAVELLING)}
+    return sorted(records, key=lambda r: (order.get(r.type, len(order)), r.fields.get("parent_id") is not None))
+
+
+def _row(model, record: Record) -> SharedRecord:
+    row = model(id=record.id)
+    _apply(row, record)
+    return row
+
+
+def _apply(row: SharedRecord, record: Record) -> None:
+    for column in row.__table__.columns:
+        if column.name in record.fields and column.name not in ("id", "version"):
+            setattr(row, column.name, _from_json(column, record.fields[column.name]))
+    row.version = dict(record.version)
+
+
+def _from_json(column, value):
+    """A field back from JSON: dates and times come as ISO text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        kind = getattr(column.type, "impl", column.type).python_type  # a TypeDecorator names its own type "object"
+    except NotImplementedError:
+        return value
+    if kind is dt.datetime:
+        return dt.datetime.fromisoformat(value)
+    if kind is dt.date:
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _record_conflict(session: Session, local: SharedRecord, record: Record, bundle: Bundle, report: MergeReport) -> None:
+    session.add(Conflict(record_type=record.type, record_id=record.id, local_version=dict(local.version),
+                         incoming_version=record.version, incoming_fields=record.fields,
+                         bundle_id=bundle.manifest["bundle_id"], created_at=utcnow()))
+    report.conflicts += 1
+
+
+def _interview_closure(session: Session, interview_ids: list[str]) -> dict[str, set]:
+    """The ids of everything that belongs to the chosen interviews, by table."""
+    ids = {name: set() for name in TRAVELLING}
+    for interview in session.exec(select(Interview).where(Interview.id.in_(interview_ids))):
+        ids["interview"].add(interview.id)
+        ids["organisation"].add(interview.organisation_id)
+    chosen = ids["interview"]
+    for model in (Answer, Transcript, Quote, NetworkMap):
+        ids[model.__tablename__] |= set(session.exec(select(model.id).where(model.interview_id.in_(chosen))))
+    ids["quote_code"] |= set(session.exec(select(QuoteCode.id).where(QuoteCode.quote_id.in_(ids["quote"]))))
+    for model in (Alter, Tie, MapEvent):
+        ids[model.__tablename__] |= set(session.exec(select(model.id).where(model.map_id.in_(ids["network_map"]))))
+    return ids
+
+
+def export(session: Session, device_id: str, signing_key: bytes, recipients: list[str], app_version: str,
+           interview_ids: Optional[list[str]] = None, changed_only: bool = False,
+           progress=lambda done: None):
+    """Write the next bundle of this device: everything, chosen interviews, or what changed since the
+    last export. Advances the device's bundle sequence (a local setting) inside the caller's transaction."""
+    from .bundle import write_bundle
+    from .local_settings import get_setting, set_setting
+
+    state = get_setting(session, "bundle_state", {"sequence": 0, "sha256": None, "exported_at": None})
+    since = dt.datetime.fromisoformat(state["exported_at"]) if changed_only and state["exported_at"] else None
+    started = utcnow()
+    written = write_bundle(collect(session, interview_ids, since), device_id, signing_key, recipients,
+                           state["sequence"] + 1, state["sha256"], app_version, now=started, progress=progress)
+    set_setting(session, "bundle_state", {"sequence": state["sequence"] + 1, "exported_at": started.isoformat(),
+                                          "sha256": hashlib.sha256(written.data).hexdigest()})
+    return written

@@ -1,0 +1,191 @@
+"""Export bundles and the coordinator's merge: real vaults, real age (pyrage and Debian's `age`)."""
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+
+import pyrage
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from fieldkit import db
+from fieldkit.bundle import InvalidBundle, identity_lines, read_bundle
+from fieldkit.demo import create_demo_data
+from fieldkit.merge import ChangedDeviceKey, UnknownDevice, compare, export, import_bundle
+from fieldkit.models import Answer, Conflict, Organisation
+from fieldkit.vault import Vault, fingerprint
+
+from conftest import PASSPHRASE
+
+
+def new_vault(path, recipient, demo=False):
+    vault = Vault(path, memory_kib=8192, iterations=1)
+    vault.create(PASSPHRASE, [recipient])
+    if demo:
+        with db.writing(vault.engine) as session:
+            create_demo_data(session, vault.device_id)
+    return vault
+
+
+@pytest.fixture
+def laptop(tmp_path, coordinator):
+    vault = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
+    yield vault
+    vault.lock()
+
+
+@pytest.fixture
+def office(tmp_path, coordinator):
+    vault = new_vault(tmp_path / "office", coordinator[1])
+    yield vault
+    vault.lock()
+
+
+def export_from(vault, **options):
+    with db.writing(vault.engine) as session:
+        return export(session, vault.device_id, vault.secrets.signing_key,
+                      list(vault.keystore().recovery_recipients), "test", **options)
+
+
+def merge_into(vault, data, coordinator, accept=True):
+    bundle = read_bundle(data, identity_lines(coordinator[0]))
+    with db.writing(vault.engine) as session:
+        return import_bundle(session, bundle, accept_new_device=accept)
+
+
+def test_a_bundle_carries_everything_and_merging_twice_changes_nothing(laptop, office, coordinator):
+    first = export_from(laptop)
+    assert first.manifest["sequence"] == 1 and first.skipped == []
+    report = merge_into(office, first.data, coordinator)
+    assert report.added == sum(first.manifest["counts"].values()) and report.conflicts == 0
+    with Session(office.engine) as session:
+        assert sorted(o.name for o in session.exec(select(Organisation))) == [
+            "Bildungsbrücke Musterstadt e. V. (Demo)", "Frauentreff Lindenviertel (Demo)"]
+    with pytest.raises(InvalidBundle, match="imported already"):
+        merge_into(office, first.data, coordinator)
+    second = export_from(laptop)
+    assert second.manifest["previous_sha256"] is not None
+    again = merge_into(office, second.data, coordinator)
+    assert (again.added, again.updated, again.conflicts) == (0, 0, 0)
+
+
+def test_debian_age_opens_a_bundle(laptop, coordinator, tmp_path):
+    key = tmp_path / "coordinator.key"
+    key.write_text(coordinator[0])
+    bundle = tmp_path / "x.fkb"
+    bundle.write_bytes(export_from(laptop).data)
+    plain = subprocess.run([shutil.which("age") or "/usr/bin/age", "-d", "-i", str(key), str(bundle)],
+                           capture_output=True, check=True).stdout
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+        assert set(archive.namelist()) == {"manifest.json", "manifest.sig", "records.jsonl"}
+        assert json.loads(archive.read("manifest.json"))["device_id"] == laptop.device_id
+
+
+def test_a_bundle_for_another_coordinator_is_refused(laptop):
+    from fieldkit.vault import new_project_identity
+
+    with pytest.raises(InvalidBundle, match="not encrypted for this coordinator key"):
+        read_bundle(export_from(laptop).data, identity_lines(new_project_identity()[0]))
+
+
+def test_truncated_and_foreign_files_are_refused(laptop, coordinator):
+    data = export_from(laptop).data
+    with pytest.raises(InvalidBundle, match="damaged or truncated"):
+        read_bundle(data[: len(data) // 2], identity_lines(coordinator[0]))
+    with pytest.raises(InvalidBundle, match="not a fieldkit bundle"):
+        read_bundle(b"PK\x03\x04 a plain zip", identity_lines(coordinator[0]))
+
+
+def _reencrypt(data, coordinator, change):
+    """Open a bundle with the coordinator key, change its ZIP, encrypt it again: what a thief with the
+    public key could do."""
+    identity = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0])
+    members = {}
+    with zipfile.ZipFile(io.BytesIO(pyrage.decrypt(data, [identity]))) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in change(members):
+            archive.writestr(name, content)
+    return pyrage.encrypt(buffer.getvalue(), [identity.to_public()])
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda m: [(n, c.replace(b"Frauentreff", b"Maennertreff") if n == "records.jsonl" else c) for n, c in m.items()],
+     "records.jsonl was changed"),
+    (lambda m: [(n, c.replace(b'"sequence": 1', b'"sequence": 7') if n == "manifest.json" else c) for n, c in m.items()],
+     "signature does not match"),
+    (lambda m: list(m.items()) + [("../evil.sh", b"rm -rf /")], "forbidden path"),
+    (lambda m: list(m.items()) + [("notes.txt", b"extra")], "does not name"),
+    (lambda m: list(m.items()) + [("records.jsonl", b"{}")], "twice"),
+])
+def test_tampered_bundles_are_refused_and_nothing_is_imported(laptop, office, coordinator, change, expected):
+    tampered = _reencrypt(export_from(laptop).data, coordinator, change)
+    with pytest.raises(InvalidBundle, match=expected):
+        merge_into(office, tampered, coordinator)
+    with Session(office.engine) as session:
+        assert session.exec(select(Organisation)).all() == []
+
+
+def test_an_archive_expanding_past_the_limit_is_refused(laptop, coordinator):
+    with pytest.raises(InvalidBundle, match="unpacks to more"):
+        read_bundle(export_from(laptop).data, identity_lines(coordinator[0]), max_expanded=100)
+
+
+def test_devices_are_accepted_once_and_a_changed_key_is_refused(laptop, office, coordinator, tmp_path):
+    data = export_from(laptop).data
+    with pytest.raises(UnknownDevice) as unknown:
+        merge_into(office, data, coordinator, accept=False)
+    assert unknown.value.params["fingerprint"] == fingerprint(laptop.secrets.public_key)
+    merge_into(office, data, coordinator, accept=True)
+    impostor = new_vault(tmp_path / "impostor", coordinator[1])
+    with db.writing(impostor.engine) as session:  # same device id, another key
+        forged = export(session, laptop.device_id, impostor.secrets.signing_key,
+                        list(impostor.keystore().recovery_recipients), "test")
+    with pytest.raises(ChangedDeviceKey):
+        merge_into(office, forged.data, coordinator)
+    impostor.lock()
+
+
+def test_concurrent_edits_are_kept_as_a_conflict_and_newer_ones_replace(laptop, office, coordinator):
+    merge_into(office, export_from(laptop).data, coordinator)
+    with db.writing(laptop.engine) as session:
+        answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
+        answer.text += " Nachtrag vom Laptop."
+        answer.touch(laptop.device_id)
+        session.add(answer)
+        organisation = session.exec(select(Organisation).where(Organisation.name.like("Bildung%"))).one()
+        organisation.city = "Neustadt"
+        organisation.touch(laptop.device_id)
+        session.add(organisation)
+    with db.writing(office.engine) as session:
+        answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
+        answer.text += " Korrektur der Koordination."
+        answer.touch(office.device_id)
+        session.add(answer)
+    report = merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    assert (report.updated, report.conflicts) == (1, 1)
+    with Session(office.engine) as session:
+        assert session.exec(select(Organisation).where(Organisation.name.like("Bildung%"))).one().city == "Neustadt"
+        conflict = session.exec(select(Conflict)).one()
+        assert conflict.record_type == "answer" and "Nachtrag vom Laptop" in conflict.incoming_fields["text"]
+        assert "Korrektur der Koordination" in session.get(Answer, conflict.record_id).text
+
+
+def test_a_record_that_cannot_be_read_is_reported_and_the_rest_exported(laptop):
+    with laptop.engine.begin() as connection:
+        bad = connection.execute(text("SELECT id FROM answer LIMIT 1")).scalar()
+        connection.execute(text("UPDATE answer SET created_at = 'kaputt' WHERE id = :id"), {"id": bad})
+    written = export_from(laptop)
+    assert [record_id for record_id, _reason in written.skipped] == [f"answer/{bad}"]
+    assert written.manifest["counts"]["organisation"] == 2
+
+
+@pytest.mark.parametrize("local, incoming, expected", [
+    ({"a": 1}, {"a": 1}, "equal"), ({"a": 1}, {"a": 2}, "newer"), ({"a": 2}, {"a": 1}, "older"),
+    ({"a": 2, "b": 1}, {"a": 1, "b": 2}, "concurrent"), ({}, {"b": 1}, "newer"), ({"a": 1}, {"b": 1}, "concurrent"),
+])
+def test_version_vectors_compare(local, incoming, expected):
+    assert compare(local, incoming) == expected
