@@ -478,3 +478,74 @@ def guide_list(ctx, passphrase_file, as_json):
     with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session:
         rows = [{"id": g.guide_id, "version": g.guide_version, "title": g.title} for g in list_guides(session)]
     _echo(as_json, rows, "\n".join(f"{r['id']}@{r['version']}\t{r['title']}" for r in rows))
+
+
+@cli.group("export")
+def export_group():
+    """Export data for the coordination."""
+
+
+@export_group.command("bundle")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .fkb file to write.")
+@click.option("--interview", "interview_ids", multiple=True, help="Only these interviews (repeatable).")
+@click.option("--changed", is_flag=True, help="Only what changed since the last export.")
+@passphrase_file
+@json_option
+@pass_context
+def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
+    """Write an encrypted, signed bundle for the coordinators (an age file; see docs/bundle-format.md)."""
+    from . import __version__
+    from .merge import export
+
+    if out.exists():
+        raise CommandFailed(t("%(file)s exists already; it is not overwritten.", file=out))
+    with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        written = export(session, vault.device_id, vault.secrets.signing_key, list(vault.keystore().recovery_recipients),
+                         __version__, list(interview_ids) or None, changed)
+        out.write_bytes(written.data)  # inside the transaction: the sequence only advances if the file is written
+    skipped = [{"id": record_id, "reason": reason} for record_id, reason in written.skipped]
+    lines = [t("Record %(id)s could not be read and was left out: %(reason)s", id=s["id"], reason=s["reason"]) for s in skipped]
+    lines.append(t("Bundle %(number)d written to %(file)s: %(records)d records.", number=written.manifest["sequence"],
+                   file=out, records=sum(written.manifest["counts"].values())))
+    _echo(as_json, {"file": str(out), "sequence": written.manifest["sequence"], "counts": written.manifest["counts"],
+                    "skipped": skipped}, "\n".join(lines))
+
+
+@cli.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--identity", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The coordinator's age identity file.")
+@click.option("--accept-device", "accepted", multiple=True,
+              help="Accept a new device with this fingerprint (compare it with the interviewer first).")
+@passphrase_file
+@json_option
+@pass_context
+def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
+    """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
+    from .bundle import identity_lines, read_bundle
+    from .merge import import_bundle
+    from .vault import fingerprint as fingerprint_of
+
+    identities = identity_lines(identity.read_text(encoding="utf-8"))
+    results, failed = [], False
+    with _unlocked_vault(ctx, passphrase_file) as vault:
+        for path in bundles:
+            try:
+                bundle = read_bundle(path.read_bytes(), identities)
+                accept = fingerprint_of(bundle.public_key) in {" ".join(a.split()) for a in accepted}
+                with writing(vault.engine) as session:
+                    report = import_bundle(session, bundle, accept_new_device=accept)
+                results.append({"bundle": str(path), "added": report.added, "updated": report.updated,
+                                "unchanged": report.unchanged, "conflicts": report.conflicts,
+                                "warnings": [t(text, **params) for text, params in report.warnings]})
+            except UserError as error:
+                failed = True
+                results.append({"bundle": str(path), "error": _error_text(error)})
+    text = "\n".join(
+        f"{r['bundle']}: " + (r["error"] if "error" in r else t(
+            "%(added)d new, %(updated)d updated, %(unchanged)d unchanged, %(conflicts)d conflicts.", **{
+                k: r[k] for k in ("added", "updated", "unchanged", "conflicts")}) + "".join(" " + w for w in r["warnings"]))
+        for r in results)
+    _echo(as_json, results, text)
+    if failed:
+        sys.exit(1)

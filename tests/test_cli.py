@@ -174,3 +174,30 @@ def test_coordinator_commands_for_interviews(cli, tmp_path):
     assert broken.returncode == 1 and "Zeile 10" in broken.stderr
     listed_guides = json.loads(cli("guide", "list", "--json", data_dir=data_dir, env=env).stdout)
     assert {(g["id"], g["version"]) for g in listed_guides} == {("mikoss", "1.0"), ("kurz", "1")}
+
+
+def test_export_bundle_and_merge_on_the_command_line(cli, tmp_path, coordinator_key):
+    laptop, office = tmp_path / "laptop", tmp_path / "office"
+    assert cli("demo", "--no-start", data_dir=laptop).returncode == 0
+    demo_env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    # The demo laptop encrypts to its own demo coordinator key; the office uses that key to open bundles.
+    identity = laptop / "demo-coordinator.key"
+    exported = cli("export", "bundle", "--out", str(tmp_path / "a.fkb"), "--json", data_dir=laptop, env=demo_env)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["sequence"] == 1
+    recipient = [line for line in identity.read_text().splitlines() if "public key" in line][0].split(": ")[1]
+    assert cli("init", "--recipient", recipient, data_dir=office, env={"FIELDKIT_PASSPHRASE": PASSPHRASE}).returncode == 0
+    office_env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+
+    unknown = cli("merge", str(tmp_path / "a.fkb"), "--identity", str(identity), "--json", data_dir=office, env=office_env)
+    assert unknown.returncode == 1
+    message = json.loads(unknown.stdout)[0]["error"]
+    shown = message.split("Fingerabdruck ")[1].split(")")[0]
+    merged = cli("merge", str(tmp_path / "a.fkb"), "--identity", str(identity), "--accept-device", shown, "--json",
+                 data_dir=office, env=office_env)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert json.loads(merged.stdout)[0]["added"] > 20
+    again = cli("merge", str(tmp_path / "a.fkb"), "--identity", str(identity), data_dir=office, env=office_env)
+    assert again.returncode == 1 and "bereits importiert" in again.stdout
+    listed = json.loads(cli("organisations", "list", "--json", data_dir=office, env=office_env).stdout)
+    assert len(listed) == 2
