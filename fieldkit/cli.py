@@ -549,3 +549,51 @@ def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
     _echo(as_json, results, text)
     if failed:
         sys.exit(1)
+
+
+@cli.group()
+def conflicts():
+    """Records that two devices changed independently."""
+
+
+@conflicts.command("list")
+@passphrase_file
+@json_option
+@pass_context
+def conflicts_list(ctx, passphrase_file, as_json):
+    """The open conflicts: each record with the local and the incoming fields that differ."""
+    from sqlmodel import Session
+
+    from .merge import TRAVELLING, open_conflicts, to_record
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session:
+        rows = []
+        for conflict in open_conflicts(session):
+            local = to_record(session.get(TRAVELLING[conflict.record_type], conflict.record_id)).fields
+            differing = sorted(k for k in conflict.incoming_fields if k not in ("updated_at",)
+                               and conflict.incoming_fields[k] != local.get(k))
+            rows.append({"id": conflict.id, "record": f"{conflict.record_type}/{conflict.record_id}",
+                         "local": {k: local.get(k) for k in differing},
+                         "incoming": {k: conflict.incoming_fields[k] for k in differing}})
+    here, there = t("this vault"), t("the bundle")
+    _echo(as_json, rows, "\n\n".join(
+        f"{r['id']}  {r['record']}\n" + "\n".join(f"  {k}:\n    {here}: {r['local'][k]}\n    {there}: {r['incoming'][k]}"
+                                                  for k in r["local"]) for r in rows))
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_id")
+@click.option("--keep", type=click.Choice(["local", "incoming"]), required=True)
+@passphrase_file
+@pass_context
+def conflicts_resolve(ctx, conflict_id, keep, passphrase_file):
+    """Settle a conflict by keeping the local or the incoming version."""
+    from .merge import ConflictError, resolve
+    from .models import Conflict
+
+    with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        conflict = session.get(Conflict, conflict_id)
+        if conflict is None:
+            raise ConflictError()
+        resolve(session, vault.device_id, conflict, keep)
+    click.echo(t("Conflict resolved."))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from .bundle import Bundle, InvalidBundle, Record
+from .errors import UserError
 from .i18n import N_
 from .models import (SHARED_TABLES, Answer, AuditEvent, Conflict, Device, Interview, MapEvent, NetworkMap, Quote,
                      QuoteCode, ReceivedBundle, SharedRecord, Transcript, Alter, Tie, utcnow)
@@ -109,6 +110,10 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
             if relation == "newer":
                 _apply(local, record)
                 report.updated += 1
+            elif relation == "concurrent" and _same_content(local, record):
+                local.version = _joined(local.version, record.version)  # e.g. a shipped guide on two laptops
+                session.add(local)
+                report.unchanged += 1
             elif relation == "concurrent":
                 _record_conflict(session, local, record, bundle, report)
             else:
@@ -175,6 +180,20 @@ def _from_json(column, value):
     return value
 
 
+# Bookkeeping that differs between two devices creating the same content.
+_BOOKKEEPING = {"created_at", "updated_at", "origin_device"}
+
+
+def _same_content(local: SharedRecord, record: Record) -> bool:
+    mine = to_record(local).fields
+    return all(mine.get(k) == v for k, v in record.fields.items() if k not in _BOOKKEEPING)
+
+
+def _joined(first: dict, second: dict) -> dict:
+    """The smallest version vector that dominates both."""
+    return {device: max(first.get(device, 0), second.get(device, 0)) for device in set(first) | set(second)}
+
+
 def _record_conflict(session: Session, local: SharedRecord, record: Record, bundle: Bundle, report: MergeReport) -> None:
     session.add(Conflict(record_type=record.type, record_id=record.id, local_version=dict(local.version),
                          incoming_version=record.version, incoming_fields=record.fields,
@@ -213,3 +232,32 @@ def export(session: Session, device_id: str, signing_key: bytes, recipients: lis
     set_setting(session, "bundle_state", {"sequence": state["sequence"] + 1, "exported_at": started.isoformat(),
                                           "sha256": hashlib.sha256(written.data).hexdigest()})
     return written
+
+
+class ConflictError(UserError):
+    message = N_("This conflict cannot be resolved that way.")
+
+
+def open_conflicts(session: Session) -> list[Conflict]:
+    return list(session.exec(select(Conflict).where(Conflict.resolved == False).order_by(Conflict.created_at)))  # noqa: E712
+
+
+def resolve(session: Session, device_id: str, conflict: Conflict, keep: str) -> SharedRecord:
+    """Settle a conflict by keeping the local or the incoming record. The result's version vector
+    dominates both sides, so it wins wherever either of them travels next."""
+    model = TRAVELLING.get(conflict.record_type)
+    row = session.get(model, conflict.record_id) if model else None
+    if conflict.resolved or row is None or keep not in ("local", "incoming"):
+        raise ConflictError()
+    merged = _joined(row.version, conflict.incoming_version)
+    if keep == "incoming":
+        _apply(row, Record(conflict.record_type, conflict.record_id, merged, conflict.incoming_fields))
+    row.version = merged
+    row.touch(device_id)
+    session.add(row)
+    conflict.resolved = True
+    session.add(conflict)
+    session.add(AuditEvent(action="conflict.resolve", origin_device=device_id,
+                           detail={"conflict": conflict.id, "record": f"{conflict.record_type}/{conflict.record_id}", "kept": keep}))
+    session.flush()
+    return row

@@ -1,5 +1,6 @@
 """Quotes and the codebook: passages of notes or transcripts marked as quotes and coded."""
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Optional
 
@@ -10,6 +11,9 @@ from .i18n import N_, translate
 from .interviews import ensure_editable
 from .models import Answer, Code, Interview, Quote, QuoteCode, Transcript, save
 from .vocabulary import DEFAULT_CODES
+
+
+CODEBOOK_NAMESPACE = uuid.UUID("0b8f4c55-3a52-4f0e-9b7e-2f4f6c1d9a21")
 
 
 class QuoteError(UserError):
@@ -26,7 +30,10 @@ def ensure_default_codebook(session: Session, device_id: str) -> None:
     """Give an empty codebook the study's codes (labels in German, the vault's language)."""
     if session.exec(select(Code.id).limit(1)).first() is None:
         for label, description, colour in DEFAULT_CODES:
-            save(session, device_id, Code(label=translate(label), description=translate(description), colour=colour))
+            # The same id on every laptop, so merged vaults share one codebook instead of duplicates.
+            code_id = str(uuid.uuid5(CODEBOOK_NAMESPACE, label))
+            save(session, device_id, Code(id=code_id, label=translate(label), description=translate(description),
+                                          colour=colour))
 
 
 def codebook(session: Session) -> list[Code]:

@@ -13,8 +13,9 @@ from sqlmodel import Session, select
 from fieldkit import db
 from fieldkit.bundle import InvalidBundle, identity_lines, read_bundle
 from fieldkit.demo import create_demo_data
+from fieldkit.interviews import ensure_shipped_content
 from fieldkit.merge import ChangedDeviceKey, UnknownDevice, compare, export, import_bundle
-from fieldkit.models import Answer, Conflict, Organisation
+from fieldkit.models import Answer, Code, Conflict, Organisation
 from fieldkit.vault import Vault, fingerprint
 
 from conftest import PASSPHRASE
@@ -23,8 +24,9 @@ from conftest import PASSPHRASE
 def new_vault(path, recipient, demo=False):
     vault = Vault(path, memory_kib=8192, iterations=1)
     vault.create(PASSPHRASE, [recipient])
-    if demo:
-        with db.writing(vault.engine) as session:
+    with db.writing(vault.engine) as session:
+        ensure_shipped_content(session, vault.device_id)  # as unlocking in the app does
+        if demo:
             create_demo_data(session, vault.device_id)
     return vault
 
@@ -59,10 +61,13 @@ def test_a_bundle_carries_everything_and_merging_twice_changes_nothing(laptop, o
     first = export_from(laptop)
     assert first.manifest["sequence"] == 1 and first.skipped == []
     report = merge_into(office, first.data, coordinator)
-    assert report.added == sum(first.manifest["counts"].values()) and report.conflicts == 0
+    assert report.added == sum(first.manifest["counts"].values()) - 6 and report.conflicts == 0
+    assert report.unchanged == 6  # the shipped guide and five codes: the same records on both vaults
     with Session(office.engine) as session:
         assert sorted(o.name for o in session.exec(select(Organisation))) == [
             "Bildungsbrücke Musterstadt e. V. (Demo)", "Frauentreff Lindenviertel (Demo)"]
+        assert len(session.exec(select(Code)).all()) == 5  # one shared codebook, not two
+        assert session.exec(select(Conflict)).all() == []
     with pytest.raises(InvalidBundle, match="imported already"):
         merge_into(office, first.data, coordinator)
     second = export_from(laptop)
@@ -173,6 +178,28 @@ def test_concurrent_edits_are_kept_as_a_conflict_and_newer_ones_replace(laptop, 
         conflict = session.exec(select(Conflict)).one()
         assert conflict.record_type == "answer" and "Nachtrag vom Laptop" in conflict.incoming_fields["text"]
         assert "Korrektur der Koordination" in session.get(Answer, conflict.record_id).text
+
+
+@pytest.mark.parametrize("keep, expected", [("local", "Korrektur der Koordination"), ("incoming", "Nachtrag vom Laptop")])
+def test_a_resolved_conflict_dominates_both_sides(laptop, office, coordinator, keep, expected):
+    from fieldkit.merge import ConflictError, open_conflicts, resolve
+
+    merge_into(office, export_from(laptop).data, coordinator)
+    for vault, addition in ((laptop, " Nachtrag vom Laptop."), (office, " Korrektur der Koordination.")):
+        with db.writing(vault.engine) as session:
+            answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
+            answer.text += addition
+            answer.touch(vault.device_id)
+            session.add(answer)
+    merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    with db.writing(office.engine) as session:
+        conflict = open_conflicts(session)[0]
+        row = resolve(session, office.device_id, conflict, keep)
+        assert expected in row.text
+        laptop_version = conflict.incoming_version
+        assert compare(laptop_version, row.version) == "newer" and open_conflicts(session) == []
+        with pytest.raises(ConflictError):
+            resolve(session, office.device_id, conflict, keep)
 
 
 def test_a_record_that_cannot_be_read_is_reported_and_the_rest_exported(laptop):

@@ -201,3 +201,29 @@ def test_export_bundle_and_merge_on_the_command_line(cli, tmp_path, coordinator_
     assert again.returncode == 1 and "bereits importiert" in again.stdout
     listed = json.loads(cli("organisations", "list", "--json", data_dir=office, env=office_env).stdout)
     assert len(listed) == 2
+
+
+def test_two_laptops_merge_without_spurious_conflicts_or_duplicate_codes(cli, tmp_path):
+    laptop, office = tmp_path / "laptop", tmp_path / "office"
+    env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    assert cli("demo", "--no-start", data_dir=laptop).returncode == 0
+    identity = laptop / "demo-coordinator.key"
+    recipient = [line for line in identity.read_text().splitlines() if "public key" in line][0].split(": ")[1]
+    assert cli("init", "--recipient", recipient, data_dir=office, env=env).returncode == 0
+    assert cli("export", "bundle", "--out", str(tmp_path / "1.fkb"), data_dir=laptop, env=env).returncode == 0
+    for vault in (laptop, office):  # the same profile edited on both sides
+        if vault == office:
+            first = cli("merge", str(tmp_path / "1.fkb"), "--identity", str(identity), "--json", data_dir=office, env=env)
+            shown = json.loads(first.stdout)[0]["error"].split("Fingerabdruck ")[1].split(")")[0]
+            assert cli("merge", str(tmp_path / "1.fkb"), "--identity", str(identity), "--accept-device", shown,
+                       data_dir=office, env=env).returncode == 0
+        table = tmp_path / f"{vault.name}.csv"
+        table.write_text(f"name;city\nVerein {vault.name};Musterstadt\n")
+        assert cli("import", "organisations", str(table), data_dir=vault, env=env).returncode == 0
+    assert cli("export", "bundle", "--out", str(tmp_path / "2.fkb"), "--changed", data_dir=laptop, env=env).returncode == 0
+    merged = cli("merge", str(tmp_path / "2.fkb"), "--identity", str(identity), "--json", data_dir=office, env=env)
+    assert json.loads(merged.stdout)[0]["conflicts"] == 0  # new records on both sides do not conflict
+    listed = json.loads(cli("conflicts", "list", "--json", data_dir=office, env=env).stdout)
+    assert listed == []  # the shipped guide and codebook exist on both sides: the same records, not conflicts
+    missing = cli("conflicts", "resolve", "no-such-id", "--keep", "local", data_dir=office, env=env)
+    assert missing.returncode == 1 and "nicht auflösen" in missing.stderr
