@@ -265,6 +265,26 @@ def keys_show(ctx, passphrase_file, as_json):
     _echo(as_json, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
 
 
+@keys.command("import")
+@click.argument("key")
+@click.option("--confirm", "confirmed", help="The fingerprint the coordinator read out; without it, it is shown and nothing is stored.")
+@passphrase_file
+@pass_context
+def keys_import(ctx, key, confirmed, passphrase_file):
+    """Add a coordinator's public key (age1…, pasted or a file) that bundles are encrypted to."""
+    from .merge import add_coordinator_recipient, recipient_fingerprint
+    from .vault import parse_recipient
+
+    text = Path(key).read_text(encoding="utf-8") if Path(key).is_file() else key
+    recipient = parse_recipient(text)
+    shown = recipient_fingerprint(recipient)
+    if " ".join((confirmed or "").split()) != shown:
+        raise CommandFailed(t("Fingerprint of this key: %(fingerprint)s. Compare it with the coordinator, then run the command again with --confirm \"%(fingerprint)s\".", fingerprint=shown))
+    with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        add_coordinator_recipient(session, recipient)
+    click.echo(t("Bundles are now also encrypted to %(recipient)s.", recipient=recipient))
+
+
 @cli.command()
 @passphrase_file
 @new_passphrase_file
@@ -495,12 +515,13 @@ def export_group():
 def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
     """Write an encrypted, signed bundle for the coordinators (an age file; see docs/bundle-format.md)."""
     from . import __version__
-    from .merge import export
+    from .merge import coordinator_recipients, export
 
     if out.exists():
         raise CommandFailed(t("%(file)s exists already; it is not overwritten.", file=out))
     with _unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
-        written = export(session, vault.device_id, vault.secrets.signing_key, list(vault.keystore().recovery_recipients),
+        recipients = coordinator_recipients(session, vault.keystore().recovery_recipients)
+        written = export(session, vault.device_id, vault.secrets.signing_key, recipients,
                          __version__, list(interview_ids) or None, changed)
         out.write_bytes(written.data)  # inside the transaction: the sequence only advances if the file is written
     skipped = [{"id": record_id, "reason": reason} for record_id, reason in written.skipped]

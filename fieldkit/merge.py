@@ -261,3 +261,23 @@ def resolve(session: Session, device_id: str, conflict: Conflict, keep: str) -> 
                            detail={"conflict": conflict.id, "record": f"{conflict.record_type}/{conflict.record_id}", "kept": keep}))
     session.flush()
     return row
+
+
+def coordinator_recipients(session: Session, recovery_recipients) -> list[str]:
+    """Whom bundles are encrypted to: the recovery keys the vault was set up with and the imported ones."""
+    from .local_settings import get_setting
+
+    return list(dict.fromkeys([*recovery_recipients, *get_setting(session, "coordinator_recipients", [])]))
+
+
+def add_coordinator_recipient(session: Session, recipient: str) -> None:
+    from .local_settings import get_setting, set_setting
+
+    known = get_setting(session, "coordinator_recipients", [])
+    if recipient not in known:
+        set_setting(session, "coordinator_recipients", [*known, recipient])
+
+
+def recipient_fingerprint(recipient: str) -> str:
+    """What a coordinator reads out to confirm a key: SHA-256 of the age1… text, grouped like device fingerprints."""
+    return fingerprint(recipient.encode())

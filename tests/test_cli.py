@@ -227,3 +227,17 @@ def test_two_laptops_merge_without_spurious_conflicts_or_duplicate_codes(cli, tm
     assert listed == []  # the shipped guide and codebook exist on both sides: the same records, not conflicts
     missing = cli("conflicts", "resolve", "no-such-id", "--keep", "local", data_dir=office, env=env)
     assert missing.returncode == 1 and "nicht auflösen" in missing.stderr
+
+
+def test_a_second_coordinator_key_is_imported_after_confirming_its_fingerprint(cli, tmp_path, coordinator_key):
+    laptop = tmp_path / "laptop"
+    env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    assert cli("demo", "--no-start", data_dir=laptop).returncode == 0
+    second_key, second_recipient = coordinator_key
+    unconfirmed = cli("keys", "import", second_recipient, data_dir=laptop, env=env)
+    assert unconfirmed.returncode == 1 and "Fingerabdruck dieses Schlüssels" in unconfirmed.stderr
+    shown = unconfirmed.stderr.split("--confirm \"")[1].split("\"")[0]
+    assert cli("keys", "import", str(second_key), "--confirm", shown, data_dir=laptop, env=env).returncode == 0
+    assert cli("export", "bundle", "--out", str(tmp_path / "b.fkb"), data_dir=laptop, env=env).returncode == 0
+    opened = subprocess.run(["age", "-d", "-i", str(second_key), str(tmp_path / "b.fkb")], capture_output=True)
+    assert opened.returncode == 0 and opened.stdout.startswith(b"PK")  # the second coordinator opens it too
