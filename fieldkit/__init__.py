@@ -62,7 +62,8 @@ def _require_unlocked_vault():
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
     if not vault.is_unlocked:
-        current_app.extensions.pop("pending_imports", None)  # previews hold plaintext rows: gone with the key
+        for pending in ("pending_imports", "pending_merges"):  # they hold plaintext or keys: gone with the key
+            current_app.extensions.pop(pending, None)
         return to_unlock()
     vault.touch()
     return None

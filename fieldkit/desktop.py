@@ -24,6 +24,7 @@ def open_window(app: Flask) -> None:
     """Serve the app, show it in a window, and return when the window closes (or on SIGTERM/SIGINT)."""
     import webview
 
+    webview.settings["ALLOW_DOWNLOADS"] = True  # exported bundles (encrypted) are saved as files
     server = LocalServer(app)
     server.start()
     # text_select: interviewers select passages to quote (and pywebview then injects no inline style,

@@ -1,0 +1,111 @@
+"""Handing data over: export a bundle (interviewer), merge bundles and settle conflicts (coordinator)."""
+import datetime as dt
+import secrets
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
+
+from .. import __version__, interviews
+from ..bundle import identity_lines, read_bundle
+from ..errors import UserError
+from ..merge import (TRAVELLING, coordinator_recipients, export, import_bundle, open_conflicts, resolve,
+                     to_record)
+from ..models import Conflict
+from ..vault import fingerprint
+from . import current_vault, db_session, message, writing
+
+bp = Blueprint("exchange", __name__, url_prefix="/exchange")
+PENDING_LIMIT = 4  # merges waiting for a device to be accepted, in memory only
+
+
+@bp.route("/")
+def index(results=None, error=None, status=200):
+    vault = current_vault()
+    session = db_session()
+    return render_template("exchange/index.html", rows=interviews.find(session), results=results, error=error,
+                           fingerprint=fingerprint(vault.secrets.public_key),
+                           conflicts=len(open_conflicts(session))), status
+
+
+@bp.post("/export")
+def export_bundle():
+    """Build the bundle and hand it to the browser as a download (it is encrypted: safe on a stick)."""
+    vault = current_vault()
+    chosen = request.form.getlist("interview") if request.form.get("scope") == "chosen" else None
+    try:
+        if chosen is not None and not chosen:
+            raise UserError(gettext("Choose at least one interview."))
+        with writing() as session:
+            written = export(session, vault.device_id, vault.secrets.signing_key,
+                             coordinator_recipients(session, vault.keystore().recovery_recipients), __version__,
+                             chosen, request.form.get("scope") == "changed")
+    except UserError as failure:
+        return index(error=message(failure), status=400)
+    name = f"fieldkit-{dt.date.today().isoformat()}-{written.manifest['sequence']:03d}.fkb"
+    response = Response(written.data, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["X-Fieldkit-Skipped"] = str(len(written.skipped))
+    return response
+
+
+@bp.post("/merge")
+def merge():
+    """Merge uploaded bundles with the coordinator's key; an unknown device waits for acceptance."""
+    pending = current_app.extensions.setdefault("pending_merges", {})
+    token = request.form.get("pending")
+    if token:
+        if token not in pending:
+            abort(404)
+        identities, files = pending.pop(token)
+        accepted = set(request.form.getlist("accept"))
+    else:
+        identity = request.files.get("identity")
+        identities = identity_lines(identity.read(64 * 1024).decode("utf-8", "replace")) if identity else []
+        files = [(upload.filename, upload.read()) for upload in request.files.getlist("bundles") if upload.filename]
+        accepted = set()
+        if not identities or not files:
+            return index(error=gettext("Choose the coordinator key file and at least one bundle."), status=400)
+    results, waiting = [], []
+    for name, data in files:
+        try:
+            bundle = read_bundle(data, identities)
+            shown = fingerprint(bundle.public_key)
+            with writing() as session:
+                report = import_bundle(session, bundle, accept_new_device=shown in accepted)
+            results.append({"name": name, "report": report})
+        except UserError as failure:
+            if getattr(failure, "params", {}).get("fingerprint"):
+                waiting.append((name, data, failure.params["fingerprint"]))
+            results.append({"name": name, "error": message(failure)})
+    if waiting:
+        while len(pending) >= PENDING_LIMIT:
+            pending.pop(next(iter(pending)))
+        token = secrets.token_urlsafe(16)
+        pending[token] = (identities, [(name, data) for name, data, _ in waiting])
+        return render_template("exchange/accept.html", results=results, token=token,
+                               devices=sorted({f for _, _, f in waiting}))
+    return index(results=results, status=400 if any("error" in r for r in results) else 200)
+
+
+@bp.route("/conflicts")
+def conflicts():
+    """Each open conflict side by side: the fields where this vault and the bundle differ."""
+    session = db_session()
+    rows = []
+    for conflict in open_conflicts(session):
+        local = to_record(session.get(TRAVELLING[conflict.record_type], conflict.record_id)).fields
+        differing = sorted(k for k, v in conflict.incoming_fields.items()
+                           if k not in ("created_at", "updated_at", "origin_device") and v != local.get(k))
+        rows.append((conflict, [(k, local.get(k), conflict.incoming_fields[k]) for k in differing]))
+    return render_template("exchange/conflicts.html", rows=rows)
+
+
+@bp.post("/conflicts/<conflict_id>")
+def settle(conflict_id: str):
+    with writing() as session:
+        conflict = session.get(Conflict, conflict_id) or abort(404)
+        try:
+            resolve(session, current_vault().device_id, conflict, request.form.get("keep", ""))
+        except UserError:
+            abort(400)
+    return redirect(url_for(".conflicts"))

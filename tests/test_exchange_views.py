@@ -1,0 +1,73 @@
+"""Handing data over through the screens: export a bundle as a download, merge it in another vault
+after accepting the device, settle a conflict."""
+import io
+import re
+
+from sqlmodel import select
+
+from conftest import FAST_KDF, PASSPHRASE, PORT, LocalClient
+from fieldkit import create_app, db
+from fieldkit.demo import create_demo_data
+from fieldkit.models import Answer
+
+
+def open_app(directory, recipient, demo=False):
+    """An app with an unlocked vault and a client that came in through the launch URL."""
+    app = create_app({"DATA_DIR": directory, "SERVER_PORT": PORT, **FAST_KDF})
+    app.test_client_class = LocalClient
+    client = app.test_client()
+    guard = app.extensions["launch_guard"]
+    client.get(guard.launch_url().removeprefix(f"http://127.0.0.1:{PORT}"))
+    client.post("/setup", data={"csrf_token": guard.csrf_token, "passphrase": PASSPHRASE,
+                                "confirmation": PASSPHRASE, "recipient": recipient})
+    if demo:
+        vault = app.extensions["vault"]
+        with db.writing(vault.engine) as session:
+            create_demo_data(session, vault.device_id)
+    return app, client, guard.csrf_token
+
+
+def test_export_download_merge_after_accepting_the_device_and_settle_a_conflict(tmp_path, coordinator):
+    laptop, laptop_client, laptop_csrf = open_app(tmp_path / "laptop", coordinator[1], demo=True)
+    office, office_client, office_csrf = open_app(tmp_path / "office", coordinator[1])
+
+    download = laptop_client.post("/exchange/export", data={"csrf_token": laptop_csrf, "scope": "all"})
+    assert download.status_code == 200 and download.data.startswith(b"age-encryption.org/v1")
+    assert 'attachment; filename="fieldkit-' in download.headers["Content-Disposition"]
+
+    def upload(data):
+        return office_client.post("/exchange/merge", content_type="multipart/form-data", data={
+            "csrf_token": office_csrf, "bundles": (io.BytesIO(data), "laptop.fkb"),
+            "identity": (io.BytesIO(coordinator[0].encode()), "coordinator.key")})
+
+    waiting = upload(download.data).get_data(as_text=True)
+    assert "noch unbekannten Gerät" in waiting
+    fingerprint = re.search(r'name="accept" value="([^"]+)"', waiting).group(1)
+    token = re.search(r'name="pending" value="([^"]+)"', waiting).group(1)
+    merged = office_client.post("/exchange/merge", data={"csrf_token": office_csrf, "pending": token, "accept": fingerprint})
+    assert merged.status_code == 200 and "0 Konflikte" in merged.get_data(as_text=True)
+    assert "Frauentreff Lindenviertel (Demo)" in office_client.get("/organisations/").get_data(as_text=True)
+
+    for app, addition in ((laptop, " Vom Laptop."), (office, " Von der Koordination.")):
+        vault = app.extensions["vault"]
+        with db.writing(vault.engine) as session:
+            answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
+            answer.text += addition
+            answer.touch(vault.device_id)
+            session.add(answer)
+    changed = laptop_client.post("/exchange/export", data={"csrf_token": laptop_csrf, "scope": "changed"})
+    assert "1 Konflikte" in upload(changed.data).get_data(as_text=True)
+    page = office_client.get("/exchange/conflicts").get_data(as_text=True)
+    assert "Vom Laptop." in page and "Von der Koordination." in page
+    conflict_id = re.search(r'/exchange/conflicts/([0-9a-f-]{36})', page).group(1)
+    office_client.post(f"/exchange/conflicts/{conflict_id}", data={"csrf_token": office_csrf, "keep": "incoming"})
+    assert "Keine offenen Konflikte." in office_client.get("/exchange/conflicts").get_data(as_text=True)
+    for app in (laptop, office):
+        app.extensions["vault"].lock()
+
+
+def test_merging_without_key_or_bundle_says_what_is_missing(tmp_path, coordinator):
+    app, client, csrf = open_app(tmp_path / "office", coordinator[1])
+    response = client.post("/exchange/merge", content_type="multipart/form-data", data={"csrf_token": csrf})
+    assert response.status_code == 400 and "mindestens ein Paket" in response.get_data(as_text=True)
+    app.extensions["vault"].lock()
