@@ -585,17 +585,15 @@ def conflicts_list(ctx, passphrase_file, as_json):
     """The open conflicts: each record with the local and the incoming fields that differ."""
     from sqlmodel import Session
 
-    from .merge import TRAVELLING, open_conflicts, to_record
+    from .merge import differences, open_conflicts
 
     with _unlocked_vault(ctx, passphrase_file) as vault, Session(vault.engine) as session:
         rows = []
         for conflict in open_conflicts(session):
-            local = to_record(session.get(TRAVELLING[conflict.record_type], conflict.record_id)).fields
-            differing = sorted(k for k in conflict.incoming_fields if k not in ("updated_at",)
-                               and conflict.incoming_fields[k] != local.get(k))
+            fields = differences(session, conflict)
             rows.append({"id": conflict.id, "record": f"{conflict.record_type}/{conflict.record_id}",
-                         "local": {k: local.get(k) for k in differing},
-                         "incoming": {k: conflict.incoming_fields[k] for k in differing}})
+                         "local": {name: mine for name, mine, _ in fields},
+                         "incoming": {name: theirs for name, _, theirs in fields}})
     here, there = t("this vault"), t("the bundle")
     _echo(as_json, rows, "\n\n".join(
         f"{r['id']}  {r['record']}\n" + "\n".join(f"  {k}:\n    {here}: {r['local'][k]}\n    {there}: {r['incoming'][k]}"

@@ -242,6 +242,13 @@ def open_conflicts(session: Session) -> list[Conflict]:
     return list(session.exec(select(Conflict).where(Conflict.resolved == False).order_by(Conflict.created_at)))  # noqa: E712
 
 
+def differences(session: Session, conflict: Conflict) -> list[tuple[str, object, object]]:
+    """The fields where this vault's record and the incoming one differ: (field, local, incoming)."""
+    local = to_record(session.get(TRAVELLING[conflict.record_type], conflict.record_id)).fields
+    return [(name, local.get(name), value) for name, value in sorted(conflict.incoming_fields.items())
+            if name not in _BOOKKEEPING | {"updated_at"} and value != local.get(name)]
+
+
 def resolve(session: Session, device_id: str, conflict: Conflict, keep: str) -> SharedRecord:
     """Settle a conflict by keeping the local or the incoming record. The result's version vector
     dominates both sides, so it wins wherever either of them travels next."""

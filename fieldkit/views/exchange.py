@@ -8,8 +8,7 @@ from flask_babel import gettext
 from .. import __version__, interviews
 from ..bundle import identity_lines, read_bundle
 from ..errors import UserError
-from ..merge import (TRAVELLING, coordinator_recipients, export, import_bundle, open_conflicts, resolve,
-                     to_record)
+from ..merge import coordinator_recipients, differences, export, import_bundle, open_conflicts, resolve
 from ..models import Conflict
 from ..vault import fingerprint
 from . import current_vault, db_session, message, writing
@@ -91,12 +90,7 @@ def merge():
 def conflicts():
     """Each open conflict side by side: the fields where this vault and the bundle differ."""
     session = db_session()
-    rows = []
-    for conflict in open_conflicts(session):
-        local = to_record(session.get(TRAVELLING[conflict.record_type], conflict.record_id)).fields
-        differing = sorted(k for k, v in conflict.incoming_fields.items()
-                           if k not in ("created_at", "updated_at", "origin_device") and v != local.get(k))
-        rows.append((conflict, [(k, local.get(k), conflict.incoming_fields[k]) for k in differing]))
+    rows = [(conflict, differences(session, conflict)) for conflict in open_conflicts(session)]
     return render_template("exchange/conflicts.html", rows=rows)
 
 
