@@ -62,7 +62,7 @@ def _require_unlocked_vault():
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
     if not vault.is_unlocked:
-        for pending in ("pending_imports", "pending_merges"):  # they hold plaintext or keys: gone with the key
+        for pending in ("pending_imports", "pending_merges", "export_jobs"):  # they hold plaintext or keys: gone with the key
             current_app.extensions.pop(pending, None)
         return to_unlock()
     vault.touch()

@@ -76,6 +76,13 @@ def collect(session: Session, interview_ids: Optional[list[str]] = None,
                 yield (f"{name}/{row_id}", str(error)[:200])
 
 
+def count_records(session: Session) -> int:
+    """How many records an export of everything goes through (for a progress display)."""
+    from sqlalchemy import func
+
+    return sum(session.exec(select(func.count()).select_from(model)).one() for model in TRAVELLING.values())
+
+
 def check_device(session: Session, bundle: Bundle, accept_new: bool = False) -> Device:
     """The sending device, known with this key; an unknown one only when the coordinator accepts it."""
     key = bundle.manifest["device_public_key"]

@@ -2,6 +2,7 @@
 after accepting the device, settle a conflict."""
 import io
 import re
+import time
 
 from sqlmodel import select
 
@@ -64,6 +65,23 @@ def test_export_download_merge_after_accepting_the_device_and_settle_a_conflict(
     assert "Keine offenen Konflikte." in office_client.get("/exchange/conflicts").get_data(as_text=True)
     for app in (laptop, office):
         app.extensions["vault"].lock()
+
+
+def test_the_export_shows_its_progress_then_hands_out_the_bundle_once(tmp_path, coordinator):
+    app, client, csrf = open_app(tmp_path / "laptop", coordinator[1], demo=True)
+    started = client.post("/exchange/export", data={"csrf_token": csrf, "scope": "all"}, headers={"HX-Request": "true"})
+    job = re.search(r"/exchange/export/([\w-]+)", started.get_data(as_text=True)).group(1)
+    for _ in range(100):
+        page = client.get(f"/exchange/export/{job}").get_data(as_text=True)
+        if "Paket speichern" in page:
+            break
+        assert "<progress" in page
+        time.sleep(0.05)
+    assert "Paket 1 ist fertig" in page
+    download = client.get(f"/exchange/export/{job}/file")
+    assert download.data.startswith(b"age-encryption.org/v1")
+    assert client.get(f"/exchange/export/{job}/file").status_code == 404
+    app.extensions["vault"].lock()
 
 
 def test_merging_without_key_or_bundle_says_what_is_missing(tmp_path, coordinator):

@@ -123,3 +123,16 @@ def test_a_lost_connection_never_shows_saved_and_saves_once_back(served, page, c
     page.reload()
     expect(page.get_by_label("Notizen")).to_have_value("Geschrieben ohne Verbindung.")
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0  # nothing kept in the browser
+
+
+def test_exporting_a_bundle_in_the_browser(served, page, coordinator):
+    set_up_vault(page, served.launch_url, coordinator[1])
+    plan_with_consent(page, "Verein mit Paket")
+    page.get_by_role("link", name="Datenübergabe").click()
+    page.get_by_role("button", name="Paket exportieren").click()
+    expect(page.get_by_role("status")).to_contain_text("Paket 1 ist fertig")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Paket speichern").click()
+    assert download.value.suggested_filename.endswith("-001.fkb")
+    with open(download.value.path(), "rb") as file:
+        assert file.read(21) == b"age-encryption.org/v1"

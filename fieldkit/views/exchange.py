@@ -1,14 +1,16 @@
 """Handing data over: export a bundle (interviewer), merge bundles and settle conflicts (coordinator)."""
 import datetime as dt
 import secrets
+import threading
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from .. import __version__, interviews
+from .. import __version__, db, interviews
 from ..bundle import identity_lines, read_bundle
 from ..errors import UserError
-from ..merge import coordinator_recipients, differences, export, import_bundle, open_conflicts, resolve
+from ..merge import (coordinator_recipients, count_records, differences, export, import_bundle, open_conflicts,
+                     resolve)
 from ..models import Conflict
 from ..vault import fingerprint
 from . import current_vault, db_session, message, writing
@@ -28,22 +30,64 @@ def index(results=None, error=None, status=200):
 
 @bp.post("/export")
 def export_bundle():
-    """Build the bundle and hand it to the browser as a download (it is encrypted: safe on a stick)."""
-    vault = current_vault()
+    """Build the bundle. With HTMX it runs in the background and the page shows its progress; without,
+    the bundle comes straight back as a download (it is encrypted: safe on a USB stick)."""
     chosen = request.form.getlist("interview") if request.form.get("scope") == "chosen" else None
-    try:
-        if chosen is not None and not chosen:
-            raise UserError(gettext("Choose at least one interview."))
-        with writing() as session:
-            written = export(session, vault.device_id, vault.secrets.signing_key,
-                             coordinator_recipients(session, vault.keystore().recovery_recipients), __version__,
-                             chosen, request.form.get("scope") == "changed")
-    except UserError as failure:
-        return index(error=message(failure), status=400)
-    name = f"fieldkit-{dt.date.today().isoformat()}-{written.manifest['sequence']:03d}.fkb"
-    response = Response(written.data, mimetype="application/octet-stream")
+    if chosen is not None and not chosen:
+        return index(error=gettext("Choose at least one interview."), status=400)
+    job = _ExportJob(current_vault(), chosen, request.form.get("scope") == "changed")
+    if request.headers.get("HX-Request") != "true":
+        job.run()
+        return _download(job) if job.written else index(error=message(job.error), status=400)
+    jobs = current_app.extensions.setdefault("export_jobs", {})
+    while len(jobs) >= PENDING_LIMIT:  # bundles nobody fetched (encrypted, but memory is finite)
+        jobs.pop(next(iter(jobs)))
+    jobs[job.id] = job
+    threading.Thread(target=job.run, name="fieldkit-export", daemon=True).start()
+    return render_template("exchange/_progress.html", job=job)
+
+
+@bp.route("/export/<job_id>")
+def export_progress(job_id: str):
+    job = current_app.extensions.get("export_jobs", {}).get(job_id) or abort(404)
+    return render_template("exchange/_progress.html", job=job)
+
+
+@bp.route("/export/<job_id>/file")
+def export_file(job_id: str):
+    """The finished bundle, handed out once."""
+    job = current_app.extensions.get("export_jobs", {}).pop(job_id, None)
+    if job is None or job.written is None:
+        abort(404)
+    return _download(job)
+
+
+class _ExportJob:
+    """One export, run in a thread of its own with its own transaction; counts the records it wrote."""
+
+    def __init__(self, vault, chosen, changed_only: bool):
+        self.id, self.vault, self.chosen, self.changed_only = secrets.token_urlsafe(12), vault, chosen, changed_only
+        self.done, self.total, self.written, self.error = 0, 0, None, None
+        with db.writing(vault.engine) as session:
+            self.total = count_records(session)
+
+    def run(self) -> None:
+        try:
+            with db.writing(self.vault.engine) as session:
+                self.written = export(session, self.vault.device_id, self.vault.secrets.signing_key,
+                                      coordinator_recipients(session, self.vault.keystore().recovery_recipients),
+                                      __version__, self.chosen, self.changed_only, progress=self._progress)
+        except UserError as failure:
+            self.error = failure
+
+    def _progress(self, done: int) -> None:
+        self.done = done
+
+
+def _download(job):
+    name = f"fieldkit-{dt.date.today().isoformat()}-{job.written.manifest['sequence']:03d}.fkb"
+    response = Response(job.written.data, mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["X-Fieldkit-Skipped"] = str(len(written.skipped))
     return response
 
 
