@@ -543,8 +543,8 @@ def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
 @pass_context
 def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
     """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
-    from .bundle import identity_lines, read_bundle
-    from .merge import import_bundle
+    from .bundle import InvalidBundle, identity_lines, read_bundle
+    from .merge import import_bundle, log_refusal
     from .vault import fingerprint as fingerprint_of
 
     identities = identity_lines(identity.read_text(encoding="utf-8"))
@@ -562,6 +562,9 @@ def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
             except UserError as error:
                 failed = True
                 results.append({"bundle": str(path), "error": _error_text(error)})
+                if isinstance(error, InvalidBundle):
+                    with writing(vault.engine) as session:
+                        log_refusal(session, path.name, error)
     text = "\n".join(
         f"{r['bundle']}: " + (r["error"] if "error" in r else t(
             "%(added)d new, %(updated)d updated, %(unchanged)d unchanged, %(conflicts)d conflicts.", **{

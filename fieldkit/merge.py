@@ -139,6 +139,12 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     return report
 
 
+def log_refusal(session: Session, file_name: str, error: InvalidBundle) -> None:
+    """Note a refused bundle and why in the audit log (in a transaction of its own: the import's rolled back)."""
+    reason = error.message % error.params if error.params else error.message
+    session.add(AuditEvent(action="bundle.refused", origin_device="", detail={"file": file_name, "reason": reason}))
+
+
 def _check_sequence(session: Session, bundle: Bundle, report: MergeReport) -> None:
     sequence = bundle.manifest["sequence"]
     seen = session.exec(select(ReceivedBundle).where(ReceivedBundle.device_id == bundle.device_id)).all()

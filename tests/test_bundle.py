@@ -7,6 +7,8 @@ import zipfile
 
 import pyrage
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session, select
 
@@ -217,3 +219,75 @@ def test_a_record_that_cannot_be_read_is_reported_and_the_rest_exported(laptop):
 ])
 def test_version_vectors_compare(local, incoming, expected):
     assert compare(local, incoming) == expected
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"", "not a fieldkit bundle"),
+    (bytes(range(256)) * 4, "not a fieldkit bundle"),
+    (b"age-encryption.org/v1\n-> X25519 garbage\n", "damaged or truncated"),
+])
+def test_empty_and_random_files_are_refused_with_their_own_message(coordinator, data, expected):
+    with pytest.raises(InvalidBundle, match=expected):
+        read_bundle(data, identity_lines(coordinator[0]))
+
+
+def test_a_resolved_conflict_merges_cleanly_into_a_third_vault(laptop, office, coordinator, tmp_path):
+    from fieldkit.merge import open_conflicts, resolve
+
+    merge_into(office, export_from(laptop).data, coordinator)
+    for vault, addition in ((laptop, " Laptop."), (office, " Koordination.")):
+        with db.writing(vault.engine) as session:
+            answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
+            answer.text += addition
+            answer.touch(vault.device_id)
+            session.add(answer)
+    merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    with db.writing(office.engine) as session:
+        resolve(session, office.device_id, open_conflicts(session)[0], "local")
+    third = new_vault(tmp_path / "third", coordinator[1])
+    merge_into(third, export_from(laptop).data, coordinator)
+    report = merge_into(third, export_from(office).data, coordinator)
+    assert report.conflicts == 0 and report.updated == 1  # the resolution dominates the laptop's version
+    with Session(third.engine) as session:
+        assert session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one().text.endswith("Koordination.")
+    third.lock()
+
+
+def test_a_refused_bundle_is_logged_with_its_reason(office, coordinator):
+    from fieldkit.merge import log_refusal
+    from fieldkit.models import AuditEvent
+
+    with db.writing(office.engine) as session:
+        log_refusal(session, "x.fkb", InvalidBundle("The bundle is damaged or truncated: %(problem)s", problem="eof"))
+    with Session(office.engine) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "bundle.refused")).one()
+        assert event.detail == {"file": "x.fkb", "reason": "The bundle is damaged or truncated: eof"}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=4096), prefix=st.booleans())
+def test_the_reader_only_ever_raises_its_own_error_on_arbitrary_bytes(coordinator, data, prefix):
+    payload = (b"age-encryption.org/v1\n" + data) if prefix else data
+    try:
+        read_bundle(payload, identity_lines(coordinator[0]))
+    except InvalidBundle:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2048))
+def test_the_reader_only_ever_raises_its_own_error_on_arbitrary_encrypted_archives(coordinator, data):
+    recipient = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0]).to_public()
+    try:
+        read_bundle(pyrage.encrypt(data, [recipient]), identity_lines(coordinator[0]))
+    except InvalidBundle:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(position=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
+def test_a_flipped_byte_anywhere_is_refused(laptop, coordinator, position, flip):
+    data = bytearray(export_from(laptop).data)
+    data[position % len(data)] ^= flip
+    with pytest.raises(InvalidBundle):
+        read_bundle(bytes(data), identity_lines(coordinator[0]))

@@ -7,10 +7,10 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext
 
 from .. import __version__, db, interviews
-from ..bundle import identity_lines, read_bundle
+from ..bundle import InvalidBundle, identity_lines, read_bundle
 from ..errors import UserError
-from ..merge import (coordinator_recipients, count_records, differences, export, import_bundle, open_conflicts,
-                     resolve)
+from ..merge import (coordinator_recipients, count_records, differences, export, import_bundle, log_refusal,
+                     open_conflicts, resolve)
 from ..models import Conflict
 from ..vault import fingerprint
 from . import current_vault, db_session, message, writing
@@ -119,6 +119,9 @@ def merge():
         except UserError as failure:
             if getattr(failure, "params", {}).get("fingerprint"):
                 waiting.append((name, data, failure.params["fingerprint"]))
+            elif isinstance(failure, InvalidBundle):
+                with writing() as session:
+                    log_refusal(session, name, failure)
             results.append({"name": name, "error": message(failure)})
     if waiting:
         while len(pending) >= PENDING_LIMIT:
