@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -65,15 +66,26 @@ def collect(session: Session, interview_ids: Optional[list[str]] = None,
     since a time. A row that cannot be read is yielded as (id, reason), so it never stops the export."""
     wanted = _interview_closure(session, interview_ids) if interview_ids else None
     for name, model in TRAVELLING.items():
-        for row_id in session.exec(select(model.id)).all():
-            if wanted is not None and row_id not in wanted.get(name, set()) and name not in ("code", "guide"):
-                continue
-            try:
-                row = session.get(model, row_id)
-                if since is None or row.updated_at >= since:
-                    yield to_record(row)
-            except Exception as error:  # a damaged row is reported by id; the rest still goes out
-                yield (f"{name}/{row_id}", str(error)[:200])
+        statement = select(model)
+        if wanted is not None and name not in ("code", "guide"):
+            statement = statement.where(model.id.in_(wanted.get(name, set())))
+        try:
+            rows = session.exec(statement).all()  # the fast way: the whole table at once
+        except Exception:  # some row is damaged: read them one by one to name it
+            yield from _one_by_one(session, model, statement)
+            continue
+        for row in rows:
+            if since is None or row.updated_at >= since:
+                yield to_record(row)
+
+
+def _one_by_one(session: Session, model, statement) -> Iterator:
+    for row_id in session.exec(statement.with_only_columns(model.id)).all():
+        try:
+            row = session.get(model, row_id)
+            yield to_record(row)
+        except Exception as error:  # a damaged row is reported by id; the rest still goes out
+            yield (f"{model.__tablename__}/{row_id}", str(error)[:200])
 
 
 def count_records(session: Session) -> int:
@@ -104,32 +116,27 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     check_device(session, bundle, accept_new_device)
     report = MergeReport()
     _check_sequence(session, bundle, report)
+    by_type = {}
     for record in _parents_first(bundle.records):
-        model = TRAVELLING.get(record.type)
-        if model is None:
+        if record.type not in TRAVELLING:
             raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
-        local = session.get(model, record.id)
-        if local is None:
-            session.add(_row(model, record))
-            report.added += 1
-        else:
-            relation = compare(local.version, record.version)
-            if relation == "newer":
-                _apply(local, record)
-                report.updated += 1
-            elif relation == "concurrent" and _same_content(local, record):
-                local.version = _joined(local.version, record.version)  # e.g. a shipped guide on two laptops
-                session.add(local)
-                report.unchanged += 1
-            elif relation == "concurrent":
-                _record_conflict(session, local, record, bundle, report)
-            else:
-                report.unchanged += 1
+        by_type.setdefault(record.type, []).append(record)
+    for kind, records in by_type.items():  # one query and one flush per table, parents before children
+        model = TRAVELLING[kind]
+        known = {row.id: row for row in session.exec(select(model).where(model.id.in_([r.id for r in records])))}
+        defaults = _defaults(model)
+        new = [_values(model, defaults, record) for record in records if record.id not in known]
+        for record in records:
+            if record.id in known:
+                _merge_one(session, known[record.id], record, bundle, report)
+        report.added += len(new)
         try:
+            if new:  # new records go in as one executemany: merging thousands stays fast
+                session.execute(insert(model.__table__), new)
             session.flush()
         except IntegrityError as error:
-            raise InvalidBundle(N_("Record %(id)s refers to something neither the bundle nor this vault has."),
-                                id=f"{record.type}/{record.id}") from error
+            raise InvalidBundle(N_("Records of kind %(kind)s refer to something neither the bundle nor this vault has."),
+                                kind=kind) from error
     session.add(ReceivedBundle(bundle_id=bundle.manifest["bundle_id"], device_id=bundle.device_id,
                                sequence=bundle.manifest["sequence"], sha256=bundle.sha256,
                                previous_sha256=bundle.manifest.get("previous_sha256")))
@@ -143,6 +150,21 @@ def log_refusal(session: Session, file_name: str, error: InvalidBundle) -> None:
     """Note a refused bundle and why in the audit log (in a transaction of its own: the import's rolled back)."""
     reason = error.message % error.params if error.params else error.message
     session.add(AuditEvent(action="bundle.refused", origin_device="", detail={"file": file_name, "reason": reason}))
+
+
+def _merge_one(session: Session, local: SharedRecord, record: Record, bundle: Bundle, report: MergeReport) -> None:
+    relation = compare(local.version, record.version)
+    if relation == "newer":
+        _apply(local, record)
+        report.updated += 1
+    elif relation == "concurrent" and _same_content(local, record):
+        local.version = _joined(local.version, record.version)  # e.g. a shipped guide on two laptops
+        session.add(local)
+        report.unchanged += 1
+    elif relation == "concurrent":
+        _record_conflict(session, local, record, bundle, report)
+    else:
+        report.unchanged += 1
 
 
 def _check_sequence(session: Session, bundle: Bundle, report: MergeReport) -> None:
@@ -165,10 +187,19 @@ def _parents_first(records: list[Record]) -> list[Record]:
     return sorted(records, key=lambda r: (order.get(r.type, len(order)), r.fields.get("parent_id") is not None))
 
 
-def _row(model, record: Record) -> SharedRecord:
-    row = model(id=record.id)
-    _apply(row, record)
-    return row
+def _defaults(model) -> dict:
+    """The model's default column values, built once per table (constructing a model per row is slow)."""
+    template = model(id="")
+    return {column.name: getattr(template, column.name) for column in model.__table__.columns}
+
+
+def _values(model, defaults: dict, record: Record) -> dict:
+    """A new record as column values for an INSERT, with the model's defaults for what it lacks."""
+    values = dict(defaults)
+    values.update({column.name: _from_json(column, record.fields[column.name])
+                   for column in model.__table__.columns if column.name in record.fields})
+    values["id"], values["version"] = record.id, dict(record.version)
+    return values
 
 
 def _apply(row: SharedRecord, record: Record) -> None:

@@ -16,8 +16,9 @@ from fieldkit import db
 from fieldkit.bundle import InvalidBundle, identity_lines, read_bundle
 from fieldkit.demo import create_demo_data
 from fieldkit.interviews import ensure_shipped_content
+from fieldkit.transcripts import import_transcript
 from fieldkit.merge import ChangedDeviceKey, UnknownDevice, compare, export, import_bundle
-from fieldkit.models import Answer, Code, Conflict, Organisation
+from fieldkit.models import Answer, Code, Conflict, Interview, Organisation
 from fieldkit.vault import Vault, fingerprint
 
 from conftest import PASSPHRASE
@@ -30,6 +31,8 @@ def new_vault(path, recipient, demo=False):
         ensure_shipped_content(session, vault.device_id)  # as unlocking in the app does
         if demo:
             create_demo_data(session, vault.device_id)
+            interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+            import_transcript(session, vault.device_id, interview, "gespraech.txt", "I: Frage\nB: Antwort".encode())
     return vault
 
 
@@ -62,6 +65,9 @@ def merge_into(vault, data, coordinator, accept=True):
 def test_a_bundle_carries_everything_and_merging_twice_changes_nothing(laptop, office, coordinator):
     first = export_from(laptop)
     assert first.manifest["sequence"] == 1 and first.skipped == []
+    from fieldkit.merge import TRAVELLING
+
+    assert set(first.manifest["counts"]) == set(TRAVELLING)  # every kind of record travels
     report = merge_into(office, first.data, coordinator)
     assert report.added == sum(first.manifest["counts"].values()) - 6 and report.conflicts == 0
     assert report.unchanged == 6  # the shipped guide and five codes: the same records on both vaults
