@@ -293,16 +293,24 @@ def differences(session: Session, conflict: Conflict) -> list[tuple[str, object,
             if name not in _BOOKKEEPING | {"updated_at"} and value != local.get(name)]
 
 
-def resolve(session: Session, device_id: str, conflict: Conflict, keep: str) -> SharedRecord:
-    """Settle a conflict by keeping the local or the incoming record. The result's version vector
-    dominates both sides, so it wins wherever either of them travels next."""
+def resolve(session: Session, device_id: str, conflict: Conflict, keep: str, edits: Optional[dict] = None) -> SharedRecord:
+    """Settle a conflict by keeping the local or the incoming record, or the local one with edited text
+    fields (`edits`, for fields where the two differ). The result's version vector dominates both
+    sides, so it wins wherever either of them travels next."""
     model = TRAVELLING.get(conflict.record_type)
     row = session.get(model, conflict.record_id) if model else None
-    if conflict.resolved or row is None or keep not in ("local", "incoming"):
+    if conflict.resolved or row is None or keep not in ("local", "incoming", "edited"):
         raise ConflictError()
     merged = _joined(row.version, conflict.incoming_version)
     if keep == "incoming":
         _apply(row, Record(conflict.record_type, conflict.record_id, merged, conflict.incoming_fields))
+    if keep == "edited":
+        editable = {name for name, mine, theirs in differences(session, conflict)
+                    if isinstance(mine, str) and isinstance(theirs, str)}
+        if not edits or not set(edits) <= editable:
+            raise ConflictError()
+        for name, value in edits.items():
+            setattr(row, name, value)
     row.version = merged
     row.touch(device_id)
     session.add(row)

@@ -208,6 +208,8 @@ def test_a_resolved_conflict_dominates_both_sides(laptop, office, coordinator, k
         assert compare(laptop_version, row.version) == "newer" and open_conflicts(session) == []
         with pytest.raises(ConflictError):
             resolve(session, office.device_id, conflict, keep)
+        with pytest.raises(ConflictError):  # only text fields that differ can be edited
+            resolve(session, office.device_id, conflict, "edited", {"covered": "ja"})
 
 
 def test_a_record_that_cannot_be_read_is_reported_and_the_rest_exported(laptop):

@@ -61,8 +61,13 @@ def test_export_download_merge_after_accepting_the_device_and_settle_a_conflict(
     page = office_client.get("/exchange/conflicts").get_data(as_text=True)
     assert "Vom Laptop." in page and "Von der Koordination." in page
     conflict_id = re.search(r'/exchange/conflicts/([0-9a-f-]{36})', page).group(1)
-    office_client.post(f"/exchange/conflicts/{conflict_id}", data={"csrf_token": office_csrf, "keep": "incoming"})
+    edited = "Beide Fassungen zusammengeführt: vom Laptop und von der Koordination."
+    office_client.post(f"/exchange/conflicts/{conflict_id}", data={"csrf_token": office_csrf, "keep": "edited",
+                                                                    "field:text": edited})
     assert "Keine offenen Konflikte." in office_client.get("/exchange/conflicts").get_data(as_text=True)
+    vault = office.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        assert session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one().text == edited
     for app in (laptop, office):
         app.extensions["vault"].lock()
 

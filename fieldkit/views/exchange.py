@@ -145,8 +145,10 @@ def conflicts():
 def settle(conflict_id: str):
     with writing() as session:
         conflict = session.get(Conflict, conflict_id) or abort(404)
+        edits = {key.removeprefix("field:"): value for key, value in request.form.items() if key.startswith("field:")}
+        keep = request.form.get("keep", "")
         try:
-            resolve(session, current_vault().device_id, conflict, request.form.get("keep", ""))
+            resolve(session, current_vault().device_id, conflict, keep, edits if keep == "edited" else None)
         except UserError:
             abort(400)
     return redirect(url_for(".conflicts"))
