@@ -130,7 +130,9 @@ def _reencrypt(data, coordinator, change):
      "records.jsonl was changed"),
     (lambda m: [(n, c.replace(b'"sequence": 1', b'"sequence": 7') if n == "manifest.json" else c) for n, c in m.items()],
      "signature does not match"),
+    (lambda m: [(n, bytes(64) if n == "manifest.sig" else c) for n, c in m.items()], "signature does not match"),
     (lambda m: list(m.items()) + [("../evil.sh", b"rm -rf /")], "forbidden path"),
+    (lambda m: list(m.items()) + [("/etc/cron.d/x", b"* * * * *")], "forbidden path"),
     (lambda m: list(m.items()) + [("notes.txt", b"extra")], "does not name"),
     (lambda m: list(m.items()) + [("records.jsonl", b"{}")], "twice"),
 ])
