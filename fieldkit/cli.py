@@ -543,28 +543,21 @@ def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
 @pass_context
 def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
     """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
-    from .bundle import InvalidBundle, identity_lines, read_bundle
-    from .merge import import_bundle, log_refusal
-    from .vault import fingerprint as fingerprint_of
+    from .bundle import identity_lines
+    from .merge import merge_file
 
     identities = identity_lines(identity.read_text(encoding="utf-8"))
     results, failed = [], False
     with _unlocked_vault(ctx, passphrase_file) as vault:
         for path in bundles:
             try:
-                bundle = read_bundle(path.read_bytes(), identities)
-                accept = fingerprint_of(bundle.public_key) in {" ".join(a.split()) for a in accepted}
-                with writing(vault.engine) as session:
-                    report = import_bundle(session, bundle, accept_new_device=accept)
+                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted)
                 results.append({"bundle": str(path), "added": report.added, "updated": report.updated,
                                 "unchanged": report.unchanged, "conflicts": report.conflicts,
                                 "warnings": [t(text, **params) for text, params in report.warnings]})
             except UserError as error:
                 failed = True
                 results.append({"bundle": str(path), "error": _error_text(error)})
-                if isinstance(error, InvalidBundle):
-                    with writing(vault.engine) as session:
-                        log_refusal(session, path.name, error)
     text = "\n".join(
         f"{r['bundle']}: " + (r["error"] if "error" in r else t(
             "%(added)d new, %(updated)d updated, %(unchanged)d unchanged, %(conflicts)d conflicts.", **{

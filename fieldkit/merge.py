@@ -9,13 +9,15 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from .bundle import Bundle, InvalidBundle, Record
+from . import db
+from .bundle import Bundle, InvalidBundle, Record, read_bundle, write_bundle
 from .errors import UserError
 from .i18n import N_
+from .local_settings import get_setting, set_setting
 from .models import (SHARED_TABLES, Answer, AuditEvent, Conflict, Device, Interview, MapEvent, NetworkMap, Quote,
                      QuoteCode, ReceivedBundle, SharedRecord, Transcript, Alter, Tie, utcnow)
 from .vault import fingerprint
@@ -90,8 +92,6 @@ def _one_by_one(session: Session, model, statement) -> Iterator:
 
 def count_records(session: Session) -> int:
     """How many records an export of everything goes through (for a progress display)."""
-    from sqlalchemy import func
-
     return sum(session.exec(select(func.count()).select_from(model)).one() for model in TRAVELLING.values())
 
 
@@ -144,6 +144,22 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
         "bundle_id": bundle.manifest["bundle_id"], "device_id": bundle.device_id, "added": report.added,
         "updated": report.updated, "conflicts": report.conflicts}))
     return report
+
+
+def merge_file(engine, file_name: str, data: bytes, identities: list[str], accepted_fingerprints) -> MergeReport:
+    """Read, verify and import one bundle file in a transaction of its own. A refusal is logged with its
+    reason and raised; a device waiting to be accepted (UnknownDevice) is raised without a log entry."""
+    accepted = {" ".join(shown.split()) for shown in accepted_fingerprints}
+    try:
+        bundle = read_bundle(data, identities)
+        with db.writing(engine) as session:
+            return import_bundle(session, bundle, accept_new_device=fingerprint(bundle.public_key) in accepted)
+    except UnknownDevice:
+        raise
+    except InvalidBundle as refused:
+        with db.writing(engine) as session:
+            log_refusal(session, file_name, refused)
+        raise
 
 
 def log_refusal(session: Session, file_name: str, error: InvalidBundle) -> None:
@@ -265,9 +281,6 @@ def export(session: Session, device_id: str, signing_key: bytes, recipients: lis
            progress=lambda done: None):
     """Write the next bundle of this device: everything, chosen interviews, or what changed since the
     last export. Advances the device's bundle sequence (a local setting) inside the caller's transaction."""
-    from .bundle import write_bundle
-    from .local_settings import get_setting, set_setting
-
     state = get_setting(session, "bundle_state", {"sequence": 0, "sha256": None, "exported_at": None})
     since = dt.datetime.fromisoformat(state["exported_at"]) if changed_only and state["exported_at"] else None
     started = utcnow()
@@ -324,14 +337,10 @@ def resolve(session: Session, device_id: str, conflict: Conflict, keep: str, edi
 
 def coordinator_recipients(session: Session, recovery_recipients) -> list[str]:
     """Whom bundles are encrypted to: the recovery keys the vault was set up with and the imported ones."""
-    from .local_settings import get_setting
-
     return list(dict.fromkeys([*recovery_recipients, *get_setting(session, "coordinator_recipients", [])]))
 
 
 def add_coordinator_recipient(session: Session, recipient: str) -> None:
-    from .local_settings import get_setting, set_setting
-
     known = get_setting(session, "coordinator_recipients", [])
     if recipient not in known:
         set_setting(session, "coordinator_recipients", [*known, recipient])

@@ -134,3 +134,17 @@ def set_up_vault(page, launch_url: str, recipient: str) -> None:
     page.get_by_label("Öffentlichen Schlüssel einfügen").fill(recipient)
     page.get_by_role("button", name="Tresor anlegen").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
+
+
+def add_to_note(vault, addition: str) -> None:
+    """Edit the demo's note on informal practices in one vault, as an interviewer or the coordination would."""
+    from sqlmodel import select
+
+    from fieldkit import db
+    from fieldkit.models import Answer
+
+    with db.writing(vault.engine) as session:
+        answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
+        answer.text += addition
+        answer.touch(vault.device_id)
+        session.add(answer)

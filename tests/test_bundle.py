@@ -21,7 +21,7 @@ from fieldkit.merge import ChangedDeviceKey, UnknownDevice, compare, export, imp
 from fieldkit.models import Answer, Code, Conflict, Interview, Organisation
 from fieldkit.vault import Vault, fingerprint
 
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, add_to_note
 
 
 def new_vault(path, recipient, demo=False):
@@ -48,6 +48,14 @@ def office(tmp_path, coordinator):
     vault = new_vault(tmp_path / "office", coordinator[1])
     yield vault
     vault.lock()
+
+
+def conflict_between(laptop, office, coordinator, laptop_addition, office_addition):
+    """Merge the laptop into the office, edit the same note on both, merge the laptop's change again."""
+    merge_into(office, export_from(laptop).data, coordinator)
+    add_to_note(laptop, laptop_addition)
+    add_to_note(office, office_addition)
+    return merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
 
 
 def export_from(vault, **options):
@@ -167,20 +175,13 @@ def test_devices_are_accepted_once_and_a_changed_key_is_refused(laptop, office, 
 
 def test_concurrent_edits_are_kept_as_a_conflict_and_newer_ones_replace(laptop, office, coordinator):
     merge_into(office, export_from(laptop).data, coordinator)
+    add_to_note(laptop, " Nachtrag vom Laptop.")
+    add_to_note(office, " Korrektur der Koordination.")
     with db.writing(laptop.engine) as session:
-        answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
-        answer.text += " Nachtrag vom Laptop."
-        answer.touch(laptop.device_id)
-        session.add(answer)
         organisation = session.exec(select(Organisation).where(Organisation.name.like("Bildung%"))).one()
         organisation.city = "Neustadt"
         organisation.touch(laptop.device_id)
         session.add(organisation)
-    with db.writing(office.engine) as session:
-        answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
-        answer.text += " Korrektur der Koordination."
-        answer.touch(office.device_id)
-        session.add(answer)
     report = merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
     assert (report.updated, report.conflicts) == (1, 1)
     with Session(office.engine) as session:
@@ -194,14 +195,7 @@ def test_concurrent_edits_are_kept_as_a_conflict_and_newer_ones_replace(laptop, 
 def test_a_resolved_conflict_dominates_both_sides(laptop, office, coordinator, keep, expected):
     from fieldkit.merge import ConflictError, open_conflicts, resolve
 
-    merge_into(office, export_from(laptop).data, coordinator)
-    for vault, addition in ((laptop, " Nachtrag vom Laptop."), (office, " Korrektur der Koordination.")):
-        with db.writing(vault.engine) as session:
-            answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
-            answer.text += addition
-            answer.touch(vault.device_id)
-            session.add(answer)
-    merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    conflict_between(laptop, office, coordinator, " Nachtrag vom Laptop.", " Korrektur der Koordination.")
     with db.writing(office.engine) as session:
         conflict = open_conflicts(session)[0]
         row = resolve(session, office.device_id, conflict, keep)
@@ -244,14 +238,7 @@ def test_empty_and_random_files_are_refused_with_their_own_message(coordinator, 
 def test_a_resolved_conflict_merges_cleanly_into_a_third_vault(laptop, office, coordinator, tmp_path):
     from fieldkit.merge import open_conflicts, resolve
 
-    merge_into(office, export_from(laptop).data, coordinator)
-    for vault, addition in ((laptop, " Laptop."), (office, " Koordination.")):
-        with db.writing(vault.engine) as session:
-            answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
-            answer.text += addition
-            answer.touch(vault.device_id)
-            session.add(answer)
-    merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    conflict_between(laptop, office, coordinator, " Laptop.", " Koordination.")
     with db.writing(office.engine) as session:
         resolve(session, office.device_id, open_conflicts(session)[0], "local")
     third = new_vault(tmp_path / "third", coordinator[1])

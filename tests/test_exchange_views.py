@@ -6,7 +6,7 @@ import time
 
 from sqlmodel import select
 
-from conftest import FAST_KDF, PASSPHRASE, PORT, LocalClient
+from conftest import FAST_KDF, PASSPHRASE, PORT, LocalClient, add_to_note
 from fieldkit import create_app, db
 from fieldkit.demo import create_demo_data
 from fieldkit.models import Answer
@@ -49,13 +49,8 @@ def test_export_download_merge_after_accepting_the_device_and_settle_a_conflict(
     assert merged.status_code == 200 and "0 Konflikte" in merged.get_data(as_text=True)
     assert "Frauentreff Lindenviertel (Demo)" in office_client.get("/organisations/").get_data(as_text=True)
 
-    for app, addition in ((laptop, " Vom Laptop."), (office, " Von der Koordination.")):
-        vault = app.extensions["vault"]
-        with db.writing(vault.engine) as session:
-            answer = session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one()
-            answer.text += addition
-            answer.touch(vault.device_id)
-            session.add(answer)
+    add_to_note(laptop.extensions["vault"], " Vom Laptop.")
+    add_to_note(office.extensions["vault"], " Von der Koordination.")
     changed = laptop_client.post("/exchange/export", data={"csrf_token": laptop_csrf, "scope": "changed"})
     assert "1 Konflikte" in upload(changed.data).get_data(as_text=True)
     page = office_client.get("/exchange/conflicts").get_data(as_text=True)

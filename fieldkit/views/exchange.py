@@ -7,9 +7,9 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext
 
 from .. import __version__, db, interviews
-from ..bundle import InvalidBundle, identity_lines, read_bundle
+from ..bundle import identity_lines
 from ..errors import UserError
-from ..merge import (coordinator_recipients, count_records, differences, export, import_bundle, log_refusal,
+from ..merge import (UnknownDevice, coordinator_recipients, count_records, differences, export, merge_file,
                      open_conflicts, resolve)
 from ..models import Conflict
 from ..vault import fingerprint
@@ -111,17 +111,10 @@ def merge():
     results, waiting = [], []
     for name, data in files:
         try:
-            bundle = read_bundle(data, identities)
-            shown = fingerprint(bundle.public_key)
-            with writing() as session:
-                report = import_bundle(session, bundle, accept_new_device=shown in accepted)
-            results.append({"name": name, "report": report})
+            results.append({"name": name, "report": merge_file(current_vault().engine, name, data, identities, accepted)})
         except UserError as failure:
-            if getattr(failure, "params", {}).get("fingerprint"):
+            if isinstance(failure, UnknownDevice):
                 waiting.append((name, data, failure.params["fingerprint"]))
-            elif isinstance(failure, InvalidBundle):
-                with writing() as session:
-                    log_refusal(session, name, failure)
             results.append({"name": name, "error": message(failure)})
     if waiting:
         while len(pending) >= PENDING_LIMIT:
