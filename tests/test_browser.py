@@ -77,6 +77,8 @@ def test_demo_vault_shows_the_two_demo_organisations(demo_server, page):
 
     expect(page.get_by_role("status")).to_contain_text("Demo-Daten")
     page.get_by_role("link", name="Organisationen").click()
+    expect(page).to_have_url(re.compile(r"/organisations/$"))
+    page.wait_for_load_state()  # htmx listens to the search field only once its script ran
     cards = page.locator(".card h2")
     expect(cards).to_have_text(["Bildungsbrücke Musterstadt e. V. (Demo)", "Frauentreff Lindenviertel (Demo)"])
 
