@@ -1,17 +1,16 @@
 """Demo data: two fictional organisations shaped like the seed study's two case studies, so a
 newcomer sees real screens at once. Everything here is invented and marked "(Demo)"."""
 import datetime as dt
-import math
 
 from sqlmodel import Session
 
 from .i18n import translate
 from .local_settings import set_setting
 from .interviews import ensure_shipped_content
-from .models import (Alter, Answer, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
-                     SharedRecord, Tie, save)
+from . import maps, network
+from .models import Answer, Interview, Organisation, Quote, QuoteCode, SharedRecord, save
 from .quotes import codebook
-from .vocabulary import ACTOR_TYPES, DEFAULT_CODES, RINGS
+from .vocabulary import DEFAULT_CODES
 
 DEMO_PASSPHRASE = "Demo-Passphrase fuer fieldkit"
 DEMO_MARK = "(Demo)"
@@ -68,7 +67,7 @@ def create_demo_data(session: Session, device_id: str) -> None:
 
     women = add(Organisation(**WOMENS_GROUP, is_demo=True))
     talk = add(Interview(organisation_id=women.id, interviewer="Demo-Interviewerin", date=dt.date(2026, 10, 14),
-                         place="Vereinsraum (Demo)", guide_id="mikoss", guide_version="1.0", status="completed",
+                         place="Vereinsraum (Demo)", guide_id="mikoss", guide_version="1.0", status="in_progress",
                          consent=CONSENT, section_seconds={"organisation": 840, "practices": 1620}))
     answer = add(Answer(interview_id=talk.id, question_id="practices.informal", covered=True,
                         text="Wenn eine Frau einen Brief vom Amt bekommt, kommt sie zu uns. Wir gehen dann "
@@ -78,7 +77,9 @@ def create_demo_data(session: Session, device_id: str) -> None:
     quote = add(Quote(interview_id=talk.id, answer_id=answer.id, start=answer.text.index(passage),
                       end=answer.text.index(passage) + len(passage), text=passage))
     add(QuoteCode(quote_id=quote.id, code_id=power_asymmetry.id))
-    _add_map(add, talk.id, "Netzwerk heute", *WOMENS_GROUP_MAP)
+    _add_map(session, device_id, talk, "Netzwerk heute", *WOMENS_GROUP_MAP)
+    talk.status = "completed"
+    add(talk)
 
     school = add(Organisation(**EDUCATION_ASSOCIATION, is_demo=True))
     visit = add(Interview(organisation_id=school.id, interviewer="Demo-Interviewer", date=dt.date(2026, 11, 3),
@@ -86,31 +87,23 @@ def create_demo_data(session: Session, device_id: str) -> None:
                           consent={**CONSENT, "by": "Geschäftsführer (Demo)", "how": "verbal", "date": "2026-11-03"}))
     add(Answer(interview_id=visit.id, question_id="self_image.role",
                text="Wir verstehen uns als Scharnier zwischen den Familien, den Schulen und der Stadtverwaltung."))
-    _add_map(add, visit.id, "Netzwerk heute", *EDUCATION_MAP)
+    _add_map(session, device_id, visit, "Netzwerk heute", *EDUCATION_MAP)
 
     set_setting(session, "demo", True)
 
 
-def _add_map(add, interview_id: str, title: str, alters: list, ties: list) -> None:
-    network_map = add(NetworkMap(interview_id=interview_id, title=title, rings=[translate(r) for r in RINGS],
-                                 sectors=list(ACTOR_TYPES)))
-    sectors = list(ACTOR_TYPES)
-    by_label = {}
-    for label, actor_type, ring in alters:
-        x, y = _position(ring, sectors.index(actor_type), len(sectors), len(RINGS))
-        alter = add(Alter(map_id=network_map.id, label=label, actor_type=actor_type, x=x, y=y))
-        by_label[label] = alter
-        add(MapEvent(map_id=network_map.id, action="alter.add",
-                     payload={"id": alter.id, "label": label, "actor_type": actor_type, "x": x, "y": y}))
+def _add_map(session: Session, device_id: str, interview: Interview, title: str, alters: list, ties: list) -> None:
+    """Draw a map the way an interviewer would, so its replay shows each step."""
+    network_map = maps.create(session, device_id, interview, title)
+    sectors = [sector["id"] for sector in maps.config_of(network_map)["sectors"]]
+    ids = {}
+    for index, (label, actor_type, ring) in enumerate(alters):
+        # spread the contacts of one sector a little, so none hides another
+        x, y = network.position(ring - 0.5, sectors.index(actor_type) + 0.3 + 0.4 * (index % 2), 4, len(sectors))
+        step = maps.change(session, device_id, interview, network_map, {"action": "add_alter", "alter": {
+            "label": label, "actor_type": actor_type, "x": x, "y": y}})
+        ids[label] = step["steps"][0]["record"]["id"]
     for source, target, tie_type in ties:
-        tie = add(Tie(map_id=network_map.id, source_id=by_label[source].id if source else None,
-                      target_id=by_label[target].id, type=tie_type))
-        add(MapEvent(map_id=network_map.id, action="tie.add",
-                     payload={"id": tie.id, "source": tie.source_id, "target": tie.target_id, "type": tie_type}))
-
-
-def _position(ring: int, sector: int, sectors: int, rings: int) -> tuple[float, float]:
-    """The middle of a ring's band in the middle of a sector (ego at 0,0, outer edge at radius 1)."""
-    angle = (sector + 0.5) * 2 * math.pi / sectors
-    radius = (ring - 0.5) / rings
-    return round(radius * math.cos(angle), 4), round(radius * math.sin(angle), 4)
+        maps.change(session, device_id, interview, network_map, {"action": "add_tie", "tie": {
+            "source_id": ids.get(source), "target_id": ids[target], "type": tie_type,
+            "direction": "forward" if tie_type == "power_asymmetry" else "undirected"}})

@@ -1,0 +1,386 @@
+"""Network maps of an interview: drawing them change by change, with a replayable log and undo/redo.
+
+Every change is one MapEvent holding the primitive steps that perform it (`forward`) and those that take
+it back (`backward`), each a full record put or a removal (tombstone). Undo applies an event's backward
+steps and logs an `undo` event; redo applies them forward again. The undo and redo stacks are derived
+from the log, so they survive a reload, and a replay shows every step the way it was drawn.
+"""
+import math
+import re
+import uuid
+from typing import Optional
+
+from sqlmodel import Session, select
+
+from . import network
+from .errors import UserError
+from .i18n import N_
+from .interviews import ensure_editable
+from .models import Alter, Interview, MapEvent, NetworkMap, Tie, save
+from .vocabulary import TIE_TYPES
+
+MAX_LABEL = 200
+MAX_TEXT = 2000
+ALTER_FIELDS = ("label", "actor_type", "x", "y", "attributes")
+TIE_FIELDS = ("source_id", "target_id", "type", "direction", "strength", "note")
+UNDOABLE = ("add_alter", "move_alter", "edit_alter", "delete_alter", "add_tie", "edit_tie", "delete_tie")
+
+
+class MapError(UserError):
+    message = N_("This change to the map is not possible.")
+
+
+def config_of(network_map: NetworkMap) -> dict:
+    """The map's rings and sectors (maps keep their own, so they read the same wherever they travel)."""
+    defaults = network.default_config()
+    known = {sector["id"]: sector for sector in defaults["sectors"]}
+    rings = [ring if isinstance(ring, dict) else {"label": ring} for ring in network_map.rings] or defaults["rings"]
+    sectors = [sector if isinstance(sector, dict) else known.get(sector, {"id": sector, "label": sector, "colour": "#777777", "symbol": "circle"})
+               for sector in network_map.sectors] or defaults["sectors"]
+    return {"rings": rings, "sectors": sectors}
+
+
+def maps_of(session: Session, interview_id: str) -> list[NetworkMap]:
+    return list(session.exec(select(NetworkMap).where(NetworkMap.interview_id == interview_id,
+                                                      NetworkMap.deleted == False).order_by(NetworkMap.created_at)))  # noqa: E712
+
+
+def get(session: Session, map_id: str) -> Optional[NetworkMap]:
+    network_map = session.get(NetworkMap, map_id)
+    return network_map if network_map and not network_map.deleted else None
+
+
+def ensure_drawable(interview: Interview) -> None:
+    """Maps are drawn only in an open interview whose representative agreed to it."""
+    ensure_editable(interview)
+    if not interview.consent.get("agreed", {}).get("network_map"):
+        raise MapError(N_("The representative did not agree to a network map in this interview."))
+
+
+def create(session: Session, device_id: str, interview: Interview, title: str, config: Optional[dict] = None) -> NetworkMap:
+    ensure_drawable(interview)
+    config = config or network.default_config()
+    network_map = save(session, device_id, NetworkMap(interview_id=interview.id, title=_title(title),
+                                                       rings=config["rings"], sectors=config["sectors"]))
+    _log(session, device_id, network_map, "create", [], [], {"title": network_map.title})
+    return network_map
+
+
+def rename(session: Session, device_id: str, interview: Interview, network_map: NetworkMap, title: str) -> NetworkMap:
+    ensure_drawable(interview)
+    network_map.title = _title(title)
+    return save(session, device_id, network_map)
+
+
+def remove(session: Session, device_id: str, interview: Interview, network_map: NetworkMap) -> None:
+    """Delete a map with its contacts and ties (as tombstones, so the deletion travels in bundles)."""
+    ensure_drawable(interview)
+    for record in [*alters(session, network_map), *ties(session, network_map), network_map]:
+        record.deleted = True
+        save(session, device_id, record)
+
+
+def clone(session: Session, device_id: str, interview: Interview, source: NetworkMap, title: str) -> NetworkMap:
+    """A new map starting from another's contacts and ties, e.g. "five years ago" from "today"."""
+    ensure_drawable(interview)
+    copy = save(session, device_id, NetworkMap(interview_id=interview.id, title=_title(title),
+                                               rings=source.rings, sectors=source.sectors))
+    new_ids = {alter.id: str(uuid.uuid4()) for alter in alters(session, source)}
+    steps = [_put("alter", {**_alter_record(alter), "id": new_ids[alter.id]}) for alter in alters(session, source)]
+    steps += [_put("tie", {**_tie_record(tie), "id": str(uuid.uuid4()), "target_id": new_ids[tie.target_id],
+                           "source_id": new_ids.get(tie.source_id)}) for tie in ties(session, source)]
+    _apply(session, device_id, copy, steps)
+    _log(session, device_id, copy, "clone", steps, [], {"title": copy.title, "from": source.id})
+    return copy
+
+
+def alters(session: Session, network_map: NetworkMap) -> list[Alter]:
+    return list(session.exec(select(Alter).where(Alter.map_id == network_map.id, Alter.deleted == False)  # noqa: E712
+                             .order_by(Alter.created_at)))
+
+
+def ties(session: Session, network_map: NetworkMap) -> list[Tie]:
+    return list(session.exec(select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False)  # noqa: E712
+                             .order_by(Tie.created_at)))
+
+
+def state(session: Session, network_map: NetworkMap) -> dict:
+    """Everything the map editor draws, as plain data."""
+    undo, redo = _stacks(_events(session, network_map))
+    return {"id": network_map.id, "title": network_map.title, **config_of(network_map),
+            "alters": [_alter_record(alter) for alter in alters(session, network_map)],
+            "ties": [_tie_record(tie) for tie in ties(session, network_map)],
+            "can_undo": bool(undo), "can_redo": bool(redo)}
+
+
+def measures(session: Session, network_map: NetworkMap) -> dict:
+    config = config_of(network_map)
+    rings = len(config["rings"])
+    nodes = [network.Node(alter.id, alter.actor_type, network.ring_of(alter.x, alter.y, rings))
+             for alter in alters(session, network_map)]
+    links = [network.Link(tie.source_id, tie.target_id, tie.type) for tie in ties(session, network_map)]
+    return network.measures(nodes, links, [sector["id"] for sector in config["sectors"]], rings)
+
+
+def change(session: Session, device_id: str, interview: Interview, network_map: NetworkMap, request: dict) -> dict:
+    """Apply one change the editor sent and log it. A change is sent again after a lost answer, so a
+    known `op_id` changes nothing twice. Returns the steps applied and whether undo/redo are possible."""
+    ensure_drawable(interview)
+    if not isinstance(request, dict):
+        raise MapError()
+    events = _events(session, network_map)
+    op_id = _text(request.get("op_id"), 64) or str(uuid.uuid4())
+    if any(event.payload.get("op_id") == op_id for event in events[-50:]):
+        return _result([], events)
+    action = request.get("action")
+    builders = {"add_alter": _add_alter, "edit_alter": _edit_alter, "delete_alter": _delete_alter,
+                "add_tie": _add_tie, "edit_tie": _edit_tie, "delete_tie": _delete_tie}
+    if action in ("undo", "redo"):
+        action, forward, backward, extra = _undo_redo(action, events)
+    elif action in builders:
+        action, forward, backward = builders[action](session, network_map, request)
+        extra = {}
+    else:
+        raise MapError()
+    if not forward:
+        return _result([], events)
+    _apply(session, device_id, network_map, forward)
+    events.append(_log(session, device_id, network_map, action, forward, backward, {"op_id": op_id, **extra}))
+    return _result(forward, events)
+
+
+def history(session: Session, network_map: NetworkMap) -> list[dict]:
+    """The map's log for the replay: when, what, and the steps to apply."""
+    return [{"at": event.at.isoformat(), "action": event.action, "forward": event.payload.get("forward", [])}
+            for event in _events(session, network_map)]
+
+
+# Building the steps of each change ------------------------------------------------------------------
+
+def _add_alter(session, network_map, request):
+    record = _clean_alter(network_map, request.get("alter") or {})
+    record["id"] = _new_or_given_id(record.get("id"))
+    if session.get(Alter, record["id"]):
+        raise MapError(N_("This contact exists already."))
+    return "add_alter", [_put("alter", record)], [_remove("alter", record["id"])]
+
+
+def _edit_alter(session, network_map, request):
+    alter = _alter(session, network_map, request.get("id"))
+    old = _alter_record(alter)
+    new = {**old, **_clean_alter(network_map, {**old, **(request.get("fields") or {})})}
+    if new == old:
+        return "edit_alter", [], []
+    moved_only = all(new[key] == old[key] for key in ("label", "actor_type", "attributes"))
+    return ("move_alter" if moved_only else "edit_alter"), [_put("alter", new)], [_put("alter", old)]
+
+
+def _delete_alter(session, network_map, request):
+    alter = _alter(session, network_map, request.get("id"))
+    incident = [tie for tie in ties(session, network_map) if alter.id in (tie.source_id, tie.target_id)]
+    forward = [_remove("tie", tie.id) for tie in incident] + [_remove("alter", alter.id)]
+    backward = [_put("alter", _alter_record(alter))] + [_put("tie", _tie_record(tie)) for tie in incident]
+    return "delete_alter", forward, backward
+
+
+def _add_tie(session, network_map, request):
+    record = _clean_tie(session, network_map, request.get("tie") or {})
+    record["id"] = _new_or_given_id(record.get("id"))
+    if session.get(Tie, record["id"]):
+        raise MapError(N_("This tie exists already."))
+    return "add_tie", [_put("tie", record)], [_remove("tie", record["id"])]
+
+
+def _edit_tie(session, network_map, request):
+    tie = _tie(session, network_map, request.get("id"))
+    old = _tie_record(tie)
+    new = {**old, **_clean_tie(session, network_map, {**old, **(request.get("fields") or {})}, ignore=tie.id)}
+    if new == old:
+        return "edit_tie", [], []
+    return "edit_tie", [_put("tie", new)], [_put("tie", old)]
+
+
+def _delete_tie(session, network_map, request):
+    tie = _tie(session, network_map, request.get("id"))
+    return "delete_tie", [_remove("tie", tie.id)], [_put("tie", _tie_record(tie))]
+
+
+def _undo_redo(action, events):
+    undo, redo = _stacks(events)
+    stack = undo if action == "undo" else redo
+    if not stack:
+        raise MapError(N_("There is nothing to undo.") if action == "undo" else N_("There is nothing to redo."))
+    target = stack[-1]
+    forward, backward = target.payload["forward"], target.payload["backward"]
+    if action == "undo":
+        forward, backward = backward, forward
+    return action, forward, backward, {"target": target.id}
+
+
+# Validation -----------------------------------------------------------------------------------------
+
+def _clean_alter(network_map: NetworkMap, data: dict) -> dict:
+    config = config_of(network_map)
+    label = _text(data.get("label"), MAX_LABEL)
+    if not label:
+        raise MapError(N_("Give the contact a name."))
+    actor_type = data.get("actor_type")
+    if actor_type not in {sector["id"] for sector in config["sectors"]}:
+        raise MapError(N_("Choose one of the map's actor types."))
+    try:
+        x, y = float(data.get("x", 0)), float(data.get("y", 0))
+    except (TypeError, ValueError):
+        raise MapError() from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise MapError()
+    x, y = network.clamp(x, y)
+    return {"id": data.get("id"), "label": label, "actor_type": actor_type, "x": x, "y": y,
+            "attributes": _clean_attributes(data.get("attributes") or {})}
+
+
+def _clean_attributes(data: dict) -> dict:
+    if not isinstance(data, dict):
+        raise MapError()
+    attributes = {}
+    for key, (_, choices) in network.ALTER_ATTRIBUTES.items():
+        value = _text(data.get(key), MAX_TEXT if key == "note" else MAX_LABEL)
+        if value and choices is not None and value not in choices:
+            raise MapError()
+        if value:
+            attributes[key] = value
+    return attributes
+
+
+def _clean_tie(session: Session, network_map: NetworkMap, data: dict, ignore: Optional[str] = None) -> dict:
+    source_id = data.get("source_id") or None
+    target_id = data.get("target_id")
+    if source_id is not None:
+        _alter(session, network_map, source_id)
+    _alter(session, network_map, target_id)
+    if source_id == target_id:
+        raise MapError(N_("A tie joins two different actors."))
+    if data.get("type") not in TIE_TYPES or data.get("direction", "undirected") not in network.DIRECTIONS:
+        raise MapError(N_("Choose the kind of tie."))
+    try:
+        strength = int(data.get("strength", 1))
+    except (TypeError, ValueError):
+        raise MapError() from None
+    if strength not in network.STRENGTHS:
+        raise MapError()
+    ends = {source_id, target_id}
+    if any({tie.source_id, tie.target_id} == ends and tie.type == data["type"] and tie.id != ignore
+           for tie in ties(session, network_map)):
+        raise MapError(N_("These two are already tied this way."))
+    return {"id": data.get("id"), "source_id": source_id, "target_id": target_id, "type": data["type"],
+            "direction": data.get("direction", "undirected"), "strength": strength,
+            "note": _text(data.get("note"), MAX_TEXT)}
+
+
+def _alter(session: Session, network_map: NetworkMap, alter_id) -> Alter:
+    alter = session.get(Alter, alter_id) if isinstance(alter_id, str) else None
+    if alter is None or alter.deleted or alter.map_id != network_map.id:
+        raise MapError(N_("This contact is no longer on the map."))
+    return alter
+
+
+def _tie(session: Session, network_map: NetworkMap, tie_id) -> Tie:
+    tie = session.get(Tie, tie_id) if isinstance(tie_id, str) else None
+    if tie is None or tie.deleted or tie.map_id != network_map.id:
+        raise MapError(N_("This tie is no longer on the map."))
+    return tie
+
+
+def _text(value, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float)):
+        raise MapError()
+    return str(value).strip()[:limit]
+
+
+def _title(title: str) -> str:
+    title = _text(title, MAX_LABEL)
+    if not title:
+        raise MapError(N_("Give the map a title."))
+    return title
+
+
+def _new_or_given_id(given) -> str:
+    if given is None:
+        return str(uuid.uuid4())
+    if not isinstance(given, str) or not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", given):
+        raise MapError()
+    return given
+
+
+# Steps, the log and the stacks ---------------------------------------------------------------------
+
+def _alter_record(alter: Alter) -> dict:
+    return {"id": alter.id, **{key: getattr(alter, key) for key in ALTER_FIELDS}}
+
+
+def _tie_record(tie: Tie) -> dict:
+    return {"id": tie.id, **{key: getattr(tie, key) for key in TIE_FIELDS}}
+
+
+def _put(kind: str, record: dict) -> dict:
+    return {"put": kind, "record": record}
+
+
+def _remove(kind: str, record_id: str) -> dict:
+    return {"remove": kind, "id": record_id}
+
+
+def _apply(session: Session, device_id: str, network_map: NetworkMap, steps: list[dict]) -> None:
+    models = {"alter": (Alter, ALTER_FIELDS), "tie": (Tie, TIE_FIELDS)}
+    for step in steps:
+        model, fields = models[step.get("put") or step.get("remove")]
+        if "put" in step:
+            record = session.get(model, step["record"]["id"]) or model(id=step["record"]["id"], map_id=network_map.id)
+            for key in fields:
+                setattr(record, key, step["record"][key])
+            record.deleted = False
+        else:
+            record = session.get(model, step["id"])
+            record.deleted = True
+        save(session, device_id, record)
+
+
+def _events(session: Session, network_map: NetworkMap) -> list[MapEvent]:
+    events = session.exec(select(MapEvent).where(MapEvent.map_id == network_map.id, MapEvent.deleted == False))  # noqa: E712
+    return sorted(events, key=lambda event: (event.payload.get("seq", 0), event.at))
+
+
+def _log(session, device_id, network_map, action, forward, backward, extra) -> MapEvent:
+    seq = 1 + max((event.payload.get("seq", 0) for event in _events(session, network_map)), default=0)
+    return save(session, device_id, MapEvent(map_id=network_map.id, action=action, payload={
+        "seq": seq, "forward": forward, "backward": backward, **extra}))
+
+
+def _stacks(events: list[MapEvent]) -> tuple[list[MapEvent], list[MapEvent]]:
+    """Replay the log's undo and redo to find what undo and redo would take back or bring back now."""
+    undo: list[MapEvent] = []
+    redo: list[MapEvent] = []
+    for event in events:
+        if event.action == "undo" and undo:
+            redo.append(undo.pop())
+        elif event.action == "redo" and redo:
+            undo.append(redo.pop())
+        elif event.action in UNDOABLE:
+            undo.append(event)
+            redo.clear()
+    return undo, redo
+
+
+def _result(steps: list[dict], events: list[MapEvent]) -> dict:
+    undo, redo = _stacks(events)
+    return {"steps": steps, "can_undo": bool(undo), "can_redo": bool(redo)}
+
+
+EVENT_LABELS = {
+    "create": N_("Map created"), "clone": N_("Map copied"),
+    "add_alter": N_("Contact added"), "move_alter": N_("Contact moved"), "edit_alter": N_("Contact changed"),
+    "delete_alter": N_("Contact removed"), "add_tie": N_("Tie added"), "edit_tie": N_("Tie changed"),
+    "delete_tie": N_("Tie removed"), "undo": N_("Undone"), "redo": N_("Redone"),
+}
+

@@ -1,0 +1,205 @@
+"""Drawing a network map on a real encrypted vault: changes, the event log, undo/redo, clones."""
+import uuid
+
+import pytest
+from sqlmodel import Session, select
+
+from fieldkit import db, interviews, maps
+from fieldkit.guide import latest_guide
+from fieldkit.models import Alter, MapEvent, Organisation, save
+from fieldkit.vault import Vault
+
+from conftest import PASSPHRASE
+
+
+@pytest.fixture
+def vault(tmp_path, coordinator):
+    vault = Vault(tmp_path / "vault", memory_kib=8192, iterations=1)
+    vault.create(PASSPHRASE, [coordinator[1]])
+    with db.writing(vault.engine) as session:
+        interviews.ensure_shipped_content(session, vault.device_id)
+    yield vault
+    vault.lock()
+
+
+@pytest.fixture
+def drawing(vault):
+    """An interview whose representative agreed to a map, with an empty map; yields a function that
+    applies one change in its own transaction, as each request does."""
+    with db.writing(vault.engine) as session:
+        organisation = save(session, vault.device_id, Organisation(name="Frauentreff"))
+        interview = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
+        interviews.record_consent(session, vault.device_id, interview, "Vorsitzende", "written", "2026-11-26",
+                                  {"network_map"})
+        network_map = maps.create(session, vault.device_id, interview, "Heute")
+
+    def apply(action, **request):
+        with db.writing(vault.engine) as session:
+            return maps.change(session, vault.device_id, session.get(type(interview), interview.id),
+                               maps.get(session, network_map.id), {"action": action, **request})
+
+    def current():
+        with Session(vault.engine) as session:
+            return maps.state(session, maps.get(session, network_map.id))
+
+    apply.state, apply.map_id, apply.interview_id = current, network_map.id, interview.id
+    return apply
+
+
+def alter(label, actor_type="state_actor", x=0.3, y=-0.3, **extra):
+    return {"id": str(uuid.uuid4()), "label": label, "actor_type": actor_type, "x": x, "y": y, **extra}
+
+
+def test_add_move_edit_and_delete_alters_and_ties(drawing):
+    jobcenter, mosque = alter("Jobcenter"), alter("Moschee", "religious_institution", -0.4, 0.2)
+    drawing("add_alter", alter=jobcenter)
+    drawing("add_alter", alter=mosque)
+    tie = drawing("add_tie", tie={"source_id": None, "target_id": jobcenter["id"], "type": "power_asymmetry",
+                                  "direction": "forward", "strength": 3})["steps"][0]["record"]
+    drawing("add_tie", tie={"source_id": jobcenter["id"], "target_id": mosque["id"], "type": "conflict"})
+    drawing("edit_alter", id=jobcenter["id"], fields={"x": 0.5, "y": 0.5})
+    drawing("edit_alter", id=jobcenter["id"], fields={"attributes": {"frequency": "weekly", "since": "2019"}})
+
+    state = drawing.state()
+    assert [a["label"] for a in state["alters"]] == ["Jobcenter", "Moschee"]
+    moved = state["alters"][0]
+    assert (moved["x"], moved["y"], moved["attributes"]) == (0.5, 0.5, {"frequency": "weekly", "since": "2019"})
+    assert {(t["source_id"], t["type"], t["strength"]) for t in state["ties"]} == {
+        (None, "power_asymmetry", 3), (jobcenter["id"], "conflict", 1)}
+
+    result = drawing("delete_alter", id=jobcenter["id"])  # takes its ties with it
+    assert [step.get("remove") for step in result["steps"]] == ["tie", "tie", "alter"]
+    assert drawing.state()["ties"] == [] and len(drawing.state()["alters"]) == 1
+    assert tie["id"] in {step["id"] for step in result["steps"]}
+
+
+def test_undo_and_redo_follow_the_log_and_survive_a_reload(drawing):
+    first = alter("Caritas", "welfare_association")
+    drawing("add_alter", alter=first)
+    drawing("edit_alter", id=first["id"], fields={"x": -0.6, "y": -0.1})
+    drawing("delete_alter", id=first["id"])
+    assert drawing.state()["alters"] == []
+
+    drawing("undo")  # the deletion
+    assert drawing.state()["alters"][0]["x"] == -0.6
+    drawing("undo")  # the move
+    assert drawing.state()["alters"][0]["x"] == 0.3
+    state = drawing("redo")  # the move again
+    assert state["can_undo"] and state["can_redo"]
+    assert drawing.state()["alters"][0]["x"] == -0.6
+
+    drawing("edit_alter", id=first["id"], fields={"label": "Caritas Musterstadt"})  # a new change clears redo
+    assert not drawing.state()["can_redo"]
+    for _ in range(3):
+        drawing("undo")
+    assert drawing.state()["alters"] == [] and not drawing.state()["can_undo"]
+    with pytest.raises(maps.MapError):
+        drawing("undo")
+
+
+def test_a_change_sent_twice_is_applied_once(drawing):
+    first = alter("Schule", "educational_institution")
+    drawing("add_alter", alter=first, op_id="op-1")
+    drawing("undo", op_id="op-2")
+    assert drawing("undo", op_id="op-2")["steps"] == []  # the retry of a lost answer
+    assert drawing("add_alter", alter=first, op_id="op-1")["steps"] == []
+    assert drawing.state()["alters"] == []
+
+
+@pytest.mark.parametrize("action, request_body, message", [
+    ("add_alter", {"alter": {"label": " ", "actor_type": "state_actor"}}, "Give the contact a name."),
+    ("add_alter", {"alter": {"label": "X", "actor_type": "bakery"}}, "Choose one of the map's actor types."),
+    ("add_alter", {"alter": {"label": "X", "actor_type": "company", "x": "nan"}}, "This change to the map is not possible."),
+    ("add_alter", {"alter": {"label": "X", "actor_type": "company", "attributes": {"frequency": "hourly"}}},
+     "This change to the map is not possible."),
+    ("add_tie", {"tie": {"source_id": None, "target_id": "nobody", "type": "conflict"}}, "This contact is no longer on the map."),
+    ("edit_alter", {"id": "nobody", "fields": {}}, "This contact is no longer on the map."),
+    ("rotate", {}, "This change to the map is not possible."),
+])
+def test_bad_changes_are_refused_with_a_reason(drawing, action, request_body, message):
+    with pytest.raises(maps.MapError) as refused:
+        drawing(action, **request_body)
+    assert refused.value.message == message
+
+
+def test_ties_must_join_two_actors_once_per_type(drawing):
+    first, second = alter("A"), alter("B", "company")
+    drawing("add_alter", alter=first)
+    drawing("add_alter", alter=second)
+    drawing("add_tie", tie={"source_id": first["id"], "target_id": second["id"], "type": "cooperation"})
+    drawing("add_tie", tie={"source_id": second["id"], "target_id": first["id"], "type": "competition"})
+    with pytest.raises(maps.MapError, match="already tied"):
+        drawing("add_tie", tie={"source_id": second["id"], "target_id": first["id"], "type": "cooperation"})
+    with pytest.raises(maps.MapError, match="two different"):
+        drawing("add_tie", tie={"source_id": first["id"], "target_id": first["id"], "type": "conflict"})
+
+
+def test_positions_are_kept_on_the_map(drawing):
+    far = alter("Weit weg", x=5, y=0)
+    drawing("add_alter", alter=far)
+    assert drawing.state()["alters"][0]["x"] == 1.0
+
+
+def test_clone_copies_contacts_and_ties_with_new_ids_and_its_own_log(drawing, vault):
+    first, second = alter("A"), alter("B", "company")
+    drawing("add_alter", alter=first)
+    drawing("add_alter", alter=second)
+    drawing("add_tie", tie={"source_id": None, "target_id": second["id"], "type": "cooperation"})
+    drawing("add_tie", tie={"source_id": first["id"], "target_id": second["id"], "type": "conflict"})
+    with db.writing(vault.engine) as session:
+        interview = interviews.get(session, drawing.interview_id)
+        copy = maps.clone(session, vault.device_id, interview, maps.get(session, drawing.map_id), "Vor fünf Jahren")
+        cloned = maps.state(session, copy)
+        assert {a["label"] for a in cloned["alters"]} == {"A", "B"}
+        assert not {a["id"] for a in cloned["alters"]} & {first["id"], second["id"]}
+        by_label = {a["label"]: a["id"] for a in cloned["alters"]}
+        assert {(t["source_id"], t["target_id"], t["type"]) for t in cloned["ties"]} == {
+            (None, by_label["B"], "cooperation"), (by_label["A"], by_label["B"], "conflict")}
+        assert [e["action"] for e in maps.history(session, copy)] == ["clone"]
+        assert not cloned["can_undo"]
+        assert len(maps.maps_of(session, interview.id)) == 2
+        assert maps.measures(session, copy)["size"] == 2
+
+
+def test_history_replays_to_the_current_state(drawing, vault):
+    first, second = alter("A"), alter("B", "company")
+    drawing("add_alter", alter=first)
+    drawing("add_alter", alter=second)
+    drawing("add_tie", tie={"source_id": first["id"], "target_id": second["id"], "type": "tension"})
+    drawing("edit_alter", id=second["id"], fields={"x": -0.2, "y": 0.7})
+    drawing("delete_alter", id=first["id"])
+    drawing("undo")
+    with Session(vault.engine) as session:
+        events = maps.history(session, maps.get(session, drawing.map_id))
+    assert [e["action"] for e in events] == ["create", "add_alter", "add_alter", "add_tie", "move_alter", "delete_alter", "undo"]
+    replayed = {"alter": {}, "tie": {}}
+    for event in events:
+        for step in event["forward"]:
+            if "put" in step:
+                replayed[step["put"]][step["record"]["id"]] = step["record"]
+            else:
+                replayed[step["remove"]].pop(step["id"])
+    state = drawing.state()
+    assert sorted(replayed["alter"].values(), key=lambda a: a["label"]) == state["alters"]
+    assert list(replayed["tie"].values()) == state["ties"]
+
+
+def test_maps_need_consent_and_an_open_interview(vault):
+    with db.writing(vault.engine) as session:
+        organisation = save(session, vault.device_id, Organisation(name="Verein"))
+        interview = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
+        with pytest.raises(interviews.NotEditable):
+            maps.create(session, vault.device_id, interview, "Heute")
+        interviews.record_consent(session, vault.device_id, interview, "Vorstand", "verbal", "2026-11-26", {"quotes"})
+        with pytest.raises(maps.MapError, match="did not agree"):
+            maps.create(session, vault.device_id, interview, "Heute")
+
+
+def test_deleting_a_map_leaves_tombstones(drawing, vault):
+    drawing("add_alter", alter=alter("A"))
+    with db.writing(vault.engine) as session:
+        maps.remove(session, vault.device_id, interviews.get(session, drawing.interview_id), maps.get(session, drawing.map_id))
+    with Session(vault.engine) as session:
+        assert maps.get(session, drawing.map_id) is None
+        assert all(a.deleted for a in session.exec(select(Alter)))
+        assert session.exec(select(MapEvent)).first() is not None
