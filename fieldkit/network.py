@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from .i18n import N_
+from .i18n import N_, translate
 from .vocabulary import ACTOR_TYPES, RINGS, TIE_TYPES
 
 EGO_RADIUS = 0.12
@@ -27,7 +27,30 @@ SECTOR_STYLE = {
     "company": ("#8c6d31", "star"),
     "politics": ("#d55e00", "cross"),
 }
-SYMBOLS = ("circle", "square", "triangle", "diamond", "hexagon", "pentagon", "star", "cross")
+
+
+def _polygon(corners: int, radius: float = 1.0, inner: float = 0.0) -> str:
+    """An SVG path of a regular polygon (a star with `inner`) around 0,0, one corner at the top."""
+    points = []
+    steps = corners * 2 if inner else corners
+    for index in range(steps):
+        r = inner if inner and index % 2 else radius
+        angle = index * 2 * math.pi / steps
+        points.append(f"{r * math.sin(angle):.3f} {-r * math.cos(angle):.3f}")
+    return "M " + " L ".join(points) + " Z"
+
+
+# Symbol outlines of radius about 1 around 0,0, scaled where they are drawn.
+SYMBOL_PATHS = {
+    "circle": "M -1 0 A 1 1 0 1 0 1 0 A 1 1 0 1 0 -1 0 Z",
+    "square": "M -0.85 -0.85 H 0.85 V 0.85 H -0.85 Z",
+    "triangle": _polygon(3, 1.2),
+    "diamond": _polygon(4, 1.15),
+    "hexagon": _polygon(6, 1.05),
+    "pentagon": _polygon(5, 1.1),
+    "star": _polygon(5, 1.25, 0.55),
+    "cross": "M -0.35 -1 H 0.35 V -0.35 H 1 V 0.35 H 0.35 V 1 H -0.35 V 0.35 H -1 V -0.35 H -0.35 Z",
+}
 
 # Tie types: colour, dash pattern (in map units of 1/100 of the radius) and whether an arrow is usual.
 TIE_STYLE = {
@@ -57,6 +80,14 @@ ALTER_ATTRIBUTES = {
     "equal_footing": (N_("On equal footing"), EQUAL_FOOTING),
     "note": (N_("Note"), None),
 }
+
+
+def label_text(label, locale: str) -> str:
+    """A ring's or sector's label in the reader's language: the project's own labels come as
+    {"de": …, "en": …}, fieldkit's defaults as English message ids."""
+    if isinstance(label, dict):
+        return label.get(locale) or next(iter(label.values()), "")
+    return translate(label, locale)
 
 
 def default_config() -> dict:
