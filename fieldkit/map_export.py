@@ -17,7 +17,7 @@ from .i18n import N_, translate
 from .vocabulary import TIE_TYPES
 
 SCALE = 100  # SVG units per map radius
-NODE_SIZE = 3.2
+NODE_SIZE = 3.4
 FORMATS = {"svg": "image/svg+xml", "png": "image/png", "graphml": "application/graphml+xml", "nc-csv": "application/zip"}
 SUFFIXES = {"svg": ".svg", "png": ".png", "graphml": ".graphml", "nc-csv": ".zip"}
 
@@ -78,7 +78,7 @@ def svg(export: MapExport, locale: str) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="-190 -158 510 300" width="1530" height="900" '
              f'font-family="DejaVu Sans, Arial, sans-serif">',
              '<rect x="-190" y="-158" width="510" height="300" fill="#ffffff"/>',
-             _markers(), _background(state, locale)]
+             markers_svg(), background_svg(state, locale)]
     positions = {alter["id"]: (alter["x"] * SCALE, alter["y"] * SCALE) for alter in state["alters"]}
     parts += [_tie(tie, positions, offset) for tie, offset in _with_offsets(state["ties"])]
     parts.append(f'<circle r="{network.EGO_RADIUS * SCALE:.1f}" fill="#ffffff" stroke="#222222" stroke-width="0.8"/>')
@@ -98,7 +98,7 @@ def png(export: MapExport, locale: str) -> bytes:
     return bytes(resvg_py.svg_to_bytes(svg_string=svg(export, locale), background="#ffffff"))
 
 
-def _background(state: dict, locale: str) -> str:
+def background_svg(state: dict, locale: str) -> str:
     rings, sectors = state["rings"], state["sectors"]
     parts = []
     step = 2 * math.pi / len(sectors)
@@ -155,7 +155,7 @@ def _tie(tie: dict, positions: dict, offset: float) -> str:
             f'stroke="{style["colour"]}" stroke-width="{0.35 + 0.35 * tie["strength"]:.2f}"{dash}{marker}/>')
 
 
-def _markers() -> str:
+def markers_svg() -> str:
     markers = "".join(
         f'<marker id="arrow-{key}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" markerHeight="5" '
         f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 Z" fill="{style["colour"]}"/></marker>'
@@ -171,7 +171,7 @@ def _symbol(sector: dict, x: float, y: float, size: float) -> str:
 def _alter(alter: dict, sector: dict) -> str:
     sector = sector or {"colour": "#777777", "symbol": "circle"}
     x, y = alter["x"] * SCALE, alter["y"] * SCALE
-    return _symbol(sector, x, y, NODE_SIZE) + _text(x, y + NODE_SIZE + 4, alter["label"], 3.6, anchor="middle", halo=True)
+    return _symbol(sector, x, y, NODE_SIZE) + _text(x, y + NODE_SIZE + 4.5, alter["label"], 4.2, anchor="middle", halo=True)
 
 
 def _text(x, y, content: str, size: float, anchor: str = "start", weight: str = "normal", colour: str = "#111111",

@@ -31,12 +31,18 @@ class MapError(UserError):
 
 
 def config_of(network_map: NetworkMap) -> dict:
-    """The map's rings and sectors (maps keep their own, so they read the same wherever they travel)."""
+    """The map's rings and sectors (maps keep their own, so they read the same wherever they travel).
+    Colours and symbols end up in SVG attributes, so anything but #rrggbb and a known symbol is replaced."""
     defaults = network.default_config()
     known = {sector["id"]: sector for sector in defaults["sectors"]}
-    rings = [ring if isinstance(ring, dict) else {"label": ring} for ring in network_map.rings] or defaults["rings"]
-    sectors = [sector if isinstance(sector, dict) else known.get(sector, {"id": sector, "label": sector, "colour": "#777777", "symbol": "circle"})
-               for sector in network_map.sectors] or defaults["sectors"]
+    rings = [ring if isinstance(ring, dict) else {"label": str(ring)} for ring in network_map.rings] or defaults["rings"]
+    sectors = []
+    for sector in network_map.sectors or defaults["sectors"]:
+        sector = sector if isinstance(sector, dict) else known.get(sector, {"id": str(sector), "label": str(sector)})
+        colour = sector.get("colour", "")
+        sectors.append({"id": str(sector["id"]), "label": sector.get("label", sector["id"]),
+                        "colour": colour if re.fullmatch(r"#[0-9a-fA-F]{6}", str(colour)) else "#777777",
+                        "symbol": sector.get("symbol") if sector.get("symbol") in network.SYMBOL_PATHS else "circle"})
     return {"rings": rings, "sectors": sectors}
 
 

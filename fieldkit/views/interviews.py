@@ -4,7 +4,7 @@ import datetime as dt
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import format_time, gettext
 
-from .. import interviews, quotes, transcripts
+from .. import interviews, maps, quotes, transcripts
 from ..errors import UserError
 from ..guide import guide_version, list_guides
 from ..models import GuideVersion, Organisation
@@ -68,6 +68,9 @@ def detail(interview_id: str, error=None, status=200):
                            locked_reason=interviews.why_not_editable(interview),
                            actions=interviews.allowed_actions(interview),
                            quote_count=len(quotes.quotes(session, interview)),
+                           network_maps=[(m, len(maps.alters(session, m)), len(maps.ties(session, m)))
+                                         for m in maps.maps_of(session, interview.id)],
+                           map_consent=bool(interview.consent.get("agreed", {}).get("network_map")),
                            today=dt.date.today().isoformat()), status
 
 

@@ -1,0 +1,616 @@
+// The network map: drawing (editor and replay), pointer, touch and keyboard editing, saving each change.
+// The server keeps the truth: every change goes to it at once, in order, and is retried until it lands.
+(function () {
+  "use strict";
+  var SVG = "http://www.w3.org/2000/svg";
+  var root = document.querySelector("[data-map-editor], [data-map-replay]");
+  if (!root) { return; }
+  var config = JSON.parse(root.dataset.config);
+  var scale = config.scale, nodeSize = config.node_size, egoRadius = config.ego_radius;
+  var messages = config.messages;
+  var sectorById = {};
+  config.sectors.forEach(function (sector, index) { sector.index = index; sectorById[sector.id] = sector; });
+  var svg = root.querySelector("svg.map");
+  var tieLayer = svg.querySelector(".map-ties");
+  var alterLayer = svg.querySelector(".map-alters");
+
+  // Geometry, as fieldkit/network.py has it: rings outwards from the ego disc, sectors clockwise from 12.
+  function ringOf(x, y) {
+    var rings = config.rings.length;
+    var step = (Math.hypot(x, y) - egoRadius) / ((1 - egoRadius) / rings);
+    return Math.min(rings - 1, Math.max(0, Math.floor(step + 1e-9)));
+  }
+  function sectorOf(x, y) {
+    var angle = Math.atan2(x, -y);
+    if (angle < 0) { angle += 2 * Math.PI; }
+    var count = config.sectors.length;
+    return config.sectors[Math.floor(angle / (2 * Math.PI / count) + 1e-9) % count];
+  }
+  function clamp(x, y) {
+    var radius = Math.hypot(x, y);
+    if (radius === 0) { return [0, -(egoRadius + 0.01)]; }
+    var target = Math.min(1, Math.max(egoRadius + 0.01, radius));
+    return [round(x * target / radius), round(y * target / radius)];
+  }
+  function round(value) { return Math.round(value * 1e5) / 1e5; }
+  function sectorMiddle(sector, ring) {
+    var angle = (sector.index + 0.5) * 2 * Math.PI / config.sectors.length;
+    var radius = egoRadius + (ring + 0.5) * (1 - egoRadius) / config.rings.length;
+    return [round(radius * Math.sin(angle)), round(-radius * Math.cos(angle))];
+  }
+  function whereText(x, y) {
+    return messages.ring + " " + (ringOf(x, y) + 1) + " (" + config.rings[ringOf(x, y)] + ") · " + sectorOf(x, y).name;
+  }
+
+  // The drawing -------------------------------------------------------------------------------------
+  var alters = new Map(), ties = new Map(), nodes = new Map(), lines = new Map(), incident = new Map();
+
+  function element(name, attributes, parent) {
+    var node = document.createElementNS(SVG, name);
+    for (var key in attributes) { node.setAttribute(key, attributes[key]); }
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+  function alterNode(alter) {
+    var sector = sectorById[alter.actor_type] || { colour: "#777777", symbol: "circle", name: alter.actor_type };
+    var group = element("g", { "class": "alter", tabindex: "0", role: "button", "data-id": alter.id });
+    element("path", { d: config.symbols[sector.symbol], fill: sector.colour, "class": "symbol",
+                      transform: "scale(" + nodeSize + ")" }, group);
+    var label = element("text", { y: nodeSize + 4.5, "text-anchor": "middle", "class": "label" }, group);
+    label.textContent = alter.label;
+    group.setAttribute("aria-label", alter.label + ", " + sector.name + ", " + messages.ring + " " + (ringOf(alter.x, alter.y) + 1));
+    place(group, alter.x, alter.y);
+    return group;
+  }
+  function place(group, x, y) { group.setAttribute("transform", "translate(" + (x * scale).toFixed(2) + " " + (y * scale).toFixed(2) + ")"); }
+
+  function positionOf(id) {
+    if (id === null || id === undefined) { return [0, 0]; }
+    var alter = alters.get(id);
+    return [alter.x * scale, alter.y * scale];
+  }
+  function tiePath(tie) {
+    var start = positionOf(tie.source_id), end = positionOf(tie.target_id);
+    var length = Math.hypot(end[0] - start[0], end[1] - start[1]) || 1;
+    var ux = (end[0] - start[0]) / length, uy = (end[1] - start[1]) / length;
+    var startGap = tie.source_id ? nodeSize + 1 : egoRadius * scale, endGap = nodeSize + 1;
+    var x1 = start[0] + ux * startGap, y1 = start[1] + uy * startGap, x2 = end[0] - ux * endGap, y2 = end[1] - uy * endGap;
+    var offset = (tie.offset || 0) * 2;
+    return "M " + x1.toFixed(2) + " " + y1.toFixed(2) + " Q " + ((x1 + x2) / 2 - uy * offset).toFixed(2) + " " +
+      ((y1 + y2) / 2 + ux * offset).toFixed(2) + " " + x2.toFixed(2) + " " + y2.toFixed(2);
+  }
+  function tieNode(tie) {
+    var style = config.tie_styles[tie.type];
+    var path = element("path", { "class": "tie", d: tiePath(tie), stroke: style.colour, "data-id": tie.id,
+                                 "stroke-width": (0.35 + 0.35 * tie.strength).toFixed(2) });
+    if (style.dash) { path.setAttribute("stroke-dasharray", style.dash); }
+    var marker = "url(#arrow-" + tie.type + ")";
+    if (tie.direction === "forward" || tie.direction === "mutual") { path.setAttribute("marker-end", marker); }
+    if (tie.direction === "backward" || tie.direction === "mutual") { path.setAttribute("marker-start", marker); }
+    var title = element("title", {}, path);
+    title.textContent = config.tie_types[tie.type];
+    return path;
+  }
+  // Ties between the same two ends are drawn as curves beside each other.
+  function spreadTies() {
+    var groups = {};
+    ties.forEach(function (tie) {
+      var key = [tie.source_id || "ego", tie.target_id].sort().join("|");
+      (groups[key] = groups[key] || []).push(tie);
+    });
+    Object.keys(groups).forEach(function (key) {
+      var group = groups[key];
+      group.forEach(function (tie, index) { tie.offset = (index - (group.length - 1) / 2) * 5; });
+    });
+  }
+  function drawAll(state) {
+    alters.clear(); ties.clear(); nodes.clear(); lines.clear(); incident.clear();
+    state.alters.forEach(function (alter) { alters.set(alter.id, alter); });
+    state.ties.forEach(function (tie) { ties.set(tie.id, tie); });
+    redraw();
+  }
+  function redraw() {
+    spreadTies();
+    incident.clear();
+    var tieFragment = document.createDocumentFragment(), alterFragment = document.createDocumentFragment();
+    lines.clear(); nodes.clear();
+    ties.forEach(function (tie) {
+      var path = tieNode(tie);
+      lines.set(tie.id, path);
+      tieFragment.appendChild(path);
+      [tie.source_id, tie.target_id].forEach(function (end) {
+        if (end) { (incident.get(end) || incident.set(end, []).get(end)).push(tie.id); }
+      });
+    });
+    alters.forEach(function (alter) { var node = alterNode(alter); nodes.set(alter.id, node); alterFragment.appendChild(node); });
+    tieLayer.replaceChildren(tieFragment);
+    alterLayer.replaceChildren(alterFragment);
+    markSelection();
+  }
+  function moveDrawn(id, x, y) {
+    place(nodes.get(id), x, y);
+    (incident.get(id) || []).forEach(function (tieId) { lines.get(tieId).setAttribute("d", tiePath(ties.get(tieId))); });
+  }
+  function applySteps(steps) {
+    steps.forEach(function (step) {
+      var store = (step.put || step.remove) === "alter" ? alters : ties;
+      if (step.put) { store.set(step.record.id, step.record); } else { store.delete(step.id); }
+    });
+    redraw();
+  }
+
+  var selection = null;  // {kind: "alter" | "tie" | "ego", id}
+  function markSelection() {
+    svg.querySelectorAll(".selected").forEach(function (node) { node.classList.remove("selected"); });
+    if (!selection) { return; }
+    var node = selection.kind === "alter" ? nodes.get(selection.id) : selection.kind === "tie" ? lines.get(selection.id)
+      : svg.querySelector(".map-ego");
+    if (node) { node.classList.add("selected"); }
+  }
+
+  if (root.hasAttribute("data-map-replay")) { replay(); return; }
+  editor();
+
+  // The replay -----------------------------------------------------------------------------------------
+  function replay() {
+    var events = config.history;
+    var slider = root.querySelector("#replay-step"), caption = root.querySelector("#replay-caption");
+    var playButton = root.querySelector("[data-action=play]");
+    var position = 0, timer = null;
+    slider.max = String(events.length);
+    function show(step) {
+      position = Math.max(0, Math.min(events.length, step));
+      alters.clear(); ties.clear();
+      for (var i = 0; i < position; i++) {
+        events[i].forward.forEach(function (change) {
+          var store = (change.put || change.remove) === "alter" ? alters : ties;
+          if (change.put) { store.set(change.record.id, change.record); } else { store.delete(change.id); }
+        });
+      }
+      redraw();
+      slider.value = String(position);
+      caption.textContent = position === 0 ? config.replay_start : describe(events[position - 1], position);
+    }
+    function describe(event, number) {
+      var when = new Date(event.at).toLocaleString(document.documentElement.lang);
+      var named = event.forward.filter(function (change) { return change.put; }).map(function (change) {
+        return change.put === "alter" ? change.record.label : config.tie_types[change.record.type];
+      });
+      return number + "/" + events.length + " · " + when + " · " + (config.event_labels[event.action] || event.action) +
+        (named.length && named.length < 4 ? ": " + named.join(", ") : "");
+    }
+    function stop() { clearInterval(timer); timer = null; playButton.textContent = config.play_label; }
+    function play() {
+      if (timer) { stop(); return; }
+      if (position >= events.length) { show(0); }
+      playButton.textContent = config.pause_label;
+      timer = setInterval(function () { if (position >= events.length) { stop(); } else { show(position + 1); } },
+                          parseInt(root.querySelector("#replay-speed").value, 10));
+    }
+    root.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-action]");
+      if (!button) { return; }
+      var action = button.dataset.action;
+      if (action === "play") { play(); return; }
+      stop();
+      show({ first: 0, back: position - 1, forward: position + 1, last: events.length }[action]);
+    });
+    slider.addEventListener("input", function () { stop(); show(parseInt(slider.value, 10)); });
+    root.querySelector("#replay-speed").addEventListener("change", function () { if (timer) { stop(); play(); } });
+    show(events.length);
+  }
+
+  // The editor -----------------------------------------------------------------------------------------
+  function editor() {
+    var token = document.querySelector('meta[name="csrf-token"]').content;
+    var readonly = root.hasAttribute("data-readonly");
+    var status = root.querySelector("#map-status");
+    var hint = root.querySelector("#map-hint");
+    var alterForm = root.querySelector("#alter-form"), tieForm = root.querySelector("#tie-form");
+    var dialog = root.querySelector("#sector-dialog");
+    var measures = root.querySelector("#measures");
+    var undoButton = root.querySelector("[data-action=undo]"), redoButton = root.querySelector("[data-action=redo]");
+    var tieTypeChoice = root.querySelector("#new-tie-type");
+    var tieSource = null;  // while a tie is being drawn: its first end (null id = ego)
+    var pendingAdd = null;  // the place of a contact about to be added
+
+    var start = performance.now();
+    drawAll(config.state);
+    svg.getBoundingClientRect();  // include layout in the first draw's time
+    performance.measure("map-first-draw", { start: start, end: performance.now() });
+    root.dataset.drawn = "yes";
+    updateHistoryButtons(config.state);
+    if (readonly) { return; }
+
+    // Saving: one change at a time, in order; a lost connection is retried, a refusal reloads the map.
+    var queue = [], sending = false;
+    function send(change, onDone) {
+      change.op_id = change.op_id || crypto.randomUUID();
+      queue.push({ change: change, done: onDone });
+      say(messages.saving, "pending");
+      pump();
+    }
+    function pump() {
+      if (sending || !queue.length) { return; }
+      sending = true;
+      var item = queue[0];
+      fetch(root.dataset.changesUrl, { method: "POST", credentials: "same-origin", body: JSON.stringify(item.change),
+                                       headers: { "Content-Type": "application/json", "X-CSRF-Token": token } })
+        .then(function (response) {
+          if (response.redirected || response.status === 204 || response.status === 401) { window.location.reload(); return null; }
+          return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+        })
+        .then(function (answer) {
+          sending = false;
+          if (!answer) { return; }
+          queue.shift();
+          if (!answer.ok) { refused(answer.body.error); return; }
+          updateHistoryButtons(answer.body);
+          if (item.done) { item.done(answer.body); }
+          if (!queue.length) { say(messages.saved + " " + new Date().toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" }), "saved"); }
+          if (measures && window.htmx) { window.htmx.trigger(measures, "map-changed"); }
+          pump();
+        })
+        .catch(function () {
+          sending = false;
+          say(messages.offline, "failed");
+          setTimeout(pump, 2000);
+        });
+    }
+    function refused(reason) {
+      queue = [];
+      say(messages.failed + " " + (reason || ""), "failed");
+      fetch(root.dataset.stateUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+        .then(function (state) { drawAll(state); updateHistoryButtons(state); showPanel(); });
+    }
+    function say(text, kind) { status.textContent = text; status.className = "save-status " + kind; }
+    function updateHistoryButtons(state) {
+      if (!undoButton) { return; }
+      undoButton.disabled = !state.can_undo;
+      redoButton.disabled = !state.can_redo;
+    }
+
+    // Selecting and the side panel
+    function select(kind, id) {
+      selection = kind ? { kind: kind, id: id } : null;
+      pendingAdd = null;
+      markSelection();
+      showPanel();
+    }
+    function showPanel() {
+      alterForm.hidden = !(pendingAdd || (selection && selection.kind === "alter" && alters.has(selection.id)));
+      tieForm.hidden = !(selection && selection.kind === "tie" && ties.has(selection.id));
+      if (!alterForm.hidden) { fillAlterForm(); }
+      if (!tieForm.hidden) { fillTieForm(ties.get(selection.id)); }
+    }
+    function fillAlterForm() {
+      var adding = Boolean(pendingAdd);
+      var alter = adding ? { label: "", actor_type: pendingAdd.actor_type, x: pendingAdd.x, y: pendingAdd.y, attributes: {} }
+        : alters.get(selection.id);
+      alterForm.dataset.mode = adding ? "add" : "edit";
+      alterForm.querySelector("[data-adding]").hidden = !adding;
+      alterForm.querySelector("[data-editing]").hidden = adding;
+      alterForm.elements.label.value = alter.label;
+      alterForm.elements.actor_type.value = alter.actor_type;
+      Array.prototype.forEach.call(alterForm.querySelectorAll("[data-attribute]"), function (field) {
+        field.value = alter.attributes[field.name] || "";
+      });
+      alterForm.querySelector("#alter-where").textContent = whereText(alter.x, alter.y);
+      if (adding) { alterForm.elements.label.focus(); }
+    }
+    function fillTieForm(tie) {
+      var name = function (id) { return id ? alters.get(id).label : messages.ego; };
+      tieForm.querySelector("#tie-ends").textContent = name(tie.source_id) + " – " + name(tie.target_id);
+      tieForm.elements.type.value = tie.type;
+      tieForm.elements.direction.value = tie.direction;
+      tieForm.elements.strength.value = String(tie.strength);
+      tieForm.elements.note.value = tie.note;
+    }
+    function attributesFromForm() {
+      var attributes = {};
+      Array.prototype.forEach.call(alterForm.querySelectorAll("[data-attribute]"), function (field) {
+        if (field.value.trim()) { attributes[field.name] = field.value.trim(); }
+      });
+      return attributes;
+    }
+
+    // Adding a contact: drop a sector chip on the map, tap the map, or press the chip (middle of its sector).
+    function startAdd(actorType, x, y) {
+      var place = x === undefined ? sectorMiddle(sectorById[actorType], config.rings.length - 1) : clamp(x, y);
+      selection = null;
+      markSelection();
+      pendingAdd = { actor_type: actorType, x: place[0], y: place[1] };
+      showPanel();
+    }
+    alterForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (alterForm.dataset.mode !== "add") { saveAlterFields(); return; }
+      var alter = { id: crypto.randomUUID(), label: alterForm.elements.label.value.trim(),
+                    actor_type: alterForm.elements.actor_type.value, x: pendingAdd.x, y: pendingAdd.y,
+                    attributes: attributesFromForm() };
+      if (!alter.label) { alterForm.elements.label.reportValidity(); return; }
+      if (sectorById[alter.actor_type] !== sectorOf(alter.x, alter.y)) {  // type chosen in the form: into its sector
+        var moved = sectorMiddle(sectorById[alter.actor_type], ringOf(alter.x, alter.y));
+        alter.x = moved[0]; alter.y = moved[1];
+      }
+      applySteps([{ put: "alter", record: alter }]);
+      send({ action: "add_alter", alter: alter });
+      select("alter", alter.id);
+      nodes.get(alter.id).focus();
+    });
+    function saveAlterFields() {
+      if (!selection || selection.kind !== "alter") { return; }
+      var alter = alters.get(selection.id);
+      var fields = { label: alterForm.elements.label.value.trim(), actor_type: alterForm.elements.actor_type.value,
+                     attributes: attributesFromForm() };
+      if (!fields.label) { alterForm.elements.label.reportValidity(); return; }
+      if (fields.actor_type !== alter.actor_type && sectorById[fields.actor_type] !== sectorOf(alter.x, alter.y)) {
+        var moved = sectorMiddle(sectorById[fields.actor_type], ringOf(alter.x, alter.y));
+        fields.x = moved[0]; fields.y = moved[1];
+      }
+      var updated = Object.assign({}, alter, fields);
+      if (JSON.stringify(updated) === JSON.stringify(alter)) { return; }
+      applySteps([{ put: "alter", record: updated }]);
+      send({ action: "edit_alter", id: alter.id, fields: fields });
+    }
+    alterForm.addEventListener("change", function () { if (alterForm.dataset.mode === "edit") { saveAlterFields(); } });
+    tieForm.addEventListener("change", saveTieFields);
+    tieForm.addEventListener("submit", function (event) { event.preventDefault(); saveTieFields(); });
+    function saveTieFields() {
+      var tie = ties.get(selection.id);
+      var fields = { type: tieForm.elements.type.value, direction: tieForm.elements.direction.value,
+                     strength: parseInt(tieForm.elements.strength.value, 10), note: tieForm.elements.note.value };
+      applySteps([{ put: "tie", record: Object.assign({}, tie, fields) }]);
+      send({ action: "edit_tie", id: tie.id, fields: fields });
+    }
+
+    // Ties: choose the first end, then the second; Escape or the cancel button stops.
+    function startTie() {
+      if (!selection || selection.kind === "tie") { say(messages.pick_source, "pending"); return; }
+      tieSource = selection.kind === "ego" ? null : selection.id;
+      root.classList.add("drawing-tie");
+      hint.textContent = messages.pick_target;
+    }
+    function cancelTie() {
+      root.classList.remove("drawing-tie");
+      hint.textContent = "";
+    }
+    function finishTie(targetKind, targetId) {
+      var source = tieSource, target = targetKind === "ego" ? null : targetId;
+      cancelTie();
+      if (source === target) { return; }
+      if (target === null) { target = source; source = null; }  // ego is always the first end
+      var tie = { id: crypto.randomUUID(), source_id: source, target_id: target, type: tieTypeChoice.value,
+                  direction: "undirected", strength: 1, note: "" };
+      applySteps([{ put: "tie", record: tie }]);
+      send({ action: "add_tie", tie: tie });
+      select("tie", tie.id);
+    }
+
+    function remove() {
+      if (!selection) { return; }
+      if (selection.kind === "alter" && alters.has(selection.id)) {
+        var id = selection.id;
+        var steps = (incident.get(id) || []).map(function (tieId) { return { remove: "tie", id: tieId }; });
+        applySteps(steps.concat([{ remove: "alter", id: id }]));
+        send({ action: "delete_alter", id: id });
+      } else if (selection.kind === "tie" && ties.has(selection.id)) {
+        applySteps([{ remove: "tie", id: selection.id }]);
+        send({ action: "delete_tie", id: selection.id });
+      }
+      select(null);
+    }
+    function history(action) {
+      send({ action: action }, function (result) { applySteps(result.steps); showPanel(); });
+    }
+
+    // Moving a contact ends in one saved change; crossing into another sector asks about the actor type.
+    function commitMove(id, from) {
+      var alter = alters.get(id);
+      if (alter.x === from[0] && alter.y === from[1]) { return; }
+      var landed = sectorOf(alter.x, alter.y);
+      if (landed.id === alter.actor_type) { send({ action: "edit_alter", id: id, fields: { x: alter.x, y: alter.y } }); return; }
+      dialog.querySelector("#sector-question").textContent = dialog.dataset.question
+        .replace("{label}", alter.label).replace("{sector}", landed.name);
+      dialog.querySelector("[data-choice=change]").textContent = dialog.dataset.change.replace("{sector}", landed.name);
+      dialog.querySelector("[data-choice=back]").textContent = dialog.dataset.back.replace("{sector}", sectorById[alter.actor_type].name);
+      dialog.onclose = function () {
+        if (dialog.returnValue === "change") {
+          alter.actor_type = landed.id;
+          redraw();
+          send({ action: "edit_alter", id: id, fields: { x: alter.x, y: alter.y, actor_type: landed.id } });
+        } else {
+          alter.x = from[0]; alter.y = from[1];
+          moveDrawn(id, alter.x, alter.y);
+        }
+        showPanel();
+        nodes.get(id).focus();
+      };
+      dialog.returnValue = "";
+      dialog.showModal();
+    }
+
+    function toMap(event) {
+      var point = svg.createSVGPoint();
+      point.x = event.clientX; point.y = event.clientY;
+      var local = point.matrixTransform(svg.getScreenCTM().inverse());
+      return [local.x / scale, local.y / scale];
+    }
+
+    // Pointer: drag contacts, tap to select or to pick a tie's end, tap empty map to add there.
+    var drag = null;
+    svg.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) { return; }
+      var node = event.target.closest(".alter");
+      if (node && !root.classList.contains("drawing-tie")) {
+        var alter = alters.get(node.dataset.id);
+        drag = { id: alter.id, from: [alter.x, alter.y], moved: false, start: [event.clientX, event.clientY], frame: 0 };
+        svg.setPointerCapture(event.pointerId);
+        event.preventDefault();
+      }
+    });
+    svg.addEventListener("pointermove", function (event) {
+      if (!drag) { return; }
+      if (!drag.moved && Math.hypot(event.clientX - drag.start[0], event.clientY - drag.start[1]) < 4) { return; }
+      drag.moved = true;
+      drag.last = event;
+      if (drag.frame) { return; }
+      drag.frame = requestAnimationFrame(function () {
+        drag.frame = 0;
+        var place = clamp.apply(null, toMap(drag.last));
+        var alter = alters.get(drag.id);
+        alter.x = place[0]; alter.y = place[1];
+        moveDrawn(drag.id, alter.x, alter.y);
+        hint.textContent = alter.label + ": " + whereText(alter.x, alter.y);
+      });
+    });
+    svg.addEventListener("pointerup", function (event) {
+      if (drag) {
+        var finished = drag;
+        drag = null;
+        if (finished.frame) { cancelAnimationFrame(finished.frame); }
+        if (finished.moved) {
+          var place = clamp.apply(null, toMap(event));
+          var alter = alters.get(finished.id);
+          alter.x = place[0]; alter.y = place[1];
+          moveDrawn(finished.id, alter.x, alter.y);
+          hint.textContent = "";
+          select("alter", finished.id);
+          commitMove(finished.id, finished.from);
+        } else {
+          select("alter", finished.id);
+        }
+        return;
+      }
+      tap(event);
+    });
+    svg.addEventListener("pointercancel", function () {
+      if (!drag) { return; }
+      var alter = alters.get(drag.id);
+      alter.x = drag.from[0]; alter.y = drag.from[1];
+      moveDrawn(drag.id, alter.x, alter.y);
+      drag = null;
+    });
+    function tap(event) {
+      var node = event.target.closest(".alter, .map-ego, .tie");
+      var kind = !node ? null : node.classList.contains("alter") ? "alter" : node.classList.contains("tie") ? "tie" : "ego";
+      if (root.classList.contains("drawing-tie")) {
+        if (kind === "alter" || kind === "ego") { finishTie(kind, node.dataset.id); }
+        return;
+      }
+      if (kind) { select(kind, node.dataset.id); return; }
+      if (selection) { select(null); return; }
+      var place = toMap(event);
+      if (Math.hypot(place[0], place[1]) > 1.02) { return; }
+      startAdd(sectorOf(place[0], place[1]).id, place[0], place[1]);
+    }
+
+    // Palette chips: drag one onto the map to add a contact there, or press it.
+    var chipDrag = null;
+    root.querySelectorAll(".palette .chip").forEach(function (chip) {
+      chip.addEventListener("pointerdown", function (event) {
+        if (event.button !== 0) { return; }
+        chipDrag = { chip: chip, start: [event.clientX, event.clientY], ghost: null };
+        chip.setPointerCapture(event.pointerId);
+      });
+      chip.addEventListener("pointermove", function (event) {
+        if (!chipDrag || chipDrag.chip !== chip) { return; }
+        if (!chipDrag.ghost && Math.hypot(event.clientX - chipDrag.start[0], event.clientY - chipDrag.start[1]) < 6) { return; }
+        if (!chipDrag.ghost) {
+          chipDrag.ghost = chip.cloneNode(true);
+          chipDrag.ghost.classList.add("ghost");
+          document.body.appendChild(chipDrag.ghost);
+        }
+        chipDrag.ghost.style.transform = "translate(" + (event.clientX + 8) + "px, " + (event.clientY + 8) + "px)";
+      });
+      chip.addEventListener("pointerup", function (event) {
+        if (!chipDrag || chipDrag.chip !== chip) { return; }
+        var dragged = chipDrag.ghost;
+        if (dragged) { dragged.remove(); }
+        chipDrag = null;
+        if (!dragged) { startAdd(chip.dataset.sector); return; }
+        var box = svg.getBoundingClientRect();
+        if (event.clientX < box.left || event.clientX > box.right || event.clientY < box.top || event.clientY > box.bottom) { return; }
+        var place = toMap(event);
+        startAdd(chip.dataset.sector, place[0], place[1]);
+      });
+      chip.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); startAdd(chip.dataset.sector); }
+      });
+    });
+
+    // Keyboard: Tab through contacts, arrows move (Shift: further), T draws a tie, Enter picks its end,
+    // Delete removes, Escape cancels, Ctrl+Z / Ctrl+Y undo and redo, P presents.
+    var keyMove = null;
+    svg.addEventListener("focusin", function (event) {
+      var node = event.target.closest(".alter, .map-ego");
+      if (!node || root.classList.contains("drawing-tie")) { return; }
+      var kind = node.classList.contains("alter") ? "alter" : "ego";
+      if (!selection || selection.id !== node.dataset.id || selection.kind !== kind) { select(kind, node.dataset.id); }
+    });
+    document.addEventListener("keydown", function (event) {
+      var typing = event.target.closest && event.target.closest("input, textarea, select, dialog");
+      if ((event.ctrlKey || event.metaKey) && !typing) {
+        var key = event.key.toLowerCase();
+        if (key === "z" && !event.shiftKey) { event.preventDefault(); history("undo"); }
+        else if (key === "y" || (key === "z" && event.shiftKey)) { event.preventDefault(); history("redo"); }
+        return;
+      }
+      if (event.key === "Escape") { if (root.classList.contains("drawing-tie")) { event.preventDefault(); cancelTie(); } else if (!typing) { select(null); } return; }
+      if (typing || event.altKey || event.ctrlKey || event.metaKey) { return; }
+      var focused = event.target.closest && event.target.closest(".alter, .map-ego");
+      if (root.classList.contains("drawing-tie") && focused && (event.key === "Enter" || event.key === " ")) {
+        event.preventDefault();
+        finishTie(focused.classList.contains("alter") ? "alter" : "ego", focused.dataset.id);
+        return;
+      }
+      if (event.key === "t" || event.key === "T") { event.preventDefault(); startTie(); return; }
+      if (event.key === "p" || event.key === "P") { event.preventDefault(); present(); return; }
+      if ((event.key === "Delete" || event.key === "Backspace") && focused) { event.preventDefault(); remove(); return; }
+      var arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+      if (arrows[event.key] && focused && focused.classList.contains("alter")) {
+        event.preventDefault();
+        var alter = alters.get(focused.dataset.id);
+        if (!keyMove || keyMove.id !== alter.id) { flushKeyMove(); keyMove = { id: alter.id, from: [alter.x, alter.y] }; }
+        var step = event.shiftKey ? 0.08 : 0.02;
+        var place = clamp(alter.x + arrows[event.key][0] * step, alter.y + arrows[event.key][1] * step);
+        alter.x = place[0]; alter.y = place[1];
+        moveDrawn(alter.id, alter.x, alter.y);
+        hint.textContent = alter.label + ": " + whereText(alter.x, alter.y);
+        clearTimeout(keyMove.timer);
+        keyMove.timer = setTimeout(flushKeyMove, 600);
+      }
+    });
+    function flushKeyMove() {
+      if (!keyMove) { return; }
+      clearTimeout(keyMove.timer);
+      var done = keyMove;
+      keyMove = null;
+      hint.textContent = "";
+      commitMove(done.id, done.from);
+    }
+
+    function present() {
+      var on = document.body.classList.toggle("presenting");
+      var button = root.querySelector("[data-action=present]");
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      if (on && document.documentElement.requestFullscreen) { document.documentElement.requestFullscreen().catch(function () {}); }
+      if (!on && document.fullscreenElement) { document.exitFullscreen().catch(function () {}); }
+    }
+
+    root.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-action]");
+      if (!button) { return; }
+      var action = button.dataset.action;
+      if (action === "undo" || action === "redo") { history(action); }
+      else if (action === "tie") { startTie(); }
+      else if (action === "cancel-tie") { cancelTie(); }
+      else if (action === "delete") { remove(); }
+      else if (action === "present") { present(); }
+      else if (action === "close-panel") { select(null); }
+    });
+    window.addEventListener("beforeunload", function (event) {
+      if (queue.length) { event.preventDefault(); event.returnValue = messages.offline; }
+    });
+  }
+})();
