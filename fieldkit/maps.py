@@ -164,7 +164,7 @@ def history(session: Session, network_map: NetworkMap) -> list[dict]:
 # Building the steps of each change ------------------------------------------------------------------
 
 def _add_alter(session, network_map, request):
-    record = _clean_alter(network_map, request.get("alter") or {})
+    record = _clean_alter(network_map, _mapping(request.get("alter")))
     record["id"] = _new_or_given_id(record.get("id"))
     if session.get(Alter, record["id"]):
         raise MapError(N_("This contact exists already."))
@@ -174,7 +174,7 @@ def _add_alter(session, network_map, request):
 def _edit_alter(session, network_map, request):
     alter = _alter(session, network_map, request.get("id"))
     old = _alter_record(alter)
-    new = {**old, **_clean_alter(network_map, {**old, **(request.get("fields") or {})})}
+    new = {**old, **_clean_alter(network_map, {**old, **_mapping(request.get("fields"))})}
     if new == old:
         return "edit_alter", [], []
     moved_only = all(new[key] == old[key] for key in ("label", "actor_type", "attributes"))
@@ -190,7 +190,7 @@ def _delete_alter(session, network_map, request):
 
 
 def _add_tie(session, network_map, request):
-    record = _clean_tie(session, network_map, request.get("tie") or {})
+    record = _clean_tie(session, network_map, _mapping(request.get("tie")))
     record["id"] = _new_or_given_id(record.get("id"))
     if session.get(Tie, record["id"]):
         raise MapError(N_("This tie exists already."))
@@ -200,7 +200,7 @@ def _add_tie(session, network_map, request):
 def _edit_tie(session, network_map, request):
     tie = _tie(session, network_map, request.get("id"))
     old = _tie_record(tie)
-    new = {**old, **_clean_tie(session, network_map, {**old, **(request.get("fields") or {})}, ignore=tie.id)}
+    new = {**old, **_clean_tie(session, network_map, {**old, **_mapping(request.get("fields"))}, ignore=tie.id)}
     if new == old:
         return "edit_tie", [], []
     return "edit_tie", [_put("tie", new)], [_put("tie", old)]
@@ -241,12 +241,11 @@ def _clean_alter(network_map: NetworkMap, data: dict) -> dict:
         raise MapError()
     x, y = network.clamp(x, y)
     return {"id": data.get("id"), "label": label, "actor_type": actor_type, "x": x, "y": y,
-            "attributes": _clean_attributes(data.get("attributes") or {})}
+            "attributes": _clean_attributes(data.get("attributes"))}
 
 
 def _clean_attributes(data: dict) -> dict:
-    if not isinstance(data, dict):
-        raise MapError()
+    data = _mapping(data)
     attributes = {}
     for key, (_, choices) in network.ALTER_ATTRIBUTES.items():
         value = _text(data.get(key), MAX_TEXT if key == "note" else MAX_LABEL)
@@ -294,6 +293,14 @@ def _tie(session: Session, network_map: NetworkMap, tie_id) -> Tie:
     if tie is None or tie.deleted or tie.map_id != network_map.id:
         raise MapError(N_("This tie is no longer on the map."))
     return tie
+
+
+def _mapping(value) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MapError()
+    return value
 
 
 def _text(value, limit: int) -> str:
