@@ -4,6 +4,7 @@ A guide has an id, a version, its languages, and sections of questions with prob
 prompts) and an optional "covers" checklist. Every text is given in every declared language.
 A question's key is "<section id>.<question id>", which answers refer to.
 """
+import re
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,6 +68,7 @@ class Guide:
     languages: tuple[str, ...]
     title: Text
     sections: tuple[Section, ...]
+    network_map: Optional[dict] = None  # the project's rings and sectors for new maps (maps.config_of format)
 
     def section(self, section_id: str) -> Optional[Section]:
         return next((s for s in self.sections if s.id == section_id), None)
@@ -108,15 +110,39 @@ class _Reader:
     """Walks the composed YAML nodes, so every error can point at its line."""
 
     def guide(self, node: Node) -> Guide:
-        fields = self._mapping(node, required=("id", "version", "languages", "title", "sections"))
+        fields = self._mapping(node, required=("id", "version", "languages", "title", "sections"), optional=("network_map",))
         languages = tuple(self._scalar(item) for item in self._sequence(fields["languages"]))
         if not languages:
             raise GuideError(N_("'languages' must list at least one language."), _line(fields["languages"]))
         self.languages = languages
         sections = tuple(self._section(item) for item in self._sequence(fields["sections"], non_empty=True))
         self._unique([s.id for s in sections], fields["sections"], N_("Section id '%(id)s' is used twice."))
+        network_map = self._network_map(fields["network_map"]) if "network_map" in fields else None
         return Guide(self._identifier(fields["id"]), self._scalar(fields["version"]), languages,
-                     self._text(fields["title"]), sections)
+                     self._text(fields["title"]), sections, network_map)
+
+    def _network_map(self, node: Node) -> dict:
+        """The project's rings (inside out) and sectors (clockwise from twelve) for its network maps."""
+        from .network import SYMBOL_PATHS
+
+        fields = self._mapping(node, required=("rings", "sectors"))
+        rings = [{"label": self._text(item).translations} for item in self._sequence(fields["rings"])]
+        if not 2 <= len(rings) <= 8:
+            raise GuideError(N_("A network map needs 2 to 8 rings."), _line(fields["rings"]))
+        sectors = []
+        for item in self._sequence(fields["sectors"]):
+            sector = self._mapping(item, required=("id", "label", "colour", "symbol"))
+            colour, symbol = self._scalar(sector["colour"]), self._scalar(sector["symbol"])
+            if not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+                raise GuideError(N_("Colours are written #rrggbb, e.g. #0072b2."), _line(sector["colour"]))
+            if symbol not in SYMBOL_PATHS:
+                raise GuideError(N_("Symbols are: %(symbols)s."), _line(sector["symbol"]), symbols=", ".join(SYMBOL_PATHS))
+            sectors.append({"id": self._identifier(sector["id"]), "label": self._text(sector["label"]).translations,
+                            "colour": colour, "symbol": symbol})
+        if not 2 <= len(sectors) <= 12:
+            raise GuideError(N_("A network map needs 2 to 12 sectors."), _line(fields["sectors"]))
+        self._unique([s["id"] for s in sectors], fields["sectors"], N_("Sector id '%(id)s' is used twice."))
+        return {"rings": rings, "sectors": sectors}
 
     def _section(self, node: Node) -> Section:
         fields = self._mapping(node, required=("id", "title", "questions"), optional=("covers",))

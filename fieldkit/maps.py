@@ -65,11 +65,19 @@ def ensure_drawable(interview: Interview) -> None:
 
 def create(session: Session, device_id: str, interview: Interview, title: str, config: Optional[dict] = None) -> NetworkMap:
     ensure_drawable(interview)
-    config = config or network.default_config()
+    config = config or _project_config(session, interview) or network.default_config()
     network_map = save(session, device_id, NetworkMap(interview_id=interview.id, title=_title(title),
                                                        rings=config["rings"], sectors=config["sectors"]))
     _log(session, device_id, network_map, "create", [], [], {"title": network_map.title})
     return network_map
+
+
+def _project_config(session: Session, interview: Interview) -> Optional[dict]:
+    """The rings and sectors the interview's guide sets for the project, if it does."""
+    from .guide import guide_version
+
+    guide = guide_version(session, interview.guide_id, interview.guide_version) if interview.guide_id else None
+    return guide.network_map if guide else None
 
 
 def rename(session: Session, device_id: str, interview: Interview, network_map: NetworkMap, title: str) -> NetworkMap:

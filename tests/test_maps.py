@@ -203,3 +203,50 @@ def test_deleting_a_map_leaves_tombstones(drawing, vault):
         assert maps.get(session, drawing.map_id) is None
         assert all(a.deleted for a in session.exec(select(Alter)))
         assert session.exec(select(MapEvent)).first() is not None
+
+
+PROJECT_MAP = """\
+network_map:
+  rings:
+    - {de: zentral, en: central}
+    - {de: am Rand, en: at the edge}
+  sectors:
+    - {id: state, label: {de: Staat, en: State}, colour: "#0072b2", symbol: square}
+    - {id: civil, label: {de: Zivilgesellschaft, en: Civil society}, colour: "#009e73", symbol: triangle}
+    - {id: family, label: {de: Familie, en: Family}, colour: "#e69f00", symbol: star}
+"""
+
+
+def test_a_project_guide_sets_rings_and_sectors_of_new_maps(vault):
+    from test_guide import VALID
+
+    from fieldkit.guide import register_guide
+
+    with db.writing(vault.engine) as session:
+        guide = register_guide(session, VALID + PROJECT_MAP, vault.device_id)
+        organisation = save(session, vault.device_id, Organisation(name="Projektverein"))
+        interview = interviews.new(session, vault.device_id, organisation, guide, "Ayla")
+        interviews.record_consent(session, vault.device_id, interview, "Vorstand", "verbal", "2026-11-26", {"network_map"})
+        network_map = maps.create(session, vault.device_id, interview, "Heute")
+        config = maps.config_of(network_map)
+        assert [ring["label"]["de"] for ring in config["rings"]] == ["zentral", "am Rand"]
+        assert [(s["id"], s["symbol"]) for s in config["sectors"]] == [("state", "square"), ("civil", "triangle"), ("family", "star")]
+        maps.change(session, vault.device_id, interview, network_map, {"action": "add_alter", "alter": {
+            "label": "Tante", "actor_type": "family", "x": -0.5, "y": -0.1}})
+        assert maps.measures(session, network_map)["composition"] == {"state": 0, "civil": 0, "family": 1}
+
+
+@pytest.mark.parametrize("change, text", [
+    (('colour: "#0072b2"', 'colour: "blue"'), "#rrggbb"),
+    (("symbol: star", "symbol: heart"), "Symbols are"),
+    (("{id: civil,", "{id: state,"), "used twice"),
+    (("    - {de: am Rand, en: at the edge}\n", ""), "2 to 8 rings"),
+])
+def test_a_bad_project_map_is_refused_with_its_line(change, text):
+    from test_guide import VALID
+
+    from fieldkit.guide import GuideError, parse_guide
+
+    with pytest.raises(GuideError, match=text.replace("(", r"\(")) as refused:
+        parse_guide(VALID + PROJECT_MAP.replace(*change))
+    assert refused.value.line
