@@ -130,7 +130,9 @@ def _with_offsets(ties: list[dict]):
         groups.setdefault(frozenset((tie["source_id"], tie["target_id"])), []).append(tie)
     for group in groups.values():
         for index, tie in enumerate(group):
-            yield tie, (index - (len(group) - 1) / 2) * 5
+            # offsets are measured from each tie's own direction: flip those drawn the other way round
+            flip = -1 if (tie["source_id"] or "") > tie["target_id"] else 1
+            yield tie, flip * (index - (len(group) - 1) / 2) * 5
 
 
 def tie_path(start: tuple, end: tuple, offset: float, start_gap: float, end_gap: float) -> str:

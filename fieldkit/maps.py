@@ -114,8 +114,11 @@ def alters(session: Session, network_map: NetworkMap) -> list[Alter]:
 
 
 def ties(session: Session, network_map: NetworkMap) -> list[Tie]:
-    return list(session.exec(select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False)  # noqa: E712
-                             .order_by(Tie.created_at)))
+    """The map's ties between live ends (after a merge a tie may outlive a contact deleted elsewhere)."""
+    live = {alter.id for alter in alters(session, network_map)}
+    found = session.exec(select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False)  # noqa: E712
+                         .order_by(Tie.created_at))
+    return [tie for tie in found if tie.target_id in live and (tie.source_id is None or tie.source_id in live)]
 
 
 def state(session: Session, network_map: NetworkMap) -> dict:
@@ -144,8 +147,9 @@ def change(session: Session, device_id: str, interview: Interview, network_map: 
         raise MapError()
     entries = _entries(session, network_map)
     op_id = _text(request.get("op_id"), 64) or str(uuid.uuid4())
-    if any(entry.op_id == op_id for entry in entries[-50:]):
-        return _result([], entries)
+    done = next((entry for entry in entries[-50:] if entry.op_id == op_id), None)
+    if done:  # answer the retry with what was applied, so the editor can show it
+        return _result(session.get(MapEvent, done.id).payload.get("forward", []), entries)
     action = request.get("action")
     builders = {"add_alter": _add_alter, "edit_alter": _edit_alter, "delete_alter": _delete_alter,
                 "add_tie": _add_tie, "edit_tie": _edit_tie, "delete_tie": _delete_tie}
@@ -182,7 +186,7 @@ def _add_alter(session, network_map, request):
 def _edit_alter(session, network_map, request):
     alter = _alter(session, network_map, request.get("id"))
     old = _alter_record(alter)
-    new = {**old, **_clean_alter(network_map, {**old, **_mapping(request.get("fields"))})}
+    new = {**old, **_clean_alter(network_map, {**old, **_mapping(request.get("fields"))}), "id": old["id"]}
     if new == old:
         return "edit_alter", [], []
     moved_only = all(new[key] == old[key] for key in ("label", "actor_type", "attributes"))
@@ -208,7 +212,8 @@ def _add_tie(session, network_map, request):
 def _edit_tie(session, network_map, request):
     tie = _tie(session, network_map, request.get("id"))
     old = _tie_record(tie)
-    new = {**old, **_clean_tie(session, network_map, {**old, **_mapping(request.get("fields"))}, ignore=tie.id)}
+    new = {**old, **_clean_tie(session, network_map, {**old, **_mapping(request.get("fields"))}, ignore=tie.id),
+           "id": old["id"]}
     if new == old:
         return "edit_tie", [], []
     return "edit_tie", [_put("tie", new)], [_put("tie", old)]
@@ -358,6 +363,8 @@ def _apply(session: Session, device_id: str, network_map: NetworkMap, steps: lis
         model, fields = models[step.get("put") or step.get("remove")]
         if "put" in step:
             record = session.get(model, step["record"]["id"]) or model(id=step["record"]["id"], map_id=network_map.id)
+            if record.map_id != network_map.id:
+                raise MapError()
             for key in fields:
                 setattr(record, key, step["record"][key])
             record.deleted = False

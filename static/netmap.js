@@ -100,7 +100,9 @@
     });
     Object.keys(groups).forEach(function (key) {
       var group = groups[key];
-      group.forEach(function (tie, index) { tie.offset = (index - (group.length - 1) / 2) * 5; });
+      group.forEach(function (tie, index) {  // offsets follow each tie's own direction: flip the reversed ones
+        tie.offset = ((tie.source_id || "") > tie.target_id ? -1 : 1) * (index - (group.length - 1) / 2) * 5;
+      });
     });
   }
   function drawAll(state) {
@@ -125,6 +127,9 @@
     alters.forEach(function (alter) { var node = alterNode(alter); nodes.set(alter.id, node); alterFragment.appendChild(node); });
     tieLayer.replaceChildren(tieFragment);
     alterLayer.replaceChildren(alterFragment);
+    if (selection && ((selection.kind === "alter" && !alters.has(selection.id)) || (selection.kind === "tie" && !ties.has(selection.id)))) {
+      selection = null;
+    }
     markSelection();
   }
   function moveDrawn(id, x, y) {
@@ -220,7 +225,19 @@
     performance.measure("map-first-draw", { start: start, end: performance.now() });
     root.dataset.drawn = "yes";
     updateHistoryButtons(config.state);
-    if (readonly) { return; }
+    function present() {
+      var on = document.body.classList.toggle("presenting");
+      root.querySelector("[data-action=present]").setAttribute("aria-pressed", on ? "true" : "false");
+      if (on && document.documentElement.requestFullscreen) { document.documentElement.requestFullscreen().catch(function () {}); }
+      if (!on && document.fullscreenElement) { document.exitFullscreen().catch(function () {}); }
+    }
+    if (readonly) {
+      root.querySelector("[data-action=present]").addEventListener("click", present);
+      document.addEventListener("keydown", function (event) {
+        if ((event.key === "p" || event.key === "P") && !event.target.closest("input, textarea, select")) { present(); }
+      });
+      return;
+    }
 
     // Saving: one change at a time, in order; a lost connection is retried, a refusal reloads the map.
     var queue = [], sending = false;
@@ -238,7 +255,8 @@
                                        headers: { "Content-Type": "application/json", "X-CSRF-Token": token } })
         .then(function (response) {
           if (response.redirected || response.status === 204 || response.status === 401) { window.location.reload(); return null; }
-          return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+          return response.json().then(function (body) { return { ok: response.ok, body: body }; },
+                                      function () { return { ok: false, body: {} }; });  // an error page, not JSON
         })
         .then(function (answer) {
           sending = false;
@@ -280,7 +298,8 @@
     function showPanel() {
       alterForm.hidden = !(pendingAdd || (selection && selection.kind === "alter" && alters.has(selection.id)));
       tieForm.hidden = !(selection && selection.kind === "tie" && ties.has(selection.id));
-      if (!alterForm.hidden) { fillAlterForm(); }
+      // a half-filled new contact stays as typed (an undo meanwhile redraws the panel)
+      if (!alterForm.hidden && !(pendingAdd && alterForm.dataset.mode === "add")) { fillAlterForm(); }
       if (!tieForm.hidden) { fillTieForm(ties.get(selection.id)); }
     }
     function fillAlterForm() {
@@ -320,6 +339,7 @@
       selection = null;
       markSelection();
       pendingAdd = { actor_type: actorType, x: place[0], y: place[1] };
+      alterForm.dataset.mode = "";
       showPanel();
     }
     alterForm.addEventListener("submit", function (event) {
@@ -366,7 +386,10 @@
 
     // Ties: choose the first end, then the second; Escape or the cancel button stops.
     function startTie() {
-      if (!selection || selection.kind === "tie") { say(messages.pick_source, "pending"); return; }
+      if (!selection || selection.kind === "tie" || (selection.kind === "alter" && !alters.has(selection.id))) {
+        say(messages.pick_source, "pending");
+        return;
+      }
       tieSource = selection.kind === "ego" ? null : selection.id;
       root.classList.add("drawing-tie");
       hint.textContent = messages.pick_target;
@@ -378,7 +401,7 @@
     function finishTie(targetKind, targetId) {
       var source = tieSource, target = targetKind === "ego" ? null : targetId;
       cancelTie();
-      if (source === target) { return; }
+      if (source === target || (source !== null && !alters.has(source)) || (target !== null && !alters.has(target))) { return; }
       if (target === null) { target = source; source = null; }  // ego is always the first end
       var tie = { id: crypto.randomUUID(), source_id: source, target_id: target, type: tieTypeChoice.value,
                   direction: "undirected", strength: 1, note: "" };
@@ -388,6 +411,8 @@
     }
 
     function remove() {
+      cancelTie();
+      flushKeyMove();
       if (!selection) { return; }
       if (selection.kind === "alter" && alters.has(selection.id)) {
         var id = selection.id;
@@ -401,13 +426,14 @@
       select(null);
     }
     function history(action) {
+      flushKeyMove();
       send({ action: action }, function (result) { applySteps(result.steps); showPanel(); });
     }
 
     // Moving a contact ends in one saved change; crossing into another sector asks about the actor type.
     function commitMove(id, from) {
       var alter = alters.get(id);
-      if (alter.x === from[0] && alter.y === from[1]) { return; }
+      if (!alter || (alter.x === from[0] && alter.y === from[1])) { return; }
       var landed = sectorOf(alter.x, alter.y);
       if (landed.id === alter.actor_type) { send({ action: "edit_alter", id: id, fields: { x: alter.x, y: alter.y } }); return; }
       dialog.querySelector("#sector-question").textContent = dialog.dataset.question
@@ -588,14 +614,6 @@
       keyMove = null;
       hint.textContent = "";
       commitMove(done.id, done.from);
-    }
-
-    function present() {
-      var on = document.body.classList.toggle("presenting");
-      var button = root.querySelector("[data-action=present]");
-      button.setAttribute("aria-pressed", on ? "true" : "false");
-      if (on && document.documentElement.requestFullscreen) { document.documentElement.requestFullscreen().catch(function () {}); }
-      if (!on && document.fullscreenElement) { document.exitFullscreen().catch(function () {}); }
     }
 
     root.addEventListener("click", function (event) {

@@ -150,3 +150,15 @@ def test_map_create_and_copy_on_the_command_line(cli, demo_dir):
     closed = next(m for m in maps if m["alters"] == 6)  # the completed interview cannot get a new map
     refused = cli("map", "create", "--interview", closed["interview"], "--title", "X", data_dir=demo_dir, env=env)
     assert refused.returncode == 1 and "abgeschlossen" in refused.stderr
+
+
+def test_ties_in_opposite_directions_are_drawn_apart():
+    export = make_export()
+    first, second = export.state["alters"][:2]
+    export.state["ties"] = [
+        {"id": str(uuid.uuid4()), "source_id": a["id"], "target_id": b["id"], "type": kind, "direction": "forward",
+         "strength": 1, "note": ""} for a, b, kind in ((first, second, "conflict"), (second, first, "cooperation"))]
+    paths = [e.get("d") for e in ET.fromstring(map_export.svg(export, "de")).iter("{http://www.w3.org/2000/svg}path")
+             if e.get("marker-end")]
+    controls = {path.split("Q")[1].split()[0:2].__str__() for path in paths if "Q" in path}
+    assert len(controls) == 2

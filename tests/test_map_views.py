@@ -101,3 +101,23 @@ def test_a_map_is_only_found_under_its_own_interview(client, guard, interview_id
                                latest_guide(session, "mikoss"), "Ayla")
     assert client.get(f"/interviews/{other.id}/maps/{map_id}").status_code == 404
     assert client.get(f"/interviews/{interview_id}/maps/{uuid.uuid4()}/state").status_code == 404
+
+
+def test_map_routes_refuse_a_map_of_another_interview(client, guard, interview_id, unlocked):
+    map_id = start_map(client, guard, interview_id)
+    vault = unlocked.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        other = interviews.new(session, vault.device_id, save(session, vault.device_id, Organisation(name="Zweiter Verein")),
+                               latest_guide(session, "mikoss"), "Ayla")
+        interviews.record_consent(session, vault.device_id, other, "Vorsitz", "verbal", "2026-11-26", {"network_map"})
+    for action in ("delete", "rename", "copy"):
+        response = client.post(f"/interviews/{other.id}/maps/{map_id}/{action}", data={"title": "X", "csrf_token": guard.csrf_token})
+        assert response.status_code == 404, action
+    assert client.get(f"/interviews/{interview_id}/maps/{map_id}").status_code == 200
+
+
+def test_export_names_outside_latin_1_reach_the_browser(client, guard, interview_id):
+    map_id = start_map(client, guard, interview_id, title="Görüşme Şehir")
+    response = client.get(f"/interviews/{interview_id}/maps/{map_id}/export/svg")
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.isascii() and "filename*=UTF-8''" in disposition and "G%C3%B6r%C3%BC%C5%9Fme" in disposition

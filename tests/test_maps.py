@@ -101,9 +101,9 @@ def test_a_change_sent_twice_is_applied_once(drawing):
     first = alter("Schule", "educational_institution")
     drawing("add_alter", alter=first, op_id="op-1")
     drawing("undo", op_id="op-2")
-    assert drawing("undo", op_id="op-2")["steps"] == []  # the retry of a lost answer
-    assert drawing("add_alter", alter=first, op_id="op-1")["steps"] == []
-    assert drawing.state()["alters"] == []
+    drawing("undo", op_id="op-2")  # the retry of a lost answer
+    drawing("add_alter", alter=first, op_id="op-1")
+    assert drawing.state()["alters"] == [] and drawing.state()["can_redo"]
 
 
 @pytest.mark.parametrize("action, request_body, message", [
@@ -250,3 +250,17 @@ def test_a_bad_project_map_is_refused_with_its_line(change, text):
     with pytest.raises(GuideError, match=text.replace("(", r"\(")) as refused:
         parse_guide(VALID + PROJECT_MAP.replace(*change))
     assert refused.value.line
+
+
+def test_an_edit_cannot_redirect_itself_to_another_record(drawing):
+    first, second = alter("A"), alter("B", "company")
+    drawing("add_alter", alter=first)
+    drawing("add_alter", alter=second)
+    drawing("edit_alter", id=first["id"], fields={"id": second["id"], "label": "Umbenannt"})
+    assert {a["id"]: a["label"] for a in drawing.state()["alters"]} == {first["id"]: "Umbenannt", second["id"]: "B"}
+
+
+def test_a_retried_undo_answers_with_the_steps_it_applied(drawing):
+    drawing("add_alter", alter=alter("A"))
+    applied = drawing("undo", op_id="undo-1")["steps"]
+    assert drawing("undo", op_id="undo-1")["steps"] == applied and applied[0]["remove"] == "alter"

@@ -1,4 +1,6 @@
 """Network maps of an interview: the editor, its JSON changes, measures, replay and exports."""
+from urllib.parse import quote
+
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 
@@ -83,26 +85,28 @@ def export(interview_id: str, map_id: str, fmt: str):
     _, network_map = _load(interview_id, map_id)
     data = map_export.load(db_session(), network_map)
     response = Response(map_export.render(data, fmt, _locale()), mimetype=map_export.FORMATS[fmt])
-    response.headers["Content-Disposition"] = f'attachment; filename="{map_export.file_name(data, fmt)}"'
+    name = map_export.file_name(data, fmt)
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_")  # headers travel as Latin-1
+    response.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
     return response
 
 
 @bp.post("/<map_id>/copy")
 def copy(interview_id: str, map_id: str):
     return _change_maps(interview_id, lambda session, interview: maps.clone(
-        session, current_vault().device_id, interview, maps.get(session, map_id) or abort(404), request.form.get("title", "")))
+        session, current_vault().device_id, interview, _load(interview_id, map_id, session)[1], request.form.get("title", "")))
 
 
 @bp.post("/<map_id>/rename")
 def rename(interview_id: str, map_id: str):
     return _change_maps(interview_id, lambda session, interview: maps.rename(
-        session, current_vault().device_id, interview, maps.get(session, map_id) or abort(404), request.form.get("title", "")))
+        session, current_vault().device_id, interview, _load(interview_id, map_id, session)[1], request.form.get("title", "")))
 
 
 @bp.post("/<map_id>/delete")
 def delete(interview_id: str, map_id: str):
     def remove(session, interview):
-        maps.remove(session, current_vault().device_id, interview, maps.get(session, map_id) or abort(404))
+        maps.remove(session, current_vault().device_id, interview, _load(interview_id, map_id, session)[1])
     return _change_maps(interview_id, remove, to_map=False)
 
 
