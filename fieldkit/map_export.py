@@ -75,8 +75,8 @@ def file_name(export: MapExport, fmt: str) -> str:
 def svg(export: MapExport, locale: str) -> str:
     """The map as a standalone SVG: rings, sectors, ties, contacts, title and legend."""
     state = export.state
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="-190 -158 510 300" width="1530" height="900" '
-             f'font-family="DejaVu Sans, Arial, sans-serif">',
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="-190 -158 510 300" width="1530" height="900" '
+             'font-family="DejaVu Sans, Arial, sans-serif">',
              '<rect x="-190" y="-158" width="510" height="300" fill="#ffffff"/>',
              markers_svg(), background_svg(state, locale)]
     positions = {alter["id"]: (alter["x"] * SCALE, alter["y"] * SCALE) for alter in state["alters"]}

@@ -18,7 +18,7 @@ SCRIPT_MESSAGES = {
     "saving": N_("Saving …"), "saved": N_("Saved"), "offline": N_("No connection: not saved yet, trying again …"),
     "failed": N_("Not saved:"), "pick_target": N_("Now choose the other end of the tie. Escape cancels."),
     "pick_source": N_("First select a contact or the organisation in the centre, then draw the tie."),
-    "new_contact": N_("New contact"), "ego": N_("Ego (the organisation)"), "ring": N_("Ring"),
+    "ego": N_("Ego (the organisation)"), "ring": N_("Ring"),
 }
 
 
