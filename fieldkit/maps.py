@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import NamedTuple, Optional
 
+from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
 from . import network
@@ -99,8 +100,9 @@ def clone(session: Session, device_id: str, interview: Interview, source: Networ
     ensure_drawable(interview)
     copy = save(session, device_id, NetworkMap(interview_id=interview.id, title=_title(title),
                                                rings=source.rings, sectors=source.sectors))
-    new_ids = {alter.id: str(uuid.uuid4()) for alter in alters(session, source)}
-    steps = [_put("alter", {**_alter_record(alter), "id": new_ids[alter.id]}) for alter in alters(session, source)]
+    originals = alters(session, source)
+    new_ids = {alter.id: str(uuid.uuid4()) for alter in originals}
+    steps = [_put("alter", {**_alter_record(alter), "id": new_ids[alter.id]}) for alter in originals]
     steps += [_put("tie", {**_tie_record(tie), "id": str(uuid.uuid4()), "target_id": new_ids[tie.target_id],
                            "source_id": new_ids.get(tie.source_id)}) for tie in ties(session, source)]
     _apply(session, device_id, copy, steps)
@@ -115,10 +117,10 @@ def alters(session: Session, network_map: NetworkMap) -> list[Alter]:
 
 def ties(session: Session, network_map: NetworkMap) -> list[Tie]:
     """The map's ties between live ends (after a merge a tie may outlive a contact deleted elsewhere)."""
-    live = {alter.id for alter in alters(session, network_map)}
-    found = session.exec(select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False)  # noqa: E712
-                         .order_by(Tie.created_at))
-    return [tie for tie in found if tie.target_id in live and (tie.source_id is None or tie.source_id in live)]
+    live = select(Alter.id).where(Alter.map_id == network_map.id, Alter.deleted == False)  # noqa: E712
+    return list(session.exec(select(Tie).where(
+        Tie.map_id == network_map.id, Tie.deleted == False, Tie.target_id.in_(live),  # noqa: E712
+        or_(Tie.source_id.is_(None), Tie.source_id.in_(live))).order_by(Tie.created_at)))
 
 
 def state(session: Session, network_map: NetworkMap) -> dict:
@@ -176,8 +178,8 @@ def history(session: Session, network_map: NetworkMap) -> list[dict]:
 # Building the steps of each change ------------------------------------------------------------------
 
 def _add_alter(session, network_map, request):
-    record = _clean_alter(network_map, _mapping(request.get("alter")))
-    record["id"] = _new_or_given_id(record.get("id"))
+    data = _mapping(request.get("alter"))
+    record = {"id": _new_or_given_id(data.get("id")), **_clean_alter(network_map, data)}
     if session.get(Alter, record["id"]):
         raise MapError(N_("This contact exists already."))
     return "add_alter", [_put("alter", record)], [_remove("alter", record["id"])]
@@ -186,11 +188,9 @@ def _add_alter(session, network_map, request):
 def _edit_alter(session, network_map, request):
     alter = _alter(session, network_map, request.get("id"))
     old = _alter_record(alter)
-    new = {**old, **_clean_alter(network_map, {**old, **_mapping(request.get("fields"))}), "id": old["id"]}
-    if new == old:
-        return "edit_alter", [], []
+    new = {**old, **_clean_alter(network_map, {**old, **_mapping(request.get("fields"))})}
     moved_only = all(new[key] == old[key] for key in ("label", "actor_type", "attributes"))
-    return ("move_alter" if moved_only else "edit_alter"), [_put("alter", new)], [_put("alter", old)]
+    return _replace("alter", "move_alter" if moved_only else "edit_alter", old, new)
 
 
 def _delete_alter(session, network_map, request):
@@ -202,8 +202,8 @@ def _delete_alter(session, network_map, request):
 
 
 def _add_tie(session, network_map, request):
-    record = _clean_tie(session, network_map, _mapping(request.get("tie")))
-    record["id"] = _new_or_given_id(record.get("id"))
+    data = _mapping(request.get("tie"))
+    record = {"id": _new_or_given_id(data.get("id")), **_clean_tie(session, network_map, data)}
     if session.get(Tie, record["id"]):
         raise MapError(N_("This tie exists already."))
     return "add_tie", [_put("tie", record)], [_remove("tie", record["id"])]
@@ -212,11 +212,15 @@ def _add_tie(session, network_map, request):
 def _edit_tie(session, network_map, request):
     tie = _tie(session, network_map, request.get("id"))
     old = _tie_record(tie)
-    new = {**old, **_clean_tie(session, network_map, {**old, **_mapping(request.get("fields"))}, ignore=tie.id),
-           "id": old["id"]}
+    new = {**old, **_clean_tie(session, network_map, {**old, **_mapping(request.get("fields"))}, ignore=tie.id)}
+    return _replace("tie", "edit_tie", old, new)
+
+
+def _replace(kind: str, action: str, old: dict, new: dict):
+    """An edit's steps: the new record forward, the old one back; nothing if nothing changed."""
     if new == old:
-        return "edit_tie", [], []
-    return "edit_tie", [_put("tie", new)], [_put("tie", old)]
+        return action, [], []
+    return action, [_put(kind, new)], [_put(kind, old)]
 
 
 def _delete_tie(session, network_map, request):
@@ -253,7 +257,7 @@ def _clean_alter(network_map: NetworkMap, data: dict) -> dict:
     if not (math.isfinite(x) and math.isfinite(y)):
         raise MapError()
     x, y = network.clamp(x, y)
-    return {"id": data.get("id"), "label": label, "actor_type": actor_type, "x": x, "y": y,
+    return {"label": label, "actor_type": actor_type, "x": x, "y": y,
             "attributes": _clean_attributes(data.get("attributes"))}
 
 
@@ -289,7 +293,7 @@ def _clean_tie(session: Session, network_map: NetworkMap, data: dict, ignore: Op
     if any({tie.source_id, tie.target_id} == ends and tie.type == data["type"] and tie.id != ignore
            for tie in ties(session, network_map)):
         raise MapError(N_("These two are already tied this way."))
-    return {"id": data.get("id"), "source_id": source_id, "target_id": target_id, "type": data["type"],
+    return {"source_id": source_id, "target_id": target_id, "type": data["type"],
             "direction": data.get("direction", "undirected"), "strength": strength,
             "note": _text(data.get("note"), MAX_TEXT)}
 
