@@ -2,7 +2,7 @@
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 
 from .. import map_export, maps, network
 from ..errors import UserError
@@ -10,6 +10,7 @@ from ..i18n import N_
 from ..models import Interview, Organisation
 from ..vocabulary import TIE_TYPES
 from . import current_vault, db_session, message, writing
+from .interviews import detail as interview_page
 
 bp = Blueprint("maps", __name__, url_prefix="/interviews/<interview_id>/maps")
 
@@ -112,14 +113,12 @@ def delete(interview_id: str, map_id: str):
 
 def _change_maps(interview_id: str, change, to_map: bool = True):
     """Create, copy, rename or delete a map, then show it (or the interview, with the error)."""
-    from .interviews import detail
-
     try:
         with writing() as session:
             result = change(session, session.get(Interview, interview_id) or abort(404))
     except UserError as failure:
         db_session().expire_all()
-        return detail(interview_id, error=message(failure), status=400)
+        return interview_page(interview_id, error=message(failure), status=400)
     if to_map and result is not None:
         return redirect(url_for(".editor", interview_id=interview_id, map_id=result.id))
     return redirect(url_for("interviews.detail", interview_id=interview_id) + "#maps")
@@ -143,8 +142,6 @@ def _readonly_reason(interview: Interview):
 
 
 def _locale() -> str:
-    from flask_babel import get_locale
-
     return str(get_locale())
 
 
