@@ -124,6 +124,33 @@ def served(tmp_path):
     app.extensions["vault"].lock()
 
 
+@pytest.fixture
+def vault(tmp_path, coordinator):
+    """A vault opened directly (no app), with the shipped guide and codebook."""
+    from fieldkit import db, interviews
+    from fieldkit.vault import Vault
+
+    vault = Vault(tmp_path / "vault", memory_kib=8192, iterations=1)
+    vault.create(PASSPHRASE, [coordinator[1]])
+    with db.writing(vault.engine) as session:
+        interviews.ensure_shipped_content(session, vault.device_id)
+    yield vault
+    vault.lock()
+
+
+def consented_interview(vault, organisation: str, agreed: set):
+    """An interview with the shipped guide whose representative consented to `agreed`."""
+    from fieldkit import db, interviews
+    from fieldkit.guide import latest_guide
+    from fieldkit.models import Organisation, save
+
+    with db.writing(vault.engine) as session:
+        found = save(session, vault.device_id, Organisation(name=organisation))
+        interview = interviews.new(session, vault.device_id, found, latest_guide(session, "mikoss"), "Ayla")
+        interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "verbal", "2026-11-26", agreed)
+        return interview
+
+
 def set_up_vault(page, launch_url: str, recipient: str) -> None:
     """First start in the browser: passphrase twice, recovery key pasted; lands on the interviews."""
     from playwright.sync_api import expect

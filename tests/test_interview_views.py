@@ -6,19 +6,12 @@ import re
 import pytest
 import werkzeug.formparser
 
-from fieldkit import db, interviews
-from fieldkit.guide import latest_guide
-from fieldkit.models import Organisation, save
+from conftest import consented_interview
 
 
 @pytest.fixture
 def interview_id(unlocked):
-    vault = unlocked.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        organisation = save(session, vault.device_id, Organisation(name="Elternnetzwerk"))
-        planned = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
-        interviews.record_consent(session, vault.device_id, planned, "Vorsitz", "verbal", "2026-11-26", {"quotes"})
-        return planned.id
+    return consented_interview(unlocked.extensions["vault"], "Elternnetzwerk", {"quotes"}).id
 
 
 def test_reopening_the_guide_returns_to_where_the_interviewer_was(client, guard, interview_id):

@@ -9,19 +9,6 @@ from fieldkit import db, imports, interviews, quotes, transcripts
 from fieldkit.guide import guide_version, latest_guide
 from fieldkit.models import Organisation, QuoteCode, save
 from fieldkit.organisations import update_profile
-from fieldkit.vault import Vault
-
-from conftest import PASSPHRASE
-
-
-@pytest.fixture
-def vault(tmp_path, coordinator):
-    vault = Vault(tmp_path / "vault", memory_kib=8192, iterations=1)
-    vault.create(PASSPHRASE, [coordinator[1]])
-    with db.writing(vault.engine) as session:
-        interviews.ensure_shipped_content(session, vault.device_id)
-    yield vault
-    vault.lock()
 
 
 @pytest.fixture

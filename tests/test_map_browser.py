@@ -5,11 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from fieldkit import db, interviews
-from fieldkit.guide import latest_guide
-from fieldkit.models import Organisation, save
-
-from conftest import set_up_vault
+from conftest import consented_interview, set_up_vault
 
 pytestmark = pytest.mark.browser
 
@@ -18,12 +14,7 @@ pytestmark = pytest.mark.browser
 def editor(served, page, coordinator):
     """A consented interview; the map is started from the interview page as an interviewer does."""
     set_up_vault(page, served.launch_url, coordinator[1])
-    vault = served.app.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        organisation = save(session, vault.device_id, Organisation(name="Frauentreff Nord"))
-        interview = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
-        interviews.record_consent(session, vault.device_id, interview, "Vorsitzende", "written", "2026-11-26",
-                                  {"network_map", "quotes"})
+    interview = consented_interview(served.app.extensions["vault"], "Frauentreff Nord", {"network_map", "quotes"})
     page.goto(served.launch_url.split("/launch")[0] + f"/interviews/{interview.id}")
     page.get_by_role("button", name="Netzwerkkarte beginnen").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Netzwerk heute")

@@ -7,19 +7,13 @@ import zipfile
 
 import pytest
 
-from fieldkit import db, interviews
-from fieldkit.guide import latest_guide
-from fieldkit.models import Organisation, save
+from conftest import consented_interview
+
 
 
 @pytest.fixture
 def interview_id(unlocked):
-    vault = unlocked.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        organisation = save(session, vault.device_id, Organisation(name="Elternnetzwerk"))
-        planned = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
-        interviews.record_consent(session, vault.device_id, planned, "Vorsitz", "verbal", "2026-11-26", {"network_map"})
-        return planned.id
+    return consented_interview(unlocked.extensions["vault"], "Elternnetzwerk", {"network_map"}).id
 
 
 def start_map(client, guard, interview_id, title="Netzwerk heute") -> str:
@@ -95,24 +89,12 @@ def test_a_completed_interview_shows_its_map_read_only(client, guard, interview_
 
 def test_a_map_is_only_found_under_its_own_interview(client, guard, interview_id, unlocked):
     map_id = start_map(client, guard, interview_id)
-    vault = unlocked.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        other = interviews.new(session, vault.device_id, save(session, vault.device_id, Organisation(name="Anderer Verein")),
-                               latest_guide(session, "mikoss"), "Ayla")
+    other = consented_interview(unlocked.extensions["vault"], "Anderer Verein", {"network_map"})
     assert client.get(f"/interviews/{other.id}/maps/{map_id}").status_code == 404
-    assert client.get(f"/interviews/{interview_id}/maps/{uuid.uuid4()}/state").status_code == 404
-
-
-def test_map_routes_refuse_a_map_of_another_interview(client, guard, interview_id, unlocked):
-    map_id = start_map(client, guard, interview_id)
-    vault = unlocked.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        other = interviews.new(session, vault.device_id, save(session, vault.device_id, Organisation(name="Zweiter Verein")),
-                               latest_guide(session, "mikoss"), "Ayla")
-        interviews.record_consent(session, vault.device_id, other, "Vorsitz", "verbal", "2026-11-26", {"network_map"})
     for action in ("delete", "rename", "copy"):
         response = client.post(f"/interviews/{other.id}/maps/{map_id}/{action}", data={"title": "X", "csrf_token": guard.csrf_token})
         assert response.status_code == 404, action
+    assert client.get(f"/interviews/{interview_id}/maps/{uuid.uuid4()}/state").status_code == 404
     assert client.get(f"/interviews/{interview_id}/maps/{map_id}").status_code == 200
 
 

@@ -7,31 +7,17 @@ from sqlmodel import Session, select
 from fieldkit import db, interviews, maps
 from fieldkit.guide import latest_guide
 from fieldkit.models import Alter, MapEvent, Organisation, save
-from fieldkit.vault import Vault
 
-from conftest import PASSPHRASE
-
-
-@pytest.fixture
-def vault(tmp_path, coordinator):
-    vault = Vault(tmp_path / "vault", memory_kib=8192, iterations=1)
-    vault.create(PASSPHRASE, [coordinator[1]])
-    with db.writing(vault.engine) as session:
-        interviews.ensure_shipped_content(session, vault.device_id)
-    yield vault
-    vault.lock()
+from conftest import consented_interview
 
 
 @pytest.fixture
 def drawing(vault):
     """An interview whose representative agreed to a map, with an empty map; yields a function that
     applies one change in its own transaction, as each request does."""
+    interview = consented_interview(vault, "Frauentreff", {"network_map"})
     with db.writing(vault.engine) as session:
-        organisation = save(session, vault.device_id, Organisation(name="Frauentreff"))
-        interview = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
-        interviews.record_consent(session, vault.device_id, interview, "Vorsitzende", "written", "2026-11-26",
-                                  {"network_map"})
-        network_map = maps.create(session, vault.device_id, interview, "Heute")
+        network_map = maps.create(session, vault.device_id, interviews.get(session, interview.id), "Heute")
 
     def apply(action, **request):
         with db.writing(vault.engine) as session:
