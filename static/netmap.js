@@ -136,13 +136,13 @@
     place(nodes.get(id), x, y);
     (incident.get(id) || []).forEach(function (tieId) { lines.get(tieId).setAttribute("d", tiePath(ties.get(tieId))); });
   }
-  function applySteps(steps) {
+  function record(steps) {
     steps.forEach(function (step) {
       var store = (step.put || step.remove) === "alter" ? alters : ties;
       if (step.put) { store.set(step.record.id, step.record); } else { store.delete(step.id); }
     });
-    redraw();
   }
+  function applySteps(steps) { record(steps); redraw(); }
 
   var selection = null;  // {kind: "alter" | "tie" | "ego", id}
   function markSelection() {
@@ -166,12 +166,7 @@
     function show(step) {
       position = Math.max(0, Math.min(events.length, step));
       alters.clear(); ties.clear();
-      for (var i = 0; i < position; i++) {
-        events[i].forward.forEach(function (change) {
-          var store = (change.put || change.remove) === "alter" ? alters : ties;
-          if (change.put) { store.set(change.record.id, change.record); } else { store.delete(change.id); }
-        });
-      }
+      events.slice(0, position).forEach(function (event) { record(event.forward); });
       redraw();
       slider.value = String(position);
       caption.textContent = position === 0 ? config.replay_start : describe(events[position - 1], position);
