@@ -302,8 +302,8 @@
       var alter = adding ? { label: "", actor_type: pendingAdd.actor_type, x: pendingAdd.x, y: pendingAdd.y, attributes: {} }
         : alters.get(selection.id);
       alterForm.dataset.mode = adding ? "add" : "edit";
-      alterForm.querySelector("[data-adding]").hidden = !adding;
-      alterForm.querySelector("[data-editing]").hidden = adding;
+      alterForm.querySelectorAll("[data-adding]").forEach(function (part) { part.hidden = !adding; });
+      alterForm.querySelectorAll("[data-editing]").forEach(function (part) { part.hidden = adding; });
       alterForm.elements.label.value = alter.label;
       alterForm.elements.actor_type.value = alter.actor_type;
       Array.prototype.forEach.call(alterForm.querySelectorAll("[data-attribute]"), function (field) {

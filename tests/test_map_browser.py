@@ -77,6 +77,8 @@ def test_draw_by_pointer_tie_cancel_undo_reload_and_replay(editor):
     page.mouse.up()
     saved(page)
     expect(page.locator("#alter-where")).to_contain_text("Ring 4")
+    expect(page.get_by_role("button", name="Kontakt entfernen")).to_be_visible()  # editing, not adding
+    expect(page.get_by_role("button", name="Auf die Karte setzen")).to_be_hidden()
 
     # A tie: select, "draw a tie", pick the other end.
     tap(page, "Jobcenter")
