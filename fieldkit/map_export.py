@@ -12,8 +12,9 @@ from xml.sax.saxutils import escape
 
 import networkx as nx
 
-from . import network
+from . import __version__, maps, network
 from .i18n import N_, translate
+from .models import Interview, Organisation
 from .vocabulary import TIE_TYPES
 
 SCALE = 100  # SVG units per map radius
@@ -34,18 +35,12 @@ class MapExport:
     def rings(self) -> int:
         return len(self.state["rings"])
 
-    def sector_index(self) -> dict:
-        return {sector["id"]: index for index, sector in enumerate(self.state["sectors"])}
-
     def ring_of(self, alter: dict) -> int:
         return network.ring_of(alter["x"], alter["y"], self.rings)
 
 
 def load(session, network_map) -> MapExport:
     """A map from the vault, ready to export."""
-    from . import maps
-    from .models import Interview, Organisation
-
     interview = session.get(Interview, network_map.interview_id)
     organisation = session.get(Organisation, interview.organisation_id)
     return MapExport(maps.state(session, network_map), organisation.name,
@@ -262,8 +257,6 @@ def _nc_tables(export: MapExport, locale: str) -> dict[str, list[list]]:
     state = export.state
     ego_id = _ego_uuid(export)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    from . import __version__
-
     tables = {"ego": [
         ["networkCanvasEgoUUID", "networkCanvasCaseID", "networkCanvasSessionID", "networkCanvasProtocolName",
          "sessionStart", "sessionFinish", "sessionExported", "APP_VERSION", "COMMIT_HASH", "name", "map_title",
