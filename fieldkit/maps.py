@@ -52,6 +52,11 @@ def maps_of(session: Session, interview_id: str) -> list[NetworkMap]:
                                                       NetworkMap.deleted == False).order_by(NetworkMap.created_at)))  # noqa: E712
 
 
+def summaries(session: Session, interview_id: str) -> list[tuple[NetworkMap, int, int]]:
+    """An interview's maps with their numbers of contacts and ties, for lists."""
+    return [(m, len(alters(session, m)), len(ties(session, m))) for m in maps_of(session, interview_id)]
+
+
 def get(session: Session, map_id: str) -> Optional[NetworkMap]:
     network_map = session.get(NetworkMap, map_id)
     return network_map if network_map and not network_map.deleted else None

@@ -7,7 +7,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from .i18n import N_
-from .models import Alter, Interview, NetworkMap, Organisation, Tie, save
+from . import maps
+from .models import Interview, NetworkMap, Organisation, save
 from .vocabulary import FUNDING_SOURCES, MEMBERS_BANDS, OFFER_FIELDS, OFFER_SCOPES, REACH
 
 TEXT_FIELDS = ("name", "pseudonym_code", "city", "notes")
@@ -52,13 +53,7 @@ def organisation_detail(session: Session, organisation_id: str) -> Optional[Orga
         Interview.organisation_id == organisation_id, Interview.deleted == False).order_by(Interview.date)))  # noqa: E712
     detail = OrganisationDetail(organisation, interviews)
     for interview in interviews:
-        for network_map in session.exec(select(NetworkMap).where(
-                NetworkMap.interview_id == interview.id, NetworkMap.deleted == False)):  # noqa: E712
-            alters = session.exec(select(func.count()).select_from(Alter).where(
-                Alter.map_id == network_map.id, Alter.deleted == False)).one()  # noqa: E712
-            ties = session.exec(select(func.count()).select_from(Tie).where(
-                Tie.map_id == network_map.id, Tie.deleted == False)).one()  # noqa: E712
-            detail.maps.append((network_map, alters, ties))
+        detail.maps += maps.summaries(session, interview.id)
     return detail
 
 

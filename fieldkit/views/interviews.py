@@ -68,8 +68,7 @@ def detail(interview_id: str, error=None, status=200):
                            locked_reason=interviews.why_not_editable(interview),
                            actions=interviews.allowed_actions(interview),
                            quote_count=len(quotes.quotes(session, interview)),
-                           network_maps=[(m, len(maps.alters(session, m)), len(maps.ties(session, m)))
-                                         for m in maps.maps_of(session, interview.id)],
+                           network_maps=maps.summaries(session, interview.id),
                            map_consent=bool(interview.consent.get("agreed", {}).get("network_map")),
                            today=dt.date.today().isoformat()), status
 
