@@ -49,7 +49,7 @@ class InMemoryRequest(Request):
 
 
 # Endpoints that work while the vault is locked.
-_OPEN_ENDPOINTS = {"static", "launch", "vault.setup", "vault.unlock", "settings.language"}
+_OPEN_ENDPOINTS = {"static", "launch", "vault.setup", "vault.unlock", "vault.close_window", "settings.language"}
 
 
 def _require_unlocked_vault():

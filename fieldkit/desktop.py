@@ -32,6 +32,7 @@ def open_window(app: Flask) -> None:
     window = webview.create_window("fieldkit", server.launch_url, width=1280, height=860, min_size=(900, 600),
                                    text_select=True)
     window.events.loaded += lambda: log.info("window loaded")
+    window.events.closing += _SaveBeforeClosing(app, window)
     _close_on_signal(window)
     try:
         # private_mode: the web view keeps no cookies, cache or local storage on disk.
@@ -40,6 +41,31 @@ def open_window(app: Flask) -> None:
         server.shutdown()
         app.extensions["vault"].lock()
         log.info("window closed")
+
+
+class _SaveBeforeClosing:
+    """Closing the window first lets the page save what is pending (fieldkit.closeWindow in
+    fieldkit.js), which then asks the server to close it for good. A page that does not answer in
+    time (not loaded, hung) does not keep the window open."""
+
+    WAIT_SECONDS = 8
+
+    def __init__(self, app: Flask, window):
+        self.window, self.allowed = window, threading.Event()
+        app.extensions["close_window"] = self.close_now
+
+    def __call__(self) -> bool:  # runs on the GUI thread; False cancels this close
+        if self.allowed.is_set():
+            return True
+        log.info("window closing: saving what is pending first")
+        self.window.native.webview.page().runJavaScript("window.fieldkit && window.fieldkit.closeWindow()")
+        threading.Timer(self.WAIT_SECONDS, self.close_now).start()
+        return False
+
+    def close_now(self) -> None:
+        if not self.allowed.is_set():
+            self.allowed.set()
+            self.window.destroy()
 
 
 def _close_on_signal(window) -> None:

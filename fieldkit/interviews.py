@@ -14,6 +14,7 @@ from .errors import UserError
 from .guide import Guide
 from .i18n import N_
 from .models import Answer, GuideVersion, Interview, Organisation, save
+from .text import clean
 
 STATUSES = ("planned", "consented", "in_progress", "completed", "locked")
 CONSENT_WAYS = ("written", "verbal")
@@ -23,6 +24,11 @@ ACTIONS = {
     "complete": (("consented", "in_progress"), "completed"),
     "reopen": (("completed",), "in_progress"),
     "lock": (("completed",), "locked"),
+}
+ACTION_REFUSALS = {
+    "complete": N_("Only an interview whose consent is recorded can be completed, and only once."),
+    "reopen": N_("Only a completed interview can be reopened; a locked one stays read-only for good."),
+    "lock": N_("Only a completed interview can be locked."),
 }
 MAX_CLOCK_STEP = 3600  # seconds one clock report may add; more means a clock went wrong
 
@@ -100,8 +106,10 @@ def record_consent(session: Session, device_id: str, interview: Interview, by: s
 
 def change_status(session: Session, device_id: str, interview: Interview, action: str) -> Interview:
     """Complete, reopen or lock an interview, if its status allows it."""
-    if action not in ACTIONS or interview.status not in ACTIONS[action][0]:
+    if action not in ACTIONS:
         raise InterviewError()
+    if interview.status not in ACTIONS[action][0]:
+        raise InterviewError(ACTION_REFUSALS[action])
     interview.status = ACTIONS[action][1]
     return save(session, device_id, interview)
 
@@ -137,6 +145,7 @@ def answers(session: Session, interview: Interview) -> dict[str, Answer]:
 def save_answer(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,
                 text: str) -> Answer:
     """Store the notes for one question (the whole text, so saving twice is harmless)."""
+    text = clean(text)
     answer = _answer_to_change(session, interview, guide, question_key)
     is_new = not answer.version  # never saved: no device has counted a change yet
     if answer.text == text and not is_new:

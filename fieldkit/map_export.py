@@ -1,12 +1,13 @@
 """A network map for reports and for analysis software: SVG and PNG with legend, GraphML, and the
 CSV layout of Network Canvas (one zip per map). These files are plain text: they leave the vault."""
-import csv
 import io
 import math
 import re
+import unicodedata
 import uuid
 import zipfile
 from dataclasses import dataclass
+from typing import Optional
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
@@ -15,6 +16,7 @@ import networkx as nx
 from . import __version__, maps, network
 from .i18n import N_, translate
 from .models import Interview, Organisation
+from .text import clean, clean_tree
 from .vocabulary import TIE_TYPES
 
 SCALE = 100  # SVG units per map radius
@@ -30,6 +32,12 @@ class MapExport:
     organisation: str
     case_id: str
     interview_date: str = ""
+    started: Optional[datetime] = None  # the map's first change
+    finished: Optional[datetime] = None  # its last change, once the interview is completed
+
+    def __post_init__(self):
+        # Whatever reached the vault, every export stays valid XML and CSV: text is cleaned once more here.
+        self.state, self.organisation, self.case_id = clean_tree(self.state), clean(self.organisation), clean(self.case_id)
 
     @property
     def rings(self) -> int:
@@ -43,9 +51,10 @@ def load(session, network_map) -> MapExport:
     """A map from the vault, ready to export."""
     interview = session.get(Interview, network_map.interview_id)
     organisation = session.get(Organisation, interview.organisation_id)
-    return MapExport(maps.state(session, network_map), organisation.name,
-                     organisation.pseudonym_code or organisation.id[:8],
-                     interview.date.isoformat() if interview.date else "")
+    first, last = maps.drawn_between(session, network_map)
+    return MapExport(maps.state(session, network_map), organisation.name, organisation.pseudonym_code or organisation.id[:8],
+                     interview.date.isoformat() if interview.date else "", first or network_map.created_at,
+                     last if interview.status in ("completed", "locked") else None)
 
 
 def render(export: MapExport, fmt: str, locale: str = "de") -> bytes:
@@ -61,8 +70,16 @@ def render(export: MapExport, fmt: str, locale: str = "de") -> bytes:
 
 
 def file_name(export: MapExport, fmt: str) -> str:
-    title = re.sub(r"[^\w-]+", "_", export.state["title"]).strip("_") or "map"
-    return f"{_prefix(export)}_{title}{SUFFIXES[fmt]}"
+    """A name a person can read: organisation, map title and date, in letters every system accepts,
+    e.g. Bildungsbruecke-Musterstadt_Netzwerk-heute_2026-11-30.png."""
+    parts = [_slug(export.organisation), _slug(export.state["title"]) or "map", export.interview_date]
+    return "_".join(part for part in parts if part) + SUFFIXES[fmt]
+
+
+def _slug(text: str) -> str:
+    text = text.translate(str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}))
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60]
 
 
 # Pictures --------------------------------------------------------------------------------------------
@@ -207,14 +224,20 @@ def _legend(state: dict, locale: str) -> str:
 
 # Data for analysis -----------------------------------------------------------------------------------
 
-def graph(export: MapExport, locale: str) -> nx.MultiGraph:
-    """The map as a networkx multigraph (ties of several types may join the same two ends). Ego is the
-    node "ego"; a tie's `direction` reads from its first end (source) to its second (target)."""
+# How a tie reads in the graph files: every tie is an edge from `source` to `target`; one-way ties are
+# written in their own direction (a "backward" tie with its ends swapped), so tools that read the file
+# as directed get every arrow right; mutual and undirected ties say so in `direction`.
+GRAPH_DIRECTIONS = {"forward": "forward", "backward": "forward", "mutual": "mutual", "undirected": "undirected"}
+
+
+def graph(export: MapExport, locale: str) -> nx.MultiDiGraph:
+    """The map as a networkx directed multigraph (ties of several types may join the same two ends).
+    Ego is the node "ego"."""
     state = export.state
     sectors = {sector["id"]: sector for sector in state["sectors"]}
     ego_id = _ego_uuid(export)
-    result = nx.MultiGraph(title=state["title"], map_id=state["id"], organisation=export.organisation,
-                           rings=len(state["rings"]))
+    result = nx.MultiDiGraph(title=state["title"], map_id=state["id"], organisation=export.organisation,
+                             rings=len(state["rings"]))
     result.add_node(network.EGO, label=export.organisation, is_ego=True, networkCanvasType="Ego",
                     networkCanvasUUID=ego_id)
     for alter in state["alters"]:
@@ -225,12 +248,14 @@ def graph(export: MapExport, locale: str) -> nx.MultiGraph:
                         relevance=network.relevance(ring, export.rings), x=alter["x"], y=alter["y"],
                         networkCanvasType="Actor", networkCanvasUUID=alter["id"], **alter["attributes"])
     for tie in state["ties"]:
-        source = tie["source_id"] or network.EGO
-        result.add_edge(source, tie["target_id"], key=tie["id"], type=tie["type"],
-                        type_label=translate(TIE_TYPES[tie["type"]], locale), direction=tie["direction"],
-                        strength=tie["strength"], note=tie["note"], tie_from=source, tie_to=tie["target_id"],
+        source, target = tie["source_id"] or network.EGO, tie["target_id"]
+        if tie["direction"] == "backward":
+            source, target = target, source
+        result.add_edge(source, target, key=tie["id"], type=tie["type"],
+                        type_label=translate(TIE_TYPES[tie["type"]], locale),
+                        direction=GRAPH_DIRECTIONS[tie["direction"]], strength=tie["strength"], note=tie["note"],
                         networkCanvasType=tie["type"], networkCanvasUUID=tie["id"],
-                        networkCanvasSourceUUID=tie["source_id"] or ego_id, networkCanvasTargetUUID=tie["target_id"])
+                        networkCanvasSourceUUID=_nc_uuid(source, ego_id), networkCanvasTargetUUID=_nc_uuid(target, ego_id))
     return result
 
 
@@ -241,14 +266,16 @@ def graphml(export: MapExport, locale: str) -> bytes:
 
 
 def network_canvas_zip(export: MapExport, locale: str) -> bytes:
-    """ego.csv, attributeList_Actor.csv and one edgeList_<type>.csv per tie type (also when empty), in
-    Network Canvas' column layout, with the GraphML beside them. Ego–alter ties are columns of the
-    alter, as Network Canvas keeps them; alter–alter ties are the edge lists."""
+    """The CSV files Network Canvas exports for one interview session (here: one map), as its exporter
+    writes them: `<case>_<session>_ego.csv`, `…_attributeList_Actor.csv`, one `…_edgeList_<type>.csv` per
+    kind of tie among contacts that occurs (a single header-only `…_edgeList.csv` when none does), with
+    the GraphML beside them. fieldkit adds the ties to the organisation itself as `ego_tie_<type>`
+    columns of the contacts, since Network Canvas has no edges to ego."""
     prefix = _prefix(export)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, rows in _nc_tables(export, locale).items():
-            archive.writestr(f"{prefix}_{name}.csv", _csv(rows))
+            archive.writestr(f"{prefix}_{name}.csv", "".join(_nc_line(row) for row in rows))
         archive.writestr(f"{prefix}.graphml", graphml(export, locale))
     return buffer.getvalue()
 
@@ -256,63 +283,97 @@ def network_canvas_zip(export: MapExport, locale: str) -> bytes:
 def _nc_tables(export: MapExport, locale: str) -> dict[str, list[list]]:
     state = export.state
     ego_id = _ego_uuid(export)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tables = {"ego": [
         ["networkCanvasEgoUUID", "networkCanvasCaseID", "networkCanvasSessionID", "networkCanvasProtocolName",
          "sessionStart", "sessionFinish", "sessionExported", "APP_VERSION", "COMMIT_HASH", "name", "map_title",
          "interview_date"],
-        [ego_id, export.case_id, state["id"], "fieldkit", "", "", now, __version__, "", export.organisation,
+        [ego_id, export.case_id, state["id"], "fieldkit", _js_time(export.started), _js_time(export.finished),
+         _js_time(datetime.now(timezone.utc)), f"v{__version__}", "Unknown commit hash", export.organisation,
          state["title"], export.interview_date]]}
+    tables["attributeList_Actor"] = _nc_nodes(export, ego_id)
+    tables.update(_nc_edges(export, ego_id))
+    return tables
+
+
+def _nc_nodes(export: MapExport, ego_id: str) -> list[list]:
+    """One row per contact. Categorical variables (actor type, the choice attributes) are split into
+    `<variable>_<option>` columns of true/false, as Network Canvas writes them."""
+    state = export.state
+    choices = {"actor_type": [sector["id"] for sector in state["sectors"]]}
+    choices.update({key: list(options) for key, (_, options) in network.ALTER_ATTRIBUTES.items() if options})
+    texts = [key for key, (_, options) in network.ALTER_ATTRIBUTES.items() if not options]
+    header = ["nodeID", "networkCanvasEgoUUID", "networkCanvasUUID", "name"]
+    header += [f"{key}_{option}" for key, options in choices.items() for option in options]
+    header += ["ring", "relevance", *texts, "layout_x", "layout_y"]
+    for key in TIE_TYPES:
+        header += [f"ego_tie_{key}", f"ego_tie_{key}_direction", f"ego_tie_{key}_strength"]
     ego_ties = {}
     for tie in state["ties"]:
         if tie["source_id"] is None:
             ego_ties.setdefault(tie["target_id"], {})[tie["type"]] = tie
-    attributes = list(network.ALTER_ATTRIBUTES)
-    header = ["nodeID", "networkCanvasEgoUUID", "networkCanvasUUID", "name", "actor_type", "ring", "relevance",
-              *attributes, "layout_x", "layout_y"]
-    for key in TIE_TYPES:
-        header += [f"ego_tie_{key}", f"ego_tie_{key}_direction", f"ego_tie_{key}_strength"]
-    node_ids = {}
     rows = [header]
     for number, alter in enumerate(state["alters"], start=1):
-        node_ids[alter["id"]] = number
+        values = {"actor_type": alter["actor_type"], **alter["attributes"]}
         ring = export.ring_of(alter)
-        row = [number, ego_id, alter["id"], alter["label"], alter["actor_type"], ring + 1,
-               network.relevance(ring, export.rings), *[alter["attributes"].get(key, "") for key in attributes],
-               round((alter["x"] + 1) / 2, 5), round((alter["y"] + 1) / 2, 5)]
+        row = [number, ego_id, alter["id"], alter["label"]]
+        row += [values.get(key) == option for key, options in choices.items() for option in options]
+        row += [ring + 1, network.relevance(ring, export.rings), *[values.get(key) for key in texts],
+                round((alter["x"] + 1) / 2, 5), round((alter["y"] + 1) / 2, 5)]
         for key in TIE_TYPES:
             tie = ego_ties.get(alter["id"], {}).get(key)
-            row += ["true", tie["direction"], tie["strength"]] if tie else ["false", "", ""]
+            row += [True, tie["direction"], tie["strength"]] if tie else [False, None, None]
         rows.append(row)
-    tables["attributeList_Actor"] = rows
-    for key in TIE_TYPES:
-        edges = [["edgeID", "from", "to", "networkCanvasEgoUUID", "networkCanvasUUID", "networkCanvasSourceUUID",
-                  "networkCanvasTargetUUID", "direction", "strength", "note"]]
-        for tie in state["ties"]:
-            if tie["type"] == key and tie["source_id"] is not None:
-                edges.append([len(edges), node_ids[tie["source_id"]], node_ids[tie["target_id"]], ego_id, tie["id"],
-                              tie["source_id"], tie["target_id"], tie["direction"], tie["strength"], tie["note"]])
-        tables[f"edgeList_{key}"] = edges
-    return tables
+    return rows
 
 
-def _csv(rows: list[list]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([_cell(value) for value in row])
-    return out.getvalue()
+def _nc_edges(export: MapExport, ego_id: str) -> dict[str, list[list]]:
+    """Ties among contacts, numbered across the whole map (edgeID) and listed per kind that occurs;
+    `from`/`to` are the contacts' nodeID."""
+    state = export.state
+    node_ids = {alter["id"]: number for number, alter in enumerate(state["alters"], start=1)}
+    header = ["edgeID", "from", "to", "networkCanvasEgoUUID", "networkCanvasUUID", "networkCanvasSourceUUID",
+              "networkCanvasTargetUUID", "direction", "strength", "note"]
+    tables: dict[str, list[list]] = {}
+    ties = [tie for tie in state["ties"] if tie["source_id"] is not None]
+    for number, tie in enumerate(ties, start=1):
+        tables.setdefault(f"edgeList_{re.sub(r'[^A-Za-z0-9_]', '', tie['type'])}", [header]).append(
+            [number, node_ids[tie["source_id"]], node_ids[tie["target_id"]], ego_id, tie["id"], tie["source_id"],
+             tie["target_id"], tie["direction"], tie["strength"], tie["note"]])
+    return tables or {"edgeList": [header]}
 
 
-def _cell(value):
-    """Spreadsheet programs run cells that start like a formula; Network Canvas guards them with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t"):
-        return "'" + value
-    return value
+def _nc_line(row: list) -> str:
+    """A CSV line as Network Canvas writes it: a cell is quoted only if it holds a quote, comma or line
+    break; true/false for booleans; nothing for a missing value; CRLF at the end."""
+    return ",".join(_nc_cell(value) for value in row) + "\r\n"
+
+
+def _nc_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JavaScript prints 5.0 as 5
+    text = str(value)
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in '",\r\n') else text
+
+
+def _js_time(moment) -> str:
+    """A time as JavaScript's toISOString() writes it (UTC, milliseconds, Z); empty for none."""
+    if moment is None:
+        return ""
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment  # stored in UTC
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _prefix(export: MapExport) -> str:
-    return re.sub(r"\W+", "_", f"{export.case_id}_{export.state['id']}")
+    """Network Canvas' file prefix: case id and session id, with what file systems refuse removed."""
+    return re.sub(r'[/?<>\\:*|"\x00-\x1f\x80-\x9f]', "", f"{export.case_id}_{export.state['id']}")
+
+
+def _nc_uuid(node: str, ego_id: str) -> str:
+    return ego_id if node == network.EGO else node
 
 
 def _ego_uuid(export: MapExport) -> str:

@@ -18,6 +18,7 @@ from .errors import UserError
 from .i18n import N_
 from .interviews import ensure_editable
 from .models import Alter, Interview, MapEvent, NetworkMap, Tie, save
+from .text import clean
 from .vocabulary import TIE_TYPES
 
 MAX_LABEL = 200
@@ -135,6 +136,12 @@ def state(session: Session, network_map: NetworkMap) -> dict:
             "alters": [_alter_record(alter) for alter in alters(session, network_map)],
             "ties": [_tie_record(tie) for tie in ties(session, network_map)],
             "can_undo": bool(undo), "can_redo": bool(redo)}
+
+
+def drawn_between(session: Session, network_map: NetworkMap) -> tuple:
+    """When the map's first and last logged changes were made (None, None for a map never changed)."""
+    return session.exec(select(func.min(MapEvent.at), func.max(MapEvent.at))
+                        .where(MapEvent.map_id == network_map.id)).one()
 
 
 def measures(session: Session, network_map: NetworkMap) -> dict:
@@ -330,7 +337,7 @@ def _text(value, limit: int) -> str:
         return ""
     if not isinstance(value, (str, int, float)):
         raise MapError()
-    return str(value).strip()[:limit]
+    return clean(str(value)).strip()[:limit]
 
 
 def _title(title: str) -> str:

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from .i18n import N_
 from . import maps
 from .models import Interview, NetworkMap, Organisation, save
+from .text import clean
 from .vocabulary import FUNDING_SOURCES, MEMBERS_BANDS, OFFER_FIELDS, OFFER_SCOPES, REACH
 
 TEXT_FIELDS = ("name", "pseudonym_code", "city", "notes")
@@ -63,6 +64,7 @@ def parse_profile(values: dict) -> tuple[dict, list]:
     fields, errors = {}, []
     if not (values.get("name") or "").strip():
         errors.append((N_("The name is missing."), {}))
+    values = {key: clean(value) if isinstance(value, str) else value for key, value in values.items()}
     for name in TEXT_FIELDS:
         fields[name] = (values.get(name) or "").strip() or (None if name in ("pseudonym_code", "city") else "")
     for name, (low, high) in NUMBER_FIELDS.items():
@@ -75,6 +77,8 @@ def parse_profile(values: dict) -> tuple[dict, list]:
         fields[name] = number
     for name, allowed in CHOICE_FIELDS.items():
         value = (values.get(name) or "").strip()
+        if name == "members_band":
+            value = members_band(value)
         if value and value not in allowed:
             errors.append((N_("%(column)s must be one of: %(allowed)s."), {"column": name, "allowed": ", ".join(allowed)}))
         fields[name] = value or None
@@ -99,7 +103,22 @@ def update_profile(session: Session, device_id: str, organisation: Organisation,
 
 
 def create_organisation(session: Session, device_id: str, name: str, city: str = "") -> Organisation:
-    return save(session, device_id, Organisation(name=name.strip(), city=city.strip() or None))
+    return save(session, device_id, Organisation(name=clean(name).strip(), city=clean(city).strip() or None))
+
+
+def members_band(text: str) -> str:
+    """A members band from a band ("26-50", "26–50", "> 200") or from a count ("45" → "26-50")."""
+    compact = text.replace("–", "-").replace(" ", "")
+    if compact in MEMBERS_BANDS:
+        return compact
+    count = _integer(text) if text else None
+    if count is None or count < 1:
+        return text
+    for band in MEMBERS_BANDS:
+        low, _, high = band.lstrip(">").partition("-")
+        if count <= int(high or 10**9) and (high or count > int(low)):
+            return band
+    return text
 
 
 def _integer(text: str) -> Optional[int]:

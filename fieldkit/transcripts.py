@@ -15,6 +15,7 @@ from .errors import UserError
 from .i18n import N_
 from .interviews import ensure_editable
 from .models import Interview, Transcript, save
+from .text import clean
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_XML_BYTES = 2 * MAX_BYTES  # unpacked document XML: more is a zip bomb, not a transcript
@@ -55,10 +56,10 @@ def extract_text(filename: str, data: bytes) -> str:
 def import_transcript(session: Session, device_id: str, interview: Interview, filename: str, data: bytes,
                       language: str = "de") -> Transcript:
     ensure_editable(interview)
-    text = extract_text(filename, data).strip()
+    text = clean(extract_text(filename, data)).strip()
     if not text:
         raise TranscriptError(N_("The file contains no text."))
-    return save(session, device_id, Transcript(interview_id=interview.id, source_name=PurePath(filename).name,
+    return save(session, device_id, Transcript(interview_id=interview.id, source_name=clean(PurePath(filename).name),
                                                text=text, language=language))
 
 

@@ -130,8 +130,8 @@ def _is_repetition(text: str) -> bool:
 def parse_recipient(text: str) -> str:
     """Find the age recipient in pasted text or an identity file's '# public key:' line."""
     words = text.replace("#", " ").replace(":", " ").split()
-    if any(w.upper().startswith("AGE-SECRET-KEY-") for w in words) and not any(w.startswith("age1") for w in words):
-        raise BadRecipient(N_("This is a private key. Paste only the public key (age1…); keep the private key with the coordinator."))
+    if any(w.upper().startswith("AGE-SECRET-KEY-") for w in words):  # also an identity file naming its public key
+        raise BadRecipient(N_("This is the coordinator's secret key, which must never be on a laptop. Use only the public key (age1…, the file coordinator.pub); keep the secret key with the coordinator."))
     for word in words:
         if word.startswith("age1"):
             try:

@@ -1,6 +1,8 @@
-// fieldkit page glue: the CSRF header for HTMX and the idle lock. No inline script anywhere (CSP).
+// fieldkit page glue: the CSRF header for HTMX, saving what is pending before the page changes, and
+// the idle lock. No inline script anywhere (CSP).
 (function () {
   "use strict";
+  var body = document.body;
   var token = document.querySelector('meta[name="csrf-token"]').content;
 
   document.addEventListener("htmx:configRequest", function (event) {
@@ -15,10 +17,63 @@
     document.addEventListener(name, forgetHistoryPath);
   });
 
+  // Nothing typed may be lost when the page changes. Screens that save in the background register a
+  // saver: `pending()` says whether something is not on disk yet, `flush()` sends it now and resolves
+  // true once the server confirmed it, false if it could not (offline). Links, forms, the lock, the
+  // idle lock and closing the window wait for every saver before they leave.
+  var savers = [];
+  var fieldkit = window.fieldkit = {
+    token: token,
+    addSaver: function (saver) { savers.push(saver); },
+    pending: function () { return savers.some(function (saver) { return saver.pending(); }); },
+    flush: function () {
+      return Promise.all(savers.map(function (saver) { return saver.pending() ? saver.flush() : true; }))
+        .then(function (results) { return results.every(Boolean); });
+    },
+    // Run `go` once everything is saved; if something cannot be saved, ask before leaving it behind.
+    leave: function (go) {
+      if (!fieldkit.pending()) { go(); return; }
+      fieldkit.flush().then(function (saved) {
+        if (saved || window.confirm(body.dataset.msgLeave)) { go(); }
+      });
+    },
+    // The desktop window asks before it closes: save, then tell the server the window may go.
+    closeWindow: function () {
+      var close = function () {
+        fetch(body.dataset.windowCloseUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token } });
+      };
+      fieldkit.flush().then(close, close);
+    }
+  };
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[href]");
+    if (!link || event.defaultPrevented || !fieldkit.pending() || event.button !== 0 || event.ctrlKey ||
+        event.metaKey || event.shiftKey || link.target || link.hasAttribute("download") ||
+        link.getAttribute("href").charAt(0) === "#") { return; }
+    event.preventDefault();
+    fieldkit.leave(function () { window.location.assign(link.href); });
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || form.dataset.saved === "yes" || !fieldkit.pending()) { return; }
+    event.preventDefault();
+    var submitter = event.submitter;
+    fieldkit.leave(function () { form.dataset.saved = "yes"; form.requestSubmit(submitter); });
+  });
+  // Leaving another way (typed address, Back, reload): send what is pending without waiting; only if
+  // the last attempt already failed is there reason to ask.
+  window.addEventListener("beforeunload", function (event) {
+    if (!fieldkit.pending()) { return; }
+    var lost = savers.some(function (saver) { return saver.pending() && !saver.sendBeforeUnload(); });
+    if (lost) { event.preventDefault(); event.returnValue = body.dataset.msgLeave; }
+  });
+  // A page restored from the back/forward cache may show text that was never saved: load it anew.
+  window.addEventListener("pageshow", function (event) { if (event.persisted) { window.location.reload(); } });
+
   // Idle lock: the server locks the vault after the idle time; the page leaves the screen at the same
   // moment so nothing stays visible. Reading and typing count as activity and are reported at most
   // once a minute, so the server's clock agrees with what the person is doing.
-  var body = document.body;
   var idleSeconds = parseInt(body.dataset.idleSeconds || "0", 10);
   if (!idleSeconds) { return; }
   var lastInput = Date.now();
@@ -35,13 +90,17 @@
     document.addEventListener(name, onActivity, { passive: true, capture: true });
   });
   document.addEventListener("htmx:afterRequest", function () { lastReport = Date.now(); });
-  // Idle here means idle: lock the vault now (the server may not have checked yet), then leave.
+  // Idle here means idle: save what is pending, lock the vault now (the server may not have checked
+  // yet), then leave.
   var leaving = false;
   setInterval(function () {
     if (leaving || Date.now() - lastInput <= idleSeconds * 1000) { return; }
     leaving = true;
-    fetch(body.dataset.lockUrl, { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" })
-      .finally(function () { window.location.assign(body.dataset.unlockUrl); });
+    var lock = function () {
+      fetch(body.dataset.lockUrl, { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" })
+        .finally(function () { window.location.assign(body.dataset.unlockUrl); });
+    };
+    fieldkit.flush().then(lock, lock);
   }, 2000);
 })();
 
@@ -49,8 +108,15 @@
 (function () {
   "use strict";
   var body = document.body;
-  var token = document.querySelector('meta[name="csrf-token"]').content;
+  var token = window.fieldkit.token;
   var pending = new Set();
+  var KEEPALIVE_LIMIT = 60000; // bytes a request may carry while the page unloads
+
+  // The browser may put back text it remembered in a form (Back, reload); the page shows only what
+  // the server has, which it rendered as the field's default.
+  document.querySelectorAll("textarea[hx-post]").forEach(function (area) {
+    if (area.value !== area.defaultValue) { area.value = area.defaultValue; }
+  });
 
   function slotFor(element) {
     var target = element.getAttribute("hx-target");
@@ -67,6 +133,7 @@
     var area = event.target;
     if (area.matches && area.matches("textarea[hx-post]")) {
       area.edits = (area.edits || 0) + 1;
+      area.failed = false;
       pending.add(area);
       say(area, body.dataset.msgPending, "pending");
     }
@@ -77,17 +144,51 @@
     if (!pending.has(element)) { return; }
     if (event.detail.xhr.status === 200 && element.sent === element.edits) { pending.delete(element); }
     else if (event.detail.xhr.status === 200) { say(element, body.dataset.msgPending, "pending"); }
+    settle(element);
   });
   document.addEventListener("htmx:sendError", function (event) {
     var element = event.detail.elt;
     if (element.matches("textarea[hx-post]")) {
       pending.add(element);
+      element.failed = true;
       say(element, body.dataset.msgOffline, "failed");
+      settle(element);
       setTimeout(function () { htmx.trigger(element, "retry"); }, 3000);
     }
   });
-  window.addEventListener("beforeunload", function (event) {
-    if (pending.size) { event.preventDefault(); event.returnValue = body.dataset.msgLeave; }
+
+  // Saving now goes through htmx's own queue for the note (hx-sync), so it lands after any request
+  // already on its way and never overwrites newer text with older.
+  var waiting = new Map(); // note → callbacks waiting for its next answer
+  function settle(area) {
+    var callbacks = waiting.get(area) || [];
+    if (!pending.has(area) || area.failed) {
+      waiting.delete(area);
+      callbacks.forEach(function (callback) { callback(!pending.has(area)); });
+    }
+  }
+  function saveNow(area) {
+    return new Promise(function (resolve) {
+      if (!pending.has(area)) { resolve(true); return; }
+      waiting.set(area, (waiting.get(area) || []).concat([resolve]));
+      area.failed = false;
+      htmx.trigger(area, "retry");
+    });
+  }
+  window.fieldkit.addSaver({
+    pending: function () { return pending.size > 0; },
+    flush: function () {
+      return Promise.all(Array.from(pending).map(saveNow)).then(function (results) { return results.every(Boolean); });
+    },
+    sendBeforeUnload: function () {
+      return Array.from(pending).every(function (area) {
+        var form = new URLSearchParams({ text: area.value });
+        if (area.failed || form.toString().length > KEEPALIVE_LIMIT) { return false; }
+        fetch(area.getAttribute("hx-post"), { method: "POST", body: form, keepalive: true, credentials: "same-origin",
+                                              headers: { "X-CSRF-Token": token, "HX-Request": "true" } });
+        return true;
+      });
+    }
   });
 
   // Alt+key presses the element marked data-key="key" (Alt, so typing in the notes is never taken).
@@ -152,11 +253,8 @@
       end: Array.from(area.value.slice(0, end)).length,
       text: area.value.slice(start, end)
     };
-    var tries = 0;
-    var send = function () {
-      if (pending.has(area) && tries++ < 20) { setTimeout(send, 300); return; }  // wait up to 6 s for the save
+    saveNow(area).then(function () {
       htmx.ajax("POST", button.dataset.url, { target: "#quotes", swap: "outerHTML", values: values });
-    };
-    send();
+    });
   });
 })();

@@ -261,17 +261,20 @@
           updateHistoryButtons(answer.body);
           if (item.done) { item.done(answer.body); }
           if (!queue.length) { say(messages.saved + " " + new Date().toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" }), "saved"); }
+          settleWaiting(true);
           if (measures && window.htmx) { window.htmx.trigger(measures, "map-changed"); }
           pump();
         })
         .catch(function () {
           sending = false;
           say(messages.offline, "failed");
+          settleWaiting(false);
           setTimeout(pump, 2000);
         });
     }
     function refused(reason) {
       queue = [];
+      settleWaiting(true);  // refused for good: nothing is pending any more
       say(messages.failed + " " + (reason || ""), "failed");
       fetch(root.dataset.stateUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); })
         .then(function (state) { drawAll(state); updateHistoryButtons(state); showPanel(); });
@@ -622,8 +625,20 @@
       else if (action === "present") { present(); }
       else if (action === "close-panel") { select(null); }
     });
-    window.addEventListener("beforeunload", function (event) {
-      if (queue.length) { event.preventDefault(); event.returnValue = messages.offline; }
+    // Leaving the page waits until every change is on the server (see fieldkit.js).
+    var drained = [];
+    window.fieldkit.addSaver({
+      pending: function () { return queue.length > 0 || keyMove !== null; },
+      flush: function () {
+        flushKeyMove();
+        if (!queue.length) { return Promise.resolve(true); }
+        return new Promise(function (resolve) { drained.push(resolve); pump(); });
+      },
+      sendBeforeUnload: function () { return false; }  // changes go one by one, in order: nothing to send at once
     });
+    function settleWaiting(saved) {
+      if (queue.length && saved) { return; }
+      drained.splice(0).forEach(function (resolve) { resolve(saved); });
+    }
   }
 })();

@@ -40,14 +40,18 @@ def test_first_start_creates_the_vault_then_locks_and_unlocks(served, page, coor
     expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
 
 
-def test_recovery_key_can_be_chosen_as_a_file(served, page, coordinator, tmp_path):
-    key_file = tmp_path / "coordinator.key"
-    key_file.write_text(coordinator[0])
+def test_recovery_key_can_be_chosen_as_a_file_but_never_the_secret_one(served, page, coordinator, tmp_path):
+    secret_file, public_file = tmp_path / "coordinator.key", tmp_path / "coordinator.pub"
+    secret_file.write_text(coordinator[0])
+    public_file.write_text(coordinator[1] + "\n")
     page.goto(served.launch_url)
-    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
-    page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
-    page.get_by_label("oder die Schlüsseldatei auswählen").set_input_files(str(key_file))
-    page.get_by_role("button", name="Tresor anlegen").click()
+    for chosen in (secret_file, public_file):
+        page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+        page.get_by_label("Passphrase wiederholen").fill(PASSPHRASE)
+        page.get_by_label("oder die Schlüsseldatei auswählen").set_input_files(str(chosen))
+        page.get_by_role("button", name="Tresor anlegen").click()
+        if chosen is secret_file:
+            expect(page.get_by_role("alert")).to_contain_text("geheime Schlüssel der Koordination")
     expect(page.get_by_role("heading", level=1)).to_have_text("Interviews")
     page.get_by_role("link", name="Einstellungen").click()
     expect(page.locator(".recipient")).to_have_text(coordinator[1])

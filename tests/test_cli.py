@@ -237,7 +237,11 @@ def test_a_second_coordinator_key_is_imported_after_confirming_its_fingerprint(c
     unconfirmed = cli("keys", "import", second_recipient, data_dir=laptop, env=env)
     assert unconfirmed.returncode == 1 and "Fingerabdruck dieses Schlüssels" in unconfirmed.stderr
     shown = unconfirmed.stderr.split("--confirm \"")[1].split("\"")[0]
-    assert cli("keys", "import", str(second_key), "--confirm", shown, data_dir=laptop, env=env).returncode == 0
+    secret = cli("keys", "import", str(second_key), "--confirm", shown, data_dir=laptop, env=env)
+    assert secret.returncode == 1 and "geheime Schlüssel" in secret.stderr  # never the secret key on a laptop
+    public = second_key.with_suffix(".pub")  # what project-init wrote beside it
+    assert public.read_text().strip() == second_recipient
+    assert cli("keys", "import", str(public), "--confirm", shown, data_dir=laptop, env=env).returncode == 0
     assert cli("export", "bundle", "--out", str(tmp_path / "b.fkb"), data_dir=laptop, env=env).returncode == 0
     opened = subprocess.run(["age", "-d", "-i", str(second_key), str(tmp_path / "b.fkb")], capture_output=True)
     assert opened.returncode == 0 and opened.stdout.startswith(b"PK")  # the second coordinator opens it too

@@ -3,16 +3,22 @@ layout, an XML parser for SVG, the PNG header; and `fieldkit export network` on 
 import csv
 import io
 import json
+import re
 import struct
 import uuid
 import zipfile
+from datetime import datetime, timezone
 import xml.etree.ElementTree as ET
 
 import networkx as nx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree as lxml_etree
 
 from fieldkit import map_export, network
 from fieldkit.demo import DEMO_PASSPHRASE
+from fieldkit.text import clean
 
 
 def make_export() -> map_export.MapExport:
@@ -33,14 +39,19 @@ def make_export() -> map_export.MapExport:
 
     ties = [tie(None, "Jobcenter", "power_asymmetry", "forward", 3), tie(None, "Moschee", "cooperation"),
             tie(None, "Jobcenter", "cooperation"), tie("Caritas", "Moschee", "tension"),
-            tie("Caritas", "Jobcenter", "cooperation", strength=2), tie("Caritas", "Jobcenter", "competition")]
+            tie("Caritas", "Jobcenter", "cooperation", strength=2), tie("Caritas", "Jobcenter", "competition"),
+            # one-way ties whose first end was added after the second, and one drawn backwards
+            tie("=Verein", "Jobcenter", "conflict", "forward"), tie("Jobcenter", "=Verein", "cooperation", "backward"),
+            tie("Moschee", "=Verein", "cooperation", "mutual")]
     state = {"id": str(uuid.uuid4()), "title": "Netzwerk heute", **config, "alters": alters, "ties": ties}
-    return map_export.MapExport(state, "Frauentreff <Demo> & Co", "MO-01", "2026-11-26")
+    return map_export.MapExport(state, "Frauentreff <Demo> & Co", "MO-01", "2026-11-26",
+                                started=datetime(2026, 11, 26, 9, 30, 0, 250000, tzinfo=timezone.utc))
 
 
 def test_graphml_round_trips_through_networkx():
     export = make_export()
     read = nx.read_graphml(io.BytesIO(map_export.graphml(export, "de")), force_multigraph=True)
+    assert read.is_directed()
     alters = {alter["id"]: alter for alter in export.state["alters"]}
     assert set(read.nodes) == {network.EGO, *alters}
     assert read.nodes[network.EGO]["is_ego"] is True
@@ -50,46 +61,94 @@ def test_graphml_round_trips_through_networkx():
         ring = network.ring_of(alter["x"], alter["y"], 4)
         assert (node["ring"], node["relevance"]) == (ring + 1, 4 - ring)
     assert read.nodes[alters[export.state["alters"][0]["id"]]["id"]]["frequency"] == "weekly"
-    edges = sorted((data["tie_from"], data["tie_to"], data["type"], data["direction"], data["strength"])
-                   for _, _, data in read.edges(data=True))
-    expected = sorted((tie["source_id"] or network.EGO, tie["target_id"], tie["type"], tie["direction"], tie["strength"])
-                      for tie in export.state["ties"])
-    assert edges == expected
+    edges = sorted((source, target, data["type"], data["direction"], data["strength"])
+                   for source, target, data in read.edges(data=True))
+    assert edges == sorted(_expected_edge(tie) for tie in export.state["ties"])
     assert read.graph["title"] == "Netzwerk heute"
 
 
-def test_network_canvas_zip_has_the_layout_egor_reads():
+def _expected_edge(tie):
+    """A one-way tie points from source to target in the file, whatever order the ends were drawn in."""
+    ends = (tie["source_id"] or network.EGO, tie["target_id"])
+    if tie["direction"] == "backward":
+        return (ends[1], ends[0], tie["type"], "forward", tie["strength"])
+    return (*ends, tie["type"], tie["direction"], tie["strength"])
+
+
+def test_a_one_way_tie_reads_from_its_source_in_graphml():
+    export = make_export()
+    ids = {alter["label"]: alter["id"] for alter in export.state["alters"]}
+    root = ET.fromstring(map_export.graphml(export, "de"))
+    namespace = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    assert root.find("g:graph", namespace).get("edgedefault") == "directed"
+    pairs = {(edge.get("source"), edge.get("target")) for edge in root.iter("{http://graphml.graphdrawing.org/xmlns}edge")}
+    assert (ids["=Verein"], ids["Jobcenter"]) in pairs  # the forward conflict tie
+    assert (ids["=Verein"], ids["Jobcenter"]) in pairs and (ids["Jobcenter"], ids["=Verein"]) not in pairs
+
+
+def test_network_canvas_zip_matches_network_canvas_exporter():
     export = make_export()
     archive = zipfile.ZipFile(io.BytesIO(map_export.network_canvas_zip(export, "de")))
-    prefix = f"MO_01_{export.state['id'].replace('-', '_')}"
+    prefix = f"MO-01_{export.state['id']}"  # Network Canvas keeps the session id as it is
     names = set(archive.namelist())
+    # only the kinds of tie among contacts that occur get an edge list
     assert names == {f"{prefix}_ego.csv", f"{prefix}_attributeList_Actor.csv", f"{prefix}.graphml",
-                     *(f"{prefix}_edgeList_{kind}.csv" for kind in network.TIE_STYLE)}
+                     *(f"{prefix}_edgeList_{kind}.csv" for kind in ("tension", "cooperation", "competition", "conflict"))}
 
     def table(name):
         return list(csv.DictReader(io.StringIO(archive.read(f"{prefix}_{name}.csv").decode())))
 
     ego = table("ego")
     assert len(ego) == 1 and ego[0]["networkCanvasSessionID"] == export.state["id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ego[0]["sessionExported"])  # toISOString()
+    assert ego[0]["sessionStart"] == "2026-11-26T09:30:00.250Z" and ego[0]["sessionFinish"] == ""
+    assert ego[0]["APP_VERSION"].startswith("v")
     ego_id = ego[0]["networkCanvasEgoUUID"]
     actors = table("attributeList_Actor")
     assert [row["nodeID"] for row in actors] == ["1", "2", "3", "4"]
     assert {row["networkCanvasEgoUUID"] for row in actors} == {ego_id}
     by_name = {row["name"]: row for row in actors}
-    assert "'=Verein" in by_name  # a formula-like name is guarded
+    assert "=Verein" in by_name  # written as it is, as Network Canvas does
+    assert by_name["Jobcenter"]["actor_type_state_actor"] == "true"
+    assert by_name["Jobcenter"]["actor_type_association"] == "false"
+    assert by_name["Jobcenter"]["frequency_weekly"] == "true" and by_name["Moschee"]["frequency_weekly"] == "false"
+    assert "actor_type" not in by_name["Jobcenter"] and "frequency" not in by_name["Jobcenter"]
     assert by_name["Jobcenter"]["ego_tie_power_asymmetry"] == "true"
     assert by_name["Jobcenter"]["ego_tie_power_asymmetry_direction"] == "forward"
     assert by_name["Jobcenter"]["ego_tie_power_asymmetry_strength"] == "3"
-    assert by_name["Moschee"]["ego_tie_conflict"] == "false"
+    assert by_name["Moschee"]["ego_tie_conflict"] == "false" and by_name["Moschee"]["ego_tie_conflict_strength"] == ""
     assert 0 <= float(by_name["Caritas"]["layout_x"]) <= 1
     cooperation = table("edgeList_cooperation")
-    assert len(cooperation) == 1
+    assert len(cooperation) == 3
     edge = cooperation[0]
     assert (edge["networkCanvasSourceUUID"], edge["networkCanvasTargetUUID"]) == (by_name["Caritas"]["networkCanvasUUID"],
                                                                                 by_name["Jobcenter"]["networkCanvasUUID"])
     assert (edge["from"], edge["to"]) == (by_name["Caritas"]["nodeID"], by_name["Jobcenter"]["nodeID"])
-    assert table("edgeList_conflict") == []  # created even when empty, with its header
-    assert archive.read(f"{prefix}_edgeList_conflict.csv").decode().startswith("edgeID,from,to,networkCanvasEgoUUID")
+    edge_ids = [row["edgeID"] for kind in ("tension", "cooperation", "competition", "conflict")
+                for row in table(f"edgeList_{kind}")]
+    assert sorted(edge_ids, key=int) == ["1", "2", "3", "4", "5", "6"]  # numbered across the map
+    raw = archive.read(f"{prefix}_attributeList_Actor.csv").decode()
+    assert raw.endswith("\r\n") and "\r\n" in raw.split("\r\n", 1)[0] + "\r\n"
+
+
+def test_network_canvas_cells_are_quoted_only_when_needed():
+    export = make_export()
+    export.state["alters"][0]["label"] = 'Verein "Brücke", Ost'
+    archive = zipfile.ZipFile(io.BytesIO(map_export.network_canvas_zip(export, "de")))
+    name = next(n for n in archive.namelist() if n.endswith("attributeList_Actor.csv"))
+    line = archive.read(name).decode().split("\r\n")[1]
+    assert ',"Verein ""Brücke"", Ost",' in line
+    assert ",true," in line and ",false," in line and '"true"' not in line
+
+
+def test_network_canvas_writes_one_empty_edge_list_without_ties_among_contacts():
+    export = make_export()
+    export.state["ties"] = [tie for tie in export.state["ties"] if tie["source_id"] is None]
+    archive = zipfile.ZipFile(io.BytesIO(map_export.network_canvas_zip(export, "de")))
+    edge_lists = [n for n in archive.namelist() if "_edgeList" in n]
+    assert edge_lists == [f"MO-01_{export.state['id']}_edgeList.csv"]
+    assert archive.read(edge_lists[0]).decode() == ("edgeID,from,to,networkCanvasEgoUUID,networkCanvasUUID,"
+                                                   "networkCanvasSourceUUID,networkCanvasTargetUUID,direction,strength,note\r\n")
 
 
 def test_svg_is_valid_xml_with_every_contact_and_the_legend():
@@ -162,3 +221,33 @@ def test_ties_in_opposite_directions_are_drawn_apart():
              if e.get("marker-end")]
     controls = {path.split("Q")[1].split()[0:2].__str__() for path in paths if "Q" in path}
     assert len(controls) == 2
+
+
+# Every character a user can paste: control characters, Word's vertical tab, lone surrogates, emoji.
+pasted = st.text(st.characters(codec=None, exclude_categories=()), max_size=30)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(label=pasted, note=pasted, title=pasted, organisation=pasted)
+def test_every_export_survives_every_character_a_user_can_paste(label, note, title, organisation):
+    export = make_export()
+    export.state["alters"][0]["label"] = label
+    export.state["alters"][1]["attributes"] = {"note": note, "since": note}
+    export.state["ties"][3]["note"] = note
+    export.state["title"] = title
+    export = map_export.MapExport(export.state, organisation, "MO-01", "2026-11-26")
+    svg_text = map_export.svg(export, "de")
+    lxml_etree.fromstring(svg_text.encode())  # strict XML, as rsvg and browsers read it
+    assert map_export.png(export, "de")[:8] == b"\x89PNG\r\n\x1a\n"
+    graphml = map_export.graphml(export, "de")
+    lxml_etree.fromstring(graphml)
+    read = nx.read_graphml(io.BytesIO(graphml), force_multigraph=True)
+    assert read.nodes[export.state["alters"][0]["id"]]["label"] == clean(label)
+    archive = zipfile.ZipFile(io.BytesIO(map_export.network_canvas_zip(export, "de")))
+    actors = next(n for n in archive.namelist() if n.endswith("attributeList_Actor.csv"))
+    rows = list(csv.DictReader(io.StringIO(archive.read(actors).decode(), newline="")))
+    assert rows[0]["name"] == clean(label)
+
+
+def test_a_vertical_tab_becomes_a_line_break():
+    assert clean("Erste Zeile\x0bzweite\x00\ud800 Zeile") == "Erste Zeile\nzweite Zeile"

@@ -4,6 +4,7 @@ from sqlmodel import Session
 
 from fieldkit.demo import create_demo_data
 from fieldkit.local_settings import get_setting
+from fieldkit.vault import new_project_identity
 
 from conftest import PASSPHRASE
 
@@ -20,7 +21,8 @@ def test_first_request_leads_to_setup_then_unlock(app, client, guard, coordinato
 @pytest.mark.parametrize("recipient, message", [
     ("", "kein öffentlicher age-Schlüssel"),
     ("age1kaputt", "kein öffentlicher age-Schlüssel"),
-    ("AGE-SECRET-KEY-1XYZ", "privater Schlüssel"),
+    ("AGE-SECRET-KEY-1XYZ", "geheime Schlüssel"),
+    (new_project_identity()[0], "geheime Schlüssel"),  # the whole identity file, though it names its public key
 ])
 def test_setup_refuses_a_bad_recovery_key_and_keeps_nothing(app, client, guard, recipient, message):
     response = client.post("/setup", data={"csrf_token": guard.csrf_token, "passphrase": PASSPHRASE,

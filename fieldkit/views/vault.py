@@ -70,6 +70,15 @@ def activity():
     return "", 204
 
 
+@bp.post("/window/close")
+def close_window():
+    """The page saved what was pending: the desktop window may close now (see desktop.py)."""
+    close = current_app.extensions.get("close_window")
+    if close is not None:
+        close()
+    return "", 204
+
+
 def _after_unlock() -> None:
     """Adopt the vault's own settings once it is open."""
     with writing() as write:

@@ -1,0 +1,127 @@
+"""Commands for handing data over: export bundles, merge them, settle conflicts."""
+import sys
+from pathlib import Path
+
+import click
+
+from ..db import writing
+from ..errors import UserError
+from .common import (echo, error_text, json_option, pass_context, passphrase_file, reading,
+                     refuse_existing, t, unlocked_vault)
+from .maps import export_network
+
+
+@click.group("export")
+def export_group():
+    """Export data for the coordination."""
+
+
+@export_group.command("bundle")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .fkb file to write.")
+@click.option("--interview", "interview_ids", multiple=True, help="Only these interviews (repeatable).")
+@click.option("--changed", is_flag=True, help="Only what changed since the last export.")
+@passphrase_file
+@json_option
+@pass_context
+def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
+    """Write an encrypted, signed bundle for the coordinators (an age file; see docs/bundle-format.md)."""
+    from .. import __version__
+    from ..merge import coordinator_recipients, export
+
+    refuse_existing(out)
+    with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        recipients = coordinator_recipients(session, vault.keystore().recovery_recipients)
+        written = export(session, vault.device_id, vault.secrets.signing_key, recipients,
+                         __version__, list(interview_ids) or None, changed)
+        out.write_bytes(written.data)  # inside the transaction: the sequence only advances if the file is written
+    skipped = [{"id": record_id, "reason": reason} for record_id, reason in written.skipped]
+    lines = [t("Record %(id)s could not be read and was left out: %(reason)s", id=s["id"], reason=s["reason"]) for s in skipped]
+    lines.append(t("Bundle %(number)d written to %(file)s: %(records)d records.", number=written.manifest["sequence"],
+                   file=out, records=sum(written.manifest["counts"].values())))
+    echo(as_json, {"file": str(out), "sequence": written.manifest["sequence"], "counts": written.manifest["counts"],
+                    "skipped": skipped}, "\n".join(lines))
+
+
+@click.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--identity", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The coordinator's age identity file.")
+@click.option("--accept-device", "accepted", multiple=True,
+              help="Accept a new device with this fingerprint (compare it with the interviewer first).")
+@passphrase_file
+@json_option
+@pass_context
+def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
+    """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
+    from ..bundle import identity_lines
+    from ..merge import merge_file
+
+    identities = identity_lines(identity.read_text(encoding="utf-8"))
+    results, failed = [], False
+    with unlocked_vault(ctx, passphrase_file) as vault:
+        for path in bundles:
+            try:
+                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted)
+                results.append({"bundle": str(path), "added": report.added, "updated": report.updated,
+                                "unchanged": report.unchanged, "conflicts": report.conflicts,
+                                "warnings": [t(text, **params) for text, params in report.warnings]})
+            except UserError as error:
+                failed = True
+                results.append({"bundle": str(path), "error": error_text(error)})
+    text = "\n".join(
+        f"{r['bundle']}: " + (r["error"] if "error" in r else t(
+            "%(added)d new, %(updated)d updated, %(unchanged)d unchanged, %(conflicts)d conflicts.", **{
+                k: r[k] for k in ("added", "updated", "unchanged", "conflicts")}) + "".join(" " + w for w in r["warnings"]))
+        for r in results)
+    echo(as_json, results, text)
+    if failed:
+        sys.exit(1)
+
+
+@click.group()
+def conflicts():
+    """Records that two devices changed independently."""
+
+
+@conflicts.command("list")
+@passphrase_file
+@json_option
+@pass_context
+def conflicts_list(ctx, passphrase_file, as_json):
+    """The open conflicts: each record with the local and the incoming fields that differ."""
+
+    from ..merge import differences, open_conflicts
+
+    with unlocked_vault(ctx, passphrase_file) as vault, reading(vault) as session:
+        rows = []
+        for conflict in open_conflicts(session):
+            fields = differences(session, conflict)
+            rows.append({"id": conflict.id, "record": f"{conflict.record_type}/{conflict.record_id}",
+                         "local": {name: mine for name, mine, _ in fields},
+                         "incoming": {name: theirs for name, _, theirs in fields}})
+    here, there = t("this vault"), t("the bundle")
+    echo(as_json, rows, "\n\n".join(
+        f"{r['id']}  {r['record']}\n" + "\n".join(f"  {k}:\n    {here}: {r['local'][k]}\n    {there}: {r['incoming'][k]}"
+                                                  for k in r["local"]) for r in rows))
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_id")
+@click.option("--keep", type=click.Choice(["local", "incoming"]), required=True)
+@passphrase_file
+@pass_context
+def conflicts_resolve(ctx, conflict_id, keep, passphrase_file):
+    """Settle a conflict by keeping the local or the incoming version."""
+    from ..merge import ConflictError, resolve
+    from ..models import Conflict
+
+    with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        conflict = session.get(Conflict, conflict_id)
+        if conflict is None:
+            raise ConflictError()
+        resolve(session, vault.device_id, conflict, keep)
+    click.echo(t("Conflict resolved."))
+
+
+export_group.add_command(export_network)
+COMMANDS = (export_group, merge, conflicts)

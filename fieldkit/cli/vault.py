@@ -1,0 +1,139 @@
+"""Commands for the vault and its keys: init, passwd, recover, keys, settings."""
+import os
+from pathlib import Path
+
+import click
+
+from ..db import writing
+from ..instance import single_instance
+from ..local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
+from ..vault import fingerprint, new_project_identity
+from .common import (CommandFailed, echo, json_option, new_passphrase_file, pass_context, passphrase_file,
+                     read_passphrase, read_secret, refuse_existing, t, unlocked_vault)
+
+
+@click.command()
+@click.option("--recipient", help="The project's recovery public key (age1…).")
+@click.option("--recipient-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@passphrase_file
+@json_option
+@pass_context
+def init(ctx, recipient, recipient_file, passphrase_file, as_json):
+    """Create the encrypted vault in the data directory."""
+    recipient = recipient_file.read_text(encoding="utf-8") if recipient_file else recipient
+    if not recipient:
+        raise click.UsageError(t("Give the project's recovery key with --recipient or --recipient-file."))
+    data_dir = ctx.data_dir()
+    with single_instance(data_dir):
+        vault = ctx.vault(data_dir)
+        vault.create(read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("New passphrase"), confirm=True), [recipient])
+        device_id, public_key = vault.device_id, vault.secrets.public_key
+        vault.lock()
+    echo(as_json, {"data_dir": str(data_dir), "device_id": device_id, "fingerprint": fingerprint(public_key)},
+          t("Vault created in %(dir)s. Device fingerprint: %(fp)s", dir=data_dir, fp=fingerprint(public_key)))
+
+
+@click.group()
+def keys():
+    """Keys: the project's coordinator key pair and this device's keys."""
+
+
+@keys.command("project-init")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("coordinator.key"), show_default=True)
+@json_option
+def project_init(out, as_json):
+    """Create a coordinator key pair: the secret age identity (OUT, keep it with the coordinator) and
+    its public key beside it (OUT with .pub, for the laptops)."""
+    public = out.with_suffix(".pub")
+    refuse_existing(out)
+    refuse_existing(public)
+    identity, recipient = new_project_identity()
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(identity)
+    public.write_text(recipient + "\n", encoding="utf-8")
+    public.chmod(0o644)  # public: meant to be handed out
+    echo(as_json, {"identity_file": str(out), "public_key_file": str(public), "recipient": recipient},
+         t("Coordinator key written to %(file)s; keep it secret. Public key for the laptops, also in %(public)s:",
+           file=out, public=public) + f"\n{recipient}")
+
+
+@keys.command("show")
+@passphrase_file
+@json_option
+@pass_context
+def keys_show(ctx, passphrase_file, as_json):
+    """Show this device's id, signing key fingerprint and recovery keys."""
+    keystore = ctx.existing_vault().keystore()
+    secrets = keystore.unwrap(read_passphrase(passphrase_file))
+    data = {"device_id": secrets.device_id, "fingerprint": fingerprint(secrets.public_key),
+            "recovery_recipients": list(keystore.recovery_recipients)}
+    echo(as_json, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
+
+
+@keys.command("import")
+@click.argument("key")
+@click.option("--confirm", "confirmed", help="The fingerprint the coordinator read out; without it, it is shown and nothing is stored.")
+@passphrase_file
+@pass_context
+def keys_import(ctx, key, confirmed, passphrase_file):
+    """Add a coordinator's public key (age1…, pasted or a file) that bundles are encrypted to."""
+    from ..merge import add_coordinator_recipient, recipient_fingerprint
+    from ..vault import parse_recipient
+
+    text = Path(key).read_text(encoding="utf-8") if Path(key).is_file() else key
+    recipient = parse_recipient(text)
+    shown = recipient_fingerprint(recipient)
+    if " ".join((confirmed or "").split()) != shown:
+        raise CommandFailed(t("Fingerprint of this key: %(fingerprint)s. Compare it with the coordinator, then run the command again with --confirm \"%(fingerprint)s\".", fingerprint=shown))
+    with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        add_coordinator_recipient(session, recipient)
+    click.echo(t("Bundles are now also encrypted to %(recipient)s.", recipient=recipient))
+
+
+@click.command()
+@passphrase_file
+@new_passphrase_file
+@pass_context
+def passwd(ctx, passphrase_file, new_passphrase_file):
+    """Change the passphrase (rewraps the key; the data stays as it is)."""
+    vault = ctx.existing_vault()
+    with single_instance(vault.directory):
+        old = read_secret(passphrase_file, "FIELDKIT_PASSPHRASE", t("Current passphrase"))
+        new = read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+        vault.change_passphrase(old, new)
+    click.echo(t("The passphrase was changed. Use the new one from now on."))
+
+
+@click.command()
+@click.option("--identity", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+              help="The coordinator's age identity file.")
+@new_passphrase_file
+@pass_context
+def recover(ctx, identity, new_passphrase_file):
+    """Set a new passphrase with the coordinator's key when the old one is lost."""
+    vault = ctx.existing_vault()
+    with single_instance(vault.directory):
+        new = read_secret(new_passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+        vault.recover(identity.read_text(encoding="utf-8"), new)
+    click.echo(t("Access restored. Unlock fieldkit with the new passphrase."))
+
+
+@click.group("settings")
+def settings_group():
+    """Device settings kept in the vault."""
+
+
+@settings_group.command("idle-lock")
+@click.argument("minutes", type=click.IntRange(*IDLE_LOCK_MINUTES_RANGE))
+@passphrase_file
+@pass_context
+def idle_lock(ctx, minutes, passphrase_file):
+    """Lock the app after MINUTES without activity."""
+    with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        set_setting(session, "idle_lock_minutes", minutes)
+    click.echo(t("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
+
+
+COMMANDS = (init, passwd, recover, keys, settings_group)
