@@ -25,6 +25,11 @@ from .i18n import N_
 FORMAT = "fieldkit-bundle/1"
 MANIFEST, SIGNATURE, RECORDS = "manifest.json", "manifest.sig", "records.jsonl"
 DEFAULT_MAX_EXPANDED = 512 * 1024 * 1024  # bytes a bundle may unpack to
+MAX_MANIFEST = 1024 * 1024  # bytes of manifest.json
+MAX_RATIO = 200  # uncompressed : compressed, beyond the first RATIO_GRACE bytes of a member
+RATIO_GRACE = 1024 * 1024
+MAX_SEQUENCE = 2**31 - 1
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # members carry no time, so the same content gives the same archive
 
 
 class InvalidBundle(UserError):
@@ -51,7 +56,8 @@ class Bundle:
 
     manifest: dict
     records: list[Record]
-    sha256: str  # of the age file, as the next bundle's previous_sha256 names it
+    manifest_sha256: str  # of the signed manifest: the bundle's identity, as the next one's previous_sha256 names it
+    file_sha256: str  # of the age file as it arrived (one content can be encrypted many times)
 
     @property
     def device_id(self) -> str:
@@ -66,16 +72,28 @@ class Bundle:
 class Written:
     data: bytes
     manifest: dict
+    manifest_sha256: str
     skipped: list = field(default_factory=list)  # (record id, reason) that could not be exported
 
 
 def write_bundle(records: Iterable, device_id: str, signing_key: bytes, recipients: list[str], sequence: int,
                  previous_sha256: Optional[str], app_version: str, now: Optional[dt.datetime] = None,
-                 progress: Callable[[int], None] = lambda done: None) -> Written:
+                 progress: Callable[[int], None] = lambda done: None, bundle_id: Optional[str] = None) -> Written:
     """Build, sign and encrypt a bundle. `records` yields Record objects or (record id, error) pairs for
     records that could not be read; those are reported in `skipped` and the rest is exported."""
     if not recipients:
         raise InvalidBundle(N_("No coordinator key is known, so nothing can be encrypted for the coordination."))
+    archive, manifest, skipped = build_archive(records, device_id, signing_key, sequence, previous_sha256, app_version,
+                                               now, progress, bundle_id)
+    encrypted = pyrage.encrypt(archive, [pyrage.x25519.Recipient.from_str(r) for r in recipients])
+    return Written(encrypted, json.loads(manifest), hashlib.sha256(manifest).hexdigest(), skipped)
+
+
+def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequence: int, previous_sha256: Optional[str],
+                  app_version: str, now: Optional[dt.datetime] = None, progress: Callable[[int], None] = lambda done: None,
+                  bundle_id: Optional[str] = None) -> tuple[bytes, bytes, list]:
+    """The signed ZIP before encryption: (archive, manifest bytes, skipped records). Deterministic for
+    the same inputs, which the spec's test vectors rely on."""
     lines, counts, skipped = io.BytesIO(), {}, []
     for number, record in enumerate(records, start=1):
         if isinstance(record, Record):
@@ -87,7 +105,7 @@ def write_bundle(records: Iterable, device_id: str, signing_key: bytes, recipien
     payload = lines.getvalue()
     private = Ed25519PrivateKey.from_private_bytes(signing_key)
     manifest = {
-        "format": FORMAT, "bundle_id": str(uuid.uuid4()), "device_id": device_id,
+        "format": FORMAT, "bundle_id": bundle_id or str(uuid.uuid4()), "device_id": device_id,
         "device_public_key": base64.b64encode(private.public_key().public_bytes_raw()).decode(),
         "created": (now or dt.datetime.now(dt.timezone.utc)).isoformat(), "app_version": app_version,
         "sequence": sequence, "previous_sha256": previous_sha256,
@@ -97,34 +115,69 @@ def write_bundle(records: Iterable, device_id: str, signing_key: bytes, recipien
     manifest_bytes = json.dumps(manifest, sort_keys=True, indent=1).encode()
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        zipped.writestr(MANIFEST, manifest_bytes)
-        zipped.writestr(SIGNATURE, private.sign(manifest_bytes))
-        zipped.writestr(RECORDS, payload)
-    encrypted = pyrage.encrypt(archive.getvalue(), [pyrage.x25519.Recipient.from_str(r) for r in recipients])
-    return Written(encrypted, manifest, skipped)
+        for name, content in ((MANIFEST, manifest_bytes), (SIGNATURE, private.sign(manifest_bytes)), (RECORDS, payload)):
+            zipped.writestr(zipfile.ZipInfo(name, ZIP_TIME), content, compress_type=zipfile.ZIP_DEFLATED)
+    return archive.getvalue(), manifest_bytes, skipped
 
 
 def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_MAX_EXPANDED) -> Bundle:
-    """Decrypt, check the archive, verify the signature and every member hash, then parse the records.
-    Whether the device and its key are known is the caller's check (see merge.check_device)."""
+    """Decrypt, check the archive, verify the signature, then inflate and verify exactly the members the
+    manifest lists, and parse the records. Whether the device and its key are known is the caller's
+    check (see merge.check_device)."""
     archive = _decrypt(data, identities)
     try:
         with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
-            _check_members(zipped, max_expanded)
-            manifest_bytes, signature = zipped.read(MANIFEST), zipped.read(SIGNATURE)
-            manifest = _verified_manifest(manifest_bytes, signature)
-            payload = zipped.read(RECORDS)
-    except (zipfile.BadZipFile, KeyError, EOFError, ValueError) as error:
-        raise InvalidBundle(N_("The bundle is damaged or truncated: %(problem)s"), problem=str(error)[:200]) from error
-    expected = manifest["members"].get(RECORDS, {})
-    if hashlib.sha256(payload).hexdigest() != expected.get("sha256"):
-        raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=RECORDS)
-    return Bundle(manifest, _parse_records(payload), hashlib.sha256(data).hexdigest())
+            names = _member_names(zipped)
+            for required in (MANIFEST, SIGNATURE):
+                if required not in names:
+                    raise InvalidBundle(N_("The bundle lacks its %(member)s."), member=required)
+            manifest_bytes = _inflate(zipped, MANIFEST, MAX_MANIFEST)
+            manifest = _verified_manifest(manifest_bytes, _inflate(zipped, SIGNATURE, 1024))
+            listed = manifest["members"]
+            _check_listed(names, listed)
+            budget, payloads = max_expanded, {}
+            for name in listed:
+                payloads[name] = _inflate(zipped, name, budget)
+                budget -= len(payloads[name])
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError, OSError) as error:
+        raise InvalidBundle(N_("The bundle is damaged or truncated: %(problem)s"), problem=type(error).__name__) from error
+    for name, entry in listed.items():
+        if hashlib.sha256(payloads[name]).hexdigest() != entry.get("sha256") or len(payloads[name]) != entry.get("size"):
+            raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200])
+    records = _parse_records(payloads[RECORDS])
+    _check_counts(manifest, records)
+    return Bundle(manifest, records, hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest())
+
+
+class KeyFileError(InvalidBundle):
+    message = N_("The key file contains no age secret key (a line AGE-SECRET-KEY-…). Choose the coordinator's key file, e.g. coordinator.key.")
+
+
+MAX_KEY_FILE = 64 * 1024
 
 
 def identity_lines(text: str) -> list[str]:
     """The AGE-SECRET-KEY lines of an identity file."""
     return [line.strip() for line in text.splitlines() if line.strip().upper().startswith("AGE-SECRET-KEY-")]
+
+
+def coordinator_identities(data: bytes) -> list[str]:
+    """The secret keys of a coordinator's key file, or a KeyFileError that says what the file is instead."""
+    try:
+        text = data[:MAX_KEY_FILE + 1].decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise KeyFileError(N_("The key file is not a text file. Choose the coordinator's key file (e.g. coordinator.key), which holds a line AGE-SECRET-KEY-….")) from error
+    identities = identity_lines(text) if len(text) <= MAX_KEY_FILE else []
+    if not identities and "age1" in text:
+        raise KeyFileError(N_("This is a public key (age1…). Merging needs the coordinator's secret key file (e.g. coordinator.key)."))
+    if not identities:
+        raise KeyFileError()
+    for line in identities:
+        try:
+            pyrage.x25519.Identity.from_str(line)
+        except Exception as error:
+            raise KeyFileError(N_("The coordinator key file is not a valid age identity.")) from error
+    return identities
 
 
 def _decrypt(data: bytes, identities: list[str]) -> bytes:
@@ -143,18 +196,53 @@ def _decrypt(data: bytes, identities: list[str]) -> bytes:
         raise InvalidBundle(N_("The bundle is damaged or truncated: %(problem)s"), problem=str(error)[:200]) from error
 
 
-def _check_members(zipped: zipfile.ZipFile, max_expanded: int) -> None:
+def _member_names(zipped: zipfile.ZipFile) -> set[str]:
+    """The archive's member names, refused if any is a path outside the archive or occurs twice."""
     names = [info.filename for info in zipped.infolist()]
     if len(names) != len(set(names)):
         raise InvalidBundle(N_("The bundle contains a file name twice."))
     for name in names:
         path = PurePosixPath(name)
-        if path.is_absolute() or ".." in path.parts or "\\" in name or name.startswith("/"):
+        if path.is_absolute() or ".." in path.parts or "\\" in name or name.startswith("/") or ":" in name:
             raise InvalidBundle(N_("The bundle contains a forbidden path: %(name)s"), name=name[:200])
-        if name not in (MANIFEST, SIGNATURE, RECORDS) and not name.startswith("attachments/"):
-            raise InvalidBundle(N_("The bundle contains a file the manifest does not name: %(name)s"), name=name[:200])
-    if sum(info.file_size for info in zipped.infolist()) > max_expanded:
-        raise InvalidBundle(N_("The bundle unpacks to more than the allowed %(limit)d MB."), limit=max_expanded // 2**20)
+    return set(names)
+
+
+def _check_listed(names: set[str], listed) -> None:
+    """Exactly the members the signed manifest lists, besides the manifest and its signature."""
+    if not isinstance(listed, dict) or RECORDS not in listed or not all(
+            isinstance(entry, dict) for entry in listed.values()):
+        raise InvalidBundle(N_("The bundle's manifest is unreadable."))
+    for name in sorted(names - {MANIFEST, SIGNATURE} - set(listed)):
+        raise InvalidBundle(N_("The bundle contains a file the manifest does not name: %(name)s"), name=name[:200])
+    for name in sorted(set(listed) - names):
+        raise InvalidBundle(N_("The bundle lacks %(member)s, which its manifest lists."), member=name[:200])
+    for name in listed:
+        if name != RECORDS and not name.startswith("attachments/"):
+            raise InvalidBundle(N_("The bundle contains a forbidden path: %(name)s"), name=name[:200])
+
+
+def _inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member decompressed as a stream, never more than `limit` bytes and never far beyond what a
+    real file compresses to: a declared size is not trusted."""
+    info = zipped.getinfo(name)
+    chunks, total = [], 0
+    with zipped.open(info) as stream:
+        while chunk := stream.read(64 * 1024):
+            total += len(chunk)
+            if total > limit or (total > RATIO_GRACE and total > MAX_RATIO * max(info.compress_size, 1)):
+                raise InvalidBundle(N_("The bundle unpacks to more than the allowed %(limit)d MB."),
+                                    limit=max(1, limit // 2**20))
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_counts(manifest: dict, records: list[Record]) -> None:
+    counts = {}
+    for record in records:
+        counts[record.type] = counts.get(record.type, 0) + 1
+    if manifest.get("counts", counts) != counts:
+        raise InvalidBundle(N_("The bundle's record counts do not match its records."))
 
 
 def _verified_manifest(manifest_bytes: bytes, signature: bytes) -> dict:
@@ -172,7 +260,18 @@ def _verified_manifest(manifest_bytes: bytes, signature: bytes) -> dict:
     for name in ("device_id", "bundle_id", "sequence", "members"):
         if name not in manifest:
             raise InvalidBundle(N_("The bundle's manifest is unreadable."))
+    sequence, previous = manifest["sequence"], manifest.get("previous_sha256")
+    if type(sequence) is not int or not 1 <= sequence <= MAX_SEQUENCE:
+        raise InvalidBundle(N_("The bundle's sequence number is not valid."))
+    if (sequence == 1) != (previous is None) or not (previous is None or _is_sha256(previous)):
+        raise InvalidBundle(N_("The bundle's link to its predecessor is not valid."))
+    if not isinstance(manifest["device_id"], str) or not isinstance(manifest["bundle_id"], str):
+        raise InvalidBundle(N_("The bundle's manifest is unreadable."))
     return manifest
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _parse_records(payload: bytes) -> list[Record]:

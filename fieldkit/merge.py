@@ -41,6 +41,14 @@ class MergeReport:
     unchanged: int = 0
     conflicts: int = 0
     warnings: list = field(default_factory=list)  # (message, params)
+    skipped: Optional[str] = None  # why nothing was merged though nothing is wrong (see SKIPPED)
+
+
+# Bundles that are fine but merge nothing: the same one again, or this laptop's own.
+SKIPPED = {
+    "imported": N_("Imported already: nothing changed."),
+    "own": N_("This is a bundle of this laptop itself: nothing to merge."),
+}
 
 
 def compare(local: dict, incoming: dict) -> str:
@@ -111,11 +119,16 @@ def check_device(session: Session, bundle: Bundle, accept_new: bool = False) -> 
     return device
 
 
-def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = False) -> MergeReport:
-    """Merge a verified bundle's records into the vault (the caller's transaction makes it all or nothing)."""
+def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = False,
+                  own_device: Optional[str] = None) -> MergeReport:
+    """Merge a verified bundle's records into the vault (the caller's transaction makes it all or nothing).
+    A bundle imported already, or this laptop's own, merges nothing and says so."""
+    if bundle.device_id == own_device:
+        return MergeReport(skipped="own")
     check_device(session, bundle, accept_new_device)
     report = MergeReport()
-    _check_sequence(session, bundle, report)
+    if _check_sequence(session, bundle, report):
+        return MergeReport(skipped="imported")
     by_type = {}
     for record in _parents_first(bundle.records):
         if record.type not in TRAVELLING:
@@ -138,7 +151,8 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
             raise InvalidBundle(N_("Records of kind %(kind)s refer to something neither the bundle nor this vault has."),
                                 kind=kind) from error
     session.add(ReceivedBundle(bundle_id=bundle.manifest["bundle_id"], device_id=bundle.device_id,
-                               sequence=bundle.manifest["sequence"], sha256=bundle.sha256,
+                               sequence=bundle.manifest["sequence"], sha256=bundle.file_sha256,
+                               manifest_sha256=bundle.manifest_sha256,
                                previous_sha256=bundle.manifest.get("previous_sha256")))
     session.add(AuditEvent(action="bundle.import", origin_device="", detail={
         "bundle_id": bundle.manifest["bundle_id"], "device_id": bundle.device_id, "added": report.added,
@@ -146,14 +160,15 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     return report
 
 
-def merge_file(engine, file_name: str, data: bytes, identities: list[str], accepted_fingerprints) -> MergeReport:
+def merge_file(engine, file_name: str, data: bytes, identities: list[str], accepted_fingerprints,
+               own_device: Optional[str] = None) -> MergeReport:
     """Read, verify and import one bundle file in a transaction of its own. A refusal is logged with its
     reason and raised; a device waiting to be accepted (UnknownDevice) is raised without a log entry."""
     accepted = {" ".join(shown.split()) for shown in accepted_fingerprints}
     try:
         bundle = read_bundle(data, identities)
         with db.writing(engine) as session:
-            return import_bundle(session, bundle, accept_new_device=fingerprint(bundle.public_key) in accepted)
+            return import_bundle(session, bundle, fingerprint(bundle.public_key) in accepted, own_device)
     except UnknownDevice:
         raise
     except InvalidBundle as refused:
@@ -183,18 +198,32 @@ def _merge_one(session: Session, local: SharedRecord, record: Record, bundle: Bu
         report.unchanged += 1
 
 
-def _check_sequence(session: Session, bundle: Bundle, report: MergeReport) -> None:
+def _check_sequence(session: Session, bundle: Bundle, report: MergeReport) -> bool:
+    """Place the bundle in its device's chain: True if it was imported already. The same number with
+    other content is a tamper alarm, and so is a link to a predecessor (or from a successor) that does
+    not match; bundles not yet received are reported."""
     sequence = bundle.manifest["sequence"]
-    seen = session.exec(select(ReceivedBundle).where(ReceivedBundle.device_id == bundle.device_id)).all()
-    same = next((r for r in seen if r.sequence == sequence), None)
+    neighbours = {row.sequence: row for row in session.exec(select(ReceivedBundle).where(
+        ReceivedBundle.device_id == bundle.device_id, ReceivedBundle.sequence.in_([sequence - 1, sequence, sequence + 1])))}
+    same = neighbours.get(sequence)
     if same is not None:
-        if same.sha256 != bundle.sha256:
-            raise InvalidBundle(N_("Bundle number %(sequence)d of this device was already imported with other content: possible tampering."), sequence=sequence)
-        raise InvalidBundle(N_("This bundle was imported already."))
-    missing = sorted(set(range(1, sequence)) - {r.sequence for r in seen})
-    if missing:
+        if bundle.manifest_sha256 == same.manifest_sha256 or bundle.file_sha256 == same.sha256:
+            return True
+        raise InvalidBundle(N_("Bundle number %(sequence)d of this device was already imported with other content: possible tampering."), sequence=sequence)
+    before, after = neighbours.get(sequence - 1), neighbours.get(sequence + 1)
+    if before is not None and bundle.manifest["previous_sha256"] not in (before.manifest_sha256, before.sha256):
+        raise InvalidBundle(N_("Bundle number %(sequence)d does not follow the bundle before it that was imported: possible tampering."), sequence=sequence)
+    if after is not None and after.previous_sha256 not in (bundle.manifest_sha256, bundle.file_sha256):
+        raise InvalidBundle(N_("Bundle number %(sequence)d is not the one the next bundle follows: possible tampering."), sequence=sequence)
+    received = session.exec(select(func.count()).select_from(ReceivedBundle).where(
+        ReceivedBundle.device_id == bundle.device_id, ReceivedBundle.sequence < sequence)).one()
+    if received < sequence - 1:
+        known = set(session.exec(select(ReceivedBundle.sequence).where(ReceivedBundle.device_id == bundle.device_id,
+                                                                        ReceivedBundle.sequence < sequence)))
+        missing = [number for number in range(1, min(sequence, 10_000)) if number not in known][:20]
         report.warnings.append((N_("Bundles %(numbers)s of this device have not been imported yet."),
-                                {"numbers": ", ".join(map(str, missing[:20]))}))
+                                {"numbers": ", ".join(map(str, missing))}))
+    return False
 
 
 def _parents_first(records: list[Record]) -> list[Record]:
@@ -284,11 +313,21 @@ def export(session: Session, device_id: str, signing_key: bytes, recipients: lis
     state = get_setting(session, "bundle_state", {"sequence": 0, "sha256": None, "exported_at": None})
     since = dt.datetime.fromisoformat(state["exported_at"]) if changed_only and state["exported_at"] else None
     started = utcnow()
+    # The predecessor is named by its manifest's hash; a laptop whose last bundle predates that names
+    # the file's hash, which readers accept as well.
+    previous = state.get("manifest_sha256") or state["sha256"]
     written = write_bundle(collect(session, interview_ids, since), device_id, signing_key, recipients,
-                           state["sequence"] + 1, state["sha256"], app_version, now=started, progress=progress)
+                           state["sequence"] + 1, previous, app_version, now=started, progress=progress)
     set_setting(session, "bundle_state", {"sequence": state["sequence"] + 1, "exported_at": started.isoformat(),
-                                          "sha256": hashlib.sha256(written.data).hexdigest()})
+                                          "sha256": hashlib.sha256(written.data).hexdigest(),
+                                          "manifest_sha256": written.manifest_sha256})
     return written
+
+
+def bundle_file_name(device_id: str, sequence: int, today: dt.date) -> str:
+    """The default name of an exported bundle: the device, the day and the number, so bundles of many
+    laptops can lie in one folder."""
+    return f"fieldkit-{device_id[:8]}-{today.isoformat()}-{sequence:03d}.fkb"
 
 
 class ConflictError(UserError):

@@ -204,7 +204,8 @@ class ReceivedBundle(SQLModel, table=True):
     bundle_id: str = Field(primary_key=True)
     device_id: str = Field(foreign_key="device.device_id", index=True)
     sequence: int
-    sha256: str
+    sha256: str  # of the age file as it arrived
+    manifest_sha256: Optional[str] = None  # of its signed manifest: the bundle's identity (empty for imports before 0.2)
     previous_sha256: Optional[str] = None
     imported_at: datetime = Field(default_factory=utcnow)
 

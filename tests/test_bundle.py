@@ -84,12 +84,13 @@ def test_a_bundle_carries_everything_and_merging_twice_changes_nothing(laptop, o
             "Bildungsbrücke Musterstadt e. V. (Demo)", "Frauentreff Lindenviertel (Demo)"]
         assert len(session.exec(select(Code)).all()) == 5  # one shared codebook, not two
         assert session.exec(select(Conflict)).all() == []
-    with pytest.raises(InvalidBundle, match="imported already"):
-        merge_into(office, first.data, coordinator)
+    assert merge_into(office, first.data, coordinator).skipped == "imported"  # re-running a merge succeeds
+    # the same signed content encrypted once more is the same bundle, not a forgery
+    assert merge_into(office, _reencrypt(first.data, coordinator, dict.items), coordinator).skipped == "imported"
     second = export_from(laptop)
-    assert second.manifest["previous_sha256"] is not None
+    assert second.manifest["previous_sha256"] == first.manifest_sha256
     again = merge_into(office, second.data, coordinator)
-    assert (again.added, again.updated, again.conflicts) == (0, 0, 0)
+    assert (again.added, again.updated, again.conflicts, again.skipped) == (0, 0, 0, None)
 
 
 def test_debian_age_opens_a_bundle(laptop, coordinator, tmp_path):
@@ -142,6 +143,9 @@ def _reencrypt(data, coordinator, change):
     (lambda m: list(m.items()) + [("../evil.sh", b"rm -rf /")], "forbidden path"),
     (lambda m: list(m.items()) + [("/etc/cron.d/x", b"* * * * *")], "forbidden path"),
     (lambda m: list(m.items()) + [("notes.txt", b"extra")], "does not name"),
+    (lambda m: list(m.items()) + [("attachments/evil.txt", b"extra")], "does not name"),
+    (lambda m: [(n, c) for n, c in m.items() if n != "records.jsonl"], "lacks records.jsonl, which its manifest lists"),
+    (lambda m: [(n, c) for n, c in m.items() if n != "manifest.sig"], "lacks its manifest.sig"),
     (lambda m: list(m.items()) + [("records.jsonl", b"{}")], "twice"),
 ])
 @pytest.mark.filterwarnings("ignore:Duplicate name")  # the forged archive names a member twice on purpose
@@ -156,6 +160,93 @@ def test_tampered_bundles_are_refused_and_nothing_is_imported(laptop, office, co
 def test_an_archive_expanding_past_the_limit_is_refused(laptop, coordinator):
     with pytest.raises(InvalidBundle, match="unpacks to more"):
         read_bundle(export_from(laptop).data, identity_lines(coordinator[0]), max_expanded=100)
+
+
+def _forge(laptop, coordinator, **manifest):
+    """A bundle signed with the laptop's own key but with manifest fields of our choosing: what a
+    compromised laptop could send."""
+    from fieldkit.bundle import build_archive
+    from fieldkit.merge import collect
+
+    with Session(laptop.engine) as session:
+        records = list(collect(session))
+    fields = {"sequence": 1, "previous_sha256": None, **manifest}
+    archive, manifest_bytes, _ = build_archive(records, laptop.device_id, laptop.secrets.signing_key, fields["sequence"],
+                                               fields["previous_sha256"], "test")
+    recipient = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0]).to_public()
+    return pyrage.encrypt(archive, [recipient])
+
+
+@pytest.mark.parametrize("manifest, expected", [
+    ({"sequence": 2**64}, "sequence number is not valid"),
+    ({"sequence": 0}, "sequence number is not valid"),
+    ({"sequence": 1, "previous_sha256": "0" * 64}, "link to its predecessor"),
+    ({"sequence": 3, "previous_sha256": None}, "link to its predecessor"),
+    ({"sequence": 3, "previous_sha256": "kaputt"}, "link to its predecessor"),
+])
+def test_a_signed_manifest_with_an_impossible_place_in_the_chain_is_refused(laptop, coordinator, manifest, expected):
+    with pytest.raises(InvalidBundle, match=expected):
+        read_bundle(_forge(laptop, coordinator, **manifest), identity_lines(coordinator[0]))
+
+
+def test_a_bundle_that_does_not_follow_its_predecessor_is_a_tamper_alarm(laptop, office, coordinator):
+    first = export_from(laptop)
+    merge_into(office, first.data, coordinator)
+    with pytest.raises(InvalidBundle, match="does not follow the bundle before it"):
+        merge_into(office, _forge(laptop, coordinator, sequence=2, previous_sha256="a" * 64), coordinator)
+    # and the other way round: a later bundle arrived first, then a predecessor it does not name
+    third_vault_bundles = [export_from(laptop) for _ in range(2)]  # numbers 2 and 3
+    merge_into(office, third_vault_bundles[1].data, coordinator)
+    with pytest.raises(InvalidBundle, match="not the one the next bundle follows"):
+        merge_into(office, _forge(laptop, coordinator, sequence=2, previous_sha256=first.manifest_sha256), coordinator)
+    report = merge_into(office, third_vault_bundles[0].data, coordinator)
+    assert report.skipped is None
+
+
+def test_the_counts_of_a_signed_manifest_must_match_its_records(laptop, office, coordinator):
+    def miscount(members):
+        manifest = json.loads(members["manifest.json"])
+        manifest["counts"]["organisation"] += 1
+        return _resigned(laptop, members, manifest)
+    with pytest.raises(InvalidBundle, match="record counts do not match"):
+        merge_into(office, _reencrypt(export_from(laptop).data, coordinator, miscount), coordinator)
+
+
+def _resigned(laptop, members, manifest):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    manifest_bytes = json.dumps(manifest).encode()
+    signature = Ed25519PrivateKey.from_private_bytes(laptop.secrets.signing_key).sign(manifest_bytes)
+    return [("manifest.json", manifest_bytes), ("manifest.sig", signature), ("records.jsonl", members["records.jsonl"])]
+
+
+def test_a_laptops_own_bundle_merges_nothing_and_says_so(laptop, coordinator):
+    from fieldkit.merge import merge_file
+
+    report = merge_file(laptop.engine, "own.fkb", export_from(laptop).data, identity_lines(coordinator[0]), [],
+                        own_device=laptop.device_id)
+    assert report.skipped == "own" and report.added == 0
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\x89PNG\r\n\x1a\n\x00\xff binary", "not a text file"),
+    (b"Liebe Koordination, anbei der Schluessel.", "no age secret key"),
+    (b"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n", "public key"),
+])
+def test_a_wrong_key_file_says_what_it_is(content, expected):
+    from fieldkit.bundle import KeyFileError, coordinator_identities
+
+    with pytest.raises(KeyFileError, match=expected):
+        coordinator_identities(content)
+
+
+def test_default_bundle_names_carry_the_device():
+    import datetime as dt
+
+    from fieldkit.merge import bundle_file_name
+
+    names = {bundle_file_name(device, 1, dt.date(2026, 11, 30)) for device in ("aa80f2d8-1", "0b71c3e2-2")}
+    assert names == {"fieldkit-aa80f2d8-2026-11-30-001.fkb", "fieldkit-0b71c3e2-2026-11-30-001.fkb"}
 
 
 def test_devices_are_accepted_once_and_a_changed_key_is_refused(laptop, office, coordinator, tmp_path):

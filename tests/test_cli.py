@@ -198,7 +198,12 @@ def test_export_bundle_and_merge_on_the_command_line(cli, tmp_path, coordinator_
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert json.loads(merged.stdout)[0]["added"] > 20
     again = cli("merge", str(tmp_path / "a.fkb"), "--identity", str(identity), data_dir=office, env=office_env)
-    assert again.returncode == 1 and "bereits importiert" in again.stdout
+    assert again.returncode == 0 and "Bereits importiert: nichts geändert." in again.stdout  # daily re-runs succeed
+    own = cli("merge", str(tmp_path / "a.fkb"), "--identity", str(identity), data_dir=laptop, env=demo_env)
+    assert own.returncode == 0 and "Paket dieses Laptops selbst" in own.stdout
+    public_as_key = cli("merge", str(tmp_path / "a.fkb"), "--identity", str(identity.with_name("x.pub")), data_dir=office,
+                        env=office_env) if identity.with_name("x.pub").write_text(recipient) else None
+    assert public_as_key.returncode == 1 and "öffentlicher Schlüssel" in public_as_key.stderr
     listed = json.loads(cli("organisations", "list", "--json", data_dir=office, env=office_env).stdout)
     assert len(listed) == 2
 

@@ -34,7 +34,8 @@ def test_export_download_merge_after_accepting_the_device_and_settle_a_conflict(
 
     download = laptop_client.post("/exchange/export", data={"csrf_token": laptop_csrf, "scope": "all"})
     assert download.status_code == 200 and download.data.startswith(b"age-encryption.org/v1")
-    assert 'attachment; filename="fieldkit-' in download.headers["Content-Disposition"]
+    device = laptop.extensions["vault"].device_id
+    assert f'attachment; filename="fieldkit-{device[:8]}-' in download.headers["Content-Disposition"]
 
     def upload(data):
         return office_client.post("/exchange/merge", content_type="multipart/form-data", data={
@@ -88,4 +89,14 @@ def test_merging_without_key_or_bundle_says_what_is_missing(tmp_path, coordinato
     app, client, csrf = open_app(tmp_path / "office", coordinator[1])
     response = client.post("/exchange/merge", content_type="multipart/form-data", data={"csrf_token": csrf})
     assert response.status_code == 400 and "mindestens ein Paket" in response.get_data(as_text=True)
+    app.extensions["vault"].lock()
+
+
+def test_merging_with_a_text_file_as_key_says_what_is_wrong_with_it(tmp_path, coordinator):
+    app, client, csrf = open_app(tmp_path / "office", coordinator[1])
+    response = client.post("/exchange/merge", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "bundles": (io.BytesIO(b"age-encryption.org/v1\n"), "laptop.fkb"),
+        "identity": (io.BytesIO("Schlüssel kommt später".encode()), "notiz.txt")})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "keinen geheimen age-Schlüssel" in page and "mindestens ein Paket" not in page
     app.extensions["vault"].lock()

@@ -17,7 +17,8 @@ def export_group():
 
 
 @export_group.command("bundle")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .fkb file to write.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The .fkb file to write (default: fieldkit-DEVICE-DATE-NUMBER.fkb here).")
 @click.option("--interview", "interview_ids", multiple=True, help="Only these interviews (repeatable).")
 @click.option("--changed", is_flag=True, help="Only what changed since the last export.")
 @passphrase_file
@@ -25,14 +26,19 @@ def export_group():
 @pass_context
 def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
     """Write an encrypted, signed bundle for the coordinators (an age file; see docs/bundle-format.md)."""
-    from .. import __version__
-    from ..merge import coordinator_recipients, export
+    import datetime as dt
 
-    refuse_existing(out)
+    from .. import __version__
+    from ..merge import bundle_file_name, coordinator_recipients, export
+
+    if out:
+        refuse_existing(out)
     with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
         recipients = coordinator_recipients(session, vault.keystore().recovery_recipients)
         written = export(session, vault.device_id, vault.secrets.signing_key, recipients,
                          __version__, list(interview_ids) or None, changed)
+        out = out or Path(bundle_file_name(vault.device_id, written.manifest["sequence"], dt.date.today()))
+        refuse_existing(out)
         out.write_bytes(written.data)  # inside the transaction: the sequence only advances if the file is written
     skipped = [{"id": record_id, "reason": reason} for record_id, reason in written.skipped]
     lines = [t("Record %(id)s could not be read and was left out: %(reason)s", id=s["id"], reason=s["reason"]) for s in skipped]
@@ -53,29 +59,34 @@ def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
 @pass_context
 def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
     """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
-    from ..bundle import identity_lines
-    from ..merge import merge_file
+    from ..bundle import coordinator_identities
+    from ..merge import SKIPPED, merge_file
 
-    identities = identity_lines(identity.read_text(encoding="utf-8"))
+    identities = coordinator_identities(identity.read_bytes())
     results, failed = [], False
     with unlocked_vault(ctx, passphrase_file) as vault:
         for path in bundles:
             try:
-                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted)
+                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted, vault.device_id)
                 results.append({"bundle": str(path), "added": report.added, "updated": report.updated,
-                                "unchanged": report.unchanged, "conflicts": report.conflicts,
+                                "unchanged": report.unchanged, "conflicts": report.conflicts, "skipped": report.skipped,
                                 "warnings": [t(text, **params) for text, params in report.warnings]})
             except UserError as error:
                 failed = True
                 results.append({"bundle": str(path), "error": error_text(error)})
-    text = "\n".join(
-        f"{r['bundle']}: " + (r["error"] if "error" in r else t(
-            "%(added)d new, %(updated)d updated, %(unchanged)d unchanged, %(conflicts)d conflicts.", **{
-                k: r[k] for k in ("added", "updated", "unchanged", "conflicts")}) + "".join(" " + w for w in r["warnings"]))
-        for r in results)
-    echo(as_json, results, text)
+    echo(as_json, results, "\n".join(f"{r['bundle']}: {_merge_line(r, SKIPPED)}" for r in results))
     if failed:
         sys.exit(1)
+
+
+def _merge_line(result: dict, skipped: dict) -> str:
+    if "error" in result:
+        return result["error"]
+    if result["skipped"]:
+        return t(skipped[result["skipped"]])
+    counts = t("%(added)d new, %(updated)d updated, %(unchanged)d unchanged, %(conflicts)d conflicts.",
+               **{key: result[key] for key in ("added", "updated", "unchanged", "conflicts")})
+    return counts + "".join(" " + warning for warning in result["warnings"])
 
 
 @click.group()

@@ -7,10 +7,10 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext
 
 from .. import __version__, db, interviews
-from ..bundle import identity_lines
+from ..bundle import MAX_KEY_FILE, coordinator_identities
 from ..errors import UserError
-from ..merge import (UnknownDevice, coordinator_recipients, count_records, differences, export, merge_file,
-                     open_conflicts, resolve)
+from ..merge import (SKIPPED, UnknownDevice, bundle_file_name, coordinator_recipients, count_records, differences,
+                     export, merge_file, open_conflicts, resolve)
 from ..models import Conflict
 from ..vault import fingerprint
 from . import current_vault, db_session, message, writing
@@ -85,7 +85,7 @@ class _ExportJob:
 
 
 def _download(job):
-    name = f"fieldkit-{dt.date.today().isoformat()}-{job.written.manifest['sequence']:03d}.fkb"
+    name = bundle_file_name(job.vault.device_id, job.written.manifest["sequence"], dt.date.today())
     response = Response(job.written.data, mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -103,15 +103,19 @@ def merge():
         accepted = set(request.form.getlist("accept"))
     else:
         identity = request.files.get("identity")
-        identities = identity_lines(identity.read(64 * 1024).decode("utf-8", "replace")) if identity else []
         files = [(upload.filename, upload.read()) for upload in request.files.getlist("bundles") if upload.filename]
         accepted = set()
-        if not identities or not files:
+        if not identity or not identity.filename or not files:
             return index(error=gettext("Choose the coordinator key file and at least one bundle."), status=400)
+        try:
+            identities = coordinator_identities(identity.read(MAX_KEY_FILE + 1))
+        except UserError as failure:
+            return index(error=message(failure), status=400)
     results, waiting = [], []
     for name, data in files:
         try:
-            results.append({"name": name, "report": merge_file(current_vault().engine, name, data, identities, accepted)})
+            report = merge_file(current_vault().engine, name, data, identities, accepted, current_vault().device_id)
+            results.append({"name": name, "report": report, "skipped": gettext(SKIPPED[report.skipped]) if report.skipped else None})
         except UserError as failure:
             if isinstance(failure, UnknownDevice):
                 waiting.append((name, data, failure.params["fingerprint"]))
