@@ -63,7 +63,8 @@ def create_demo_data(session: Session, device_id: str) -> None:
         return save(session, device_id, record)
 
     ensure_shipped_content(session, device_id)
-    power_asymmetry = next(c for c in codebook(session) if c.label == translate(DEFAULT_CODES[3][0]))
+    codes = {code.label: code for code in codebook(session)}
+    cooperation, power_asymmetry = (codes[translate(DEFAULT_CODES[index][0])] for index in (0, 3))
 
     women = add(Organisation(**WOMENS_GROUP, is_demo=True))
     talk = add(Interview(organisation_id=women.id, interviewer="Demo-Interviewerin", date=dt.date(2026, 10, 14),
@@ -73,10 +74,8 @@ def create_demo_data(session: Session, device_id: str) -> None:
                         text="Wenn eine Frau einen Brief vom Amt bekommt, kommt sie zu uns. Wir gehen dann "
                              "zusammen hin. Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit "
                              "nebenbei."))
-    passage = "Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit nebenbei."
-    quote = add(Quote(interview_id=talk.id, answer_id=answer.id, start=answer.text.index(passage),
-                      end=answer.text.index(passage) + len(passage), text=passage))
-    add(QuoteCode(quote_id=quote.id, code_id=power_asymmetry.id))
+    _add_quote(add, talk, answer, "Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit nebenbei.",
+               power_asymmetry)
     _add_map(session, device_id, talk, "Netzwerk heute", *WOMENS_GROUP_MAP)
     talk.status = "completed"
     add(talk)
@@ -85,11 +84,20 @@ def create_demo_data(session: Session, device_id: str) -> None:
     visit = add(Interview(organisation_id=school.id, interviewer="Demo-Interviewer", date=dt.date(2026, 11, 3),
                           place="Geschäftsstelle (Demo)", guide_id="mikoss", guide_version="1.0", status="in_progress",
                           consent={**CONSENT, "by": "Geschäftsführer (Demo)", "how": "verbal", "date": "2026-11-03"}))
-    add(Answer(interview_id=visit.id, question_id="self_image.role",
-               text="Wir verstehen uns als Scharnier zwischen den Familien, den Schulen und der Stadtverwaltung."))
+    role = add(Answer(interview_id=visit.id, question_id="self_image.role",
+                      text="Wir verstehen uns als Scharnier zwischen den Familien, den Schulen und der Stadtverwaltung. "
+                           "Mit dem Kommunalen Integrationszentrum planen wir die Elternabende gemeinsam."))
+    _add_quote(add, visit, role, "Mit dem Kommunalen Integrationszentrum planen wir die Elternabende gemeinsam.",
+               cooperation)
     _add_map(session, device_id, visit, "Netzwerk heute", *EDUCATION_MAP)
 
     set_setting(session, "demo", True)
+
+
+def _add_quote(add, interview: Interview, answer: Answer, passage: str, code) -> None:
+    start = answer.text.index(passage)
+    quote = add(Quote(interview_id=interview.id, answer_id=answer.id, start=start, end=start + len(passage), text=passage))
+    add(QuoteCode(quote_id=quote.id, code_id=code.id))
 
 
 def _add_map(session: Session, device_id: str, interview: Interview, title: str, alters: list, ties: list) -> None:

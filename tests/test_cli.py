@@ -250,3 +250,36 @@ def test_a_second_coordinator_key_is_imported_after_confirming_its_fingerprint(c
     assert cli("export", "bundle", "--out", str(tmp_path / "b.fkb"), data_dir=laptop, env=env).returncode == 0
     opened = subprocess.run(["age", "-d", "-i", str(second_key), str(tmp_path / "b.fkb")], capture_output=True)
     assert opened.returncode == 0 and opened.stdout.startswith(b"PK")  # the second coordinator opens it too
+
+
+def test_every_interview_action_on_the_command_line(cli, initialised):
+    data_dir, _ = initialised
+    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    planned = json.loads(cli("interview", "create", "--organisation", "Kulturverein West", "--interviewer", "Ayla",
+                             "--json", data_dir=data_dir, env=env).stdout)
+
+    def run(*args):
+        return cli("interview", *args, data_dir=data_dir, env=env)
+
+    assert run("complete", planned["id"]).returncode == 1  # nothing before consent
+    wrong = run("consent", planned["id"], "--by", "Vorsitz", "--form", "verbal", "--to", "quotes,mop")
+    assert wrong.returncode == 2 and "mop" in wrong.stderr
+    consent = run("consent", planned["id"], "--by", "Vorsitz", "--form", "written", "--to", "recording,map",
+                  "--date", "2026-11-30", "--json")
+    assert consent.returncode == 0, consent.stderr
+    assert json.loads(consent.stdout)["consent"] == {"by": "Vorsitz", "how": "written", "date": "2026-11-30", "agreed": {
+        "recording": True, "quotes": False, "network_map": True, "archiving": False}}
+    assert run("complete", planned["id"]).returncode == 0
+    assert run("reopen", planned["id"]).returncode == 0
+    assert run("complete", planned["id"]).returncode == 0
+    locked = run("lock", planned["id"], "--json")
+    assert json.loads(locked.stdout)["status"] == "locked"
+    refused = run("reopen", planned["id"])
+    assert refused.returncode == 1 and "gesperrtes bleibt" in refused.stderr
+
+
+def test_data_dir_may_follow_the_command(cli, initialised):
+    data_dir, _ = initialised
+    listed = cli("interview", "list", "--data-dir", str(data_dir), "--json", env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    assert "--data-dir" in cli("serve", "--help").stdout

@@ -4,10 +4,11 @@ import io
 import zipfile
 
 import pytest
+from sqlmodel import Session, select
 
 from fieldkit import db, imports, interviews, quotes, transcripts
 from fieldkit.guide import guide_version, latest_guide
-from fieldkit.models import Organisation, QuoteCode, save
+from fieldkit.models import Interview, Organisation, QuoteCode, save
 from fieldkit.organisations import update_profile
 
 
@@ -189,17 +190,20 @@ Elternnetzwerk Nord;Musterstadt;2005;26-50;donations, membership_fees;Ayla;14.03
 ;Musterstadt;2010;;;;
 Sportverein Süd;Musterstadt;1750;viele;lottery;;
 Elternnetzwerk Nord;Musterstadt;;;;;
+Kulturverein West;Musterstadt;2001;45;;;
+Jugendinitiative;Musterstadt;2015;> 200;;;
 """
 
 
 def test_a_table_import_previews_every_row_and_imports_the_good_ones(session, vault):
     rows = imports.preview(session, imports.read_table("orgs.csv", CSV.encode("utf-8")))
-    assert [row.line for row in rows if not row.errors] == [2]
+    assert [row.line for row in rows if not row.errors] == [2, 6, 7]
+    assert [row.fields["members_band"] for row in rows if not row.errors] == ["26-50", "26-50", ">200"]  # counts → bands
     problems = {row.line: [text % params for text, params in row.errors] for row in rows}
     assert problems[3] == ["The name is missing."]
     assert len(problems[4]) == 3  # founding year, members band, funding source
     assert problems[5] == ["The same organisation appears twice in the table."]
-    assert imports.import_rows(session, vault.device_id, rows) == (1, 1)
+    assert imports.import_rows(session, vault.device_id, rows) == (3, 1)
     planned = interviews.find(session, "Elternnetzwerk")[0]
     assert planned.interview.status == "planned" and planned.interview.date.isoformat() == "2026-03-14"
     assert planned.organisation.funding_sources == ["donations", "membership_fees"]
@@ -239,3 +243,16 @@ def test_profile_changes_only_when_every_field_is_valid(session, vault, planned)
         "name": "Frauentreff", "founded": "2011", "practices_informal": "5", "reach": "neighbourhood",
         "offer_fields": ["everyday_support"], "funding_sources": ["donations"], "target_groups": "Frauen, Familien"}) == []
     assert (organisation.founded, organisation.practices_informal, organisation.target_groups) == (2011, 5, ["Frauen", "Familien"])
+
+
+def test_each_demo_interview_has_a_coded_quote(vault):
+    from fieldkit import db
+    from fieldkit.demo import create_demo_data
+    from fieldkit.models import Quote, QuoteCode
+
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+    with Session(vault.engine) as session:
+        interviews_with_quotes = {quote.interview_id for quote in session.exec(select(Quote))
+                                  if session.exec(select(QuoteCode).where(QuoteCode.quote_id == quote.id)).first()}
+        assert interviews_with_quotes == set(session.exec(select(Interview.id)))
