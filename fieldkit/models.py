@@ -178,6 +178,72 @@ class AuditEvent(SharedRecord, table=True):
     detail: dict = Field(default_factory=dict, sa_type=JSON)
 
 
+class RegistryEntry(SharedRecord, table=True):
+    """The pseudonym registry (DESIGN.md §7): a real entity, its spellings and its stable code. It travels
+    in bundles between coordinators and is never part of a release."""
+
+    __tablename__ = "registry_entry"
+    category: str = Field(index=True)  # mo | organisation | person | place | term (not a name)
+    code: str = ""  # "MO-03", "Organisation-7", "Person-12", "Ort-2"; empty for terms
+    name: str  # identifying
+    variants: list = Field(default_factory=list, sa_type=JSON)  # further spellings and abbreviations
+    keep: bool = False  # found in texts but kept as is (e.g. a public body named for context)
+    merged_into: Optional[str] = Field(default=None, index=True)  # the entry that took this one over
+    sources: list = Field(default_factory=list, sa_type=JSON)  # [{"type", "id", "field"}] it was registered from
+
+
+class StewardDecision(SharedRecord, table=True):
+    """What the data steward decided about one finding in one field of one record."""
+
+    __tablename__ = "steward_decision"
+    record_type: str = Field(index=True)
+    record_id: str = Field(index=True)
+    field: str
+    text: str  # the passage decided about (identifying; never released)
+    kind: str  # registry | candidate | email | url | phone | iban | address | postcode | birthdate
+    action: str  # replace | keep
+    entry_id: Optional[str] = None  # the registry entry a replacement uses
+    actor: str = ""
+
+
+class Approval(SharedRecord, table=True):
+    """A steward approved a record for release as it was then: an edit changes its content hash and so
+    withdraws the approval."""
+
+    __tablename__ = "approval"
+    record_type: str = Field(index=True)
+    record_id: str = Field(index=True)
+    content_sha256: str
+    actor: str = ""
+
+
+class ReviewState(SQLModel, table=True):
+    """The last scan of a record (local bookkeeping for the steward's queue; recomputed at will)."""
+
+    __tablename__ = "review_state"
+    record_type: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
+    interview_id: Optional[str] = Field(default=None, index=True)
+    content_sha256: str
+    registry_generation: int = 0
+    findings: int = 0
+    open_flags: int = 0
+    scanned_at: datetime = Field(default_factory=utcnow)
+
+
+class Release(SQLModel, table=True):
+    """An anonymised dataset written by release.py: content-addressed, logged, queued for the server."""
+
+    __tablename__ = "release"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    sha256: str = Field(index=True)  # of the release document
+    directory: str = ""
+    counts: dict = Field(default_factory=dict, sa_type=JSON)
+    left_out: list = Field(default_factory=list, sa_type=JSON)  # [{"record", "reason"}]
+    actor: str = ""
+
+
 class LocalSetting(SQLModel, table=True):
     """Device-local bookkeeping (device id, idle time, demo flag); never exported."""
 
@@ -226,7 +292,7 @@ class Conflict(SQLModel, table=True):
 
 
 SHARED_TABLES = (Organisation, Interview, GuideVersion, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
-                 Alter, Tie, MapEvent, AuditEvent)
+                 Alter, Tie, MapEvent, RegistryEntry, StewardDecision, Approval, AuditEvent)
 
 IDENTIFYING = {
     Organisation: ("name", "city", "notes"),

@@ -1,0 +1,121 @@
+"""Finding registered names in German text in one pass, whatever form they take.
+
+Text is read as a sequence of words. Each word gets a *key*: itself in lower case if that is a word
+of some registered name, else its lemma (simplemma: "Vereins" → "verein", "türkischen" → "türkisch"),
+else itself without a German inflection ending ("Lomingos" → "lomingo"), else nothing. Every
+variant of every registry entry is a sequence of such keys, and one Aho-Corasick automaton
+(pyahocorasick) finds all of them in the text's key sequence at once. Matching on words makes it
+case-insensitive and blind to line breaks between the words of a name; a word split at a line end
+("Lo-⏎mingo") is joined first; a hyphen splits compounds, so "Lomingo-Vorstand" finds "Lomingo".
+"""
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable
+
+import ahocorasick
+
+# A word; a word broken at a line end by a hyphen before a lower-case continuation is one word.
+WORD = re.compile(r"\w+(?:-[ \t]*\n[ \t]*[a-zäöüß]\w*)*")
+BREAK = re.compile(r"-[ \t]*\n[ \t]*")
+SEPARATOR = "\x1f"
+# Inflection endings of German nouns, adjectives and names, longest first.
+ENDINGS = ("ern", "ens", "em", "en", "er", "es", "ns", "e", "n", "s")
+POSSESSIVE = ("'s", "’s", "'", "’")
+
+
+@lru_cache(maxsize=200_000)
+def lemma(word: str) -> str:
+    """The dictionary form of a German word, in lower case."""
+    import simplemma
+
+    return simplemma.lemmatize(word, lang="de").lower()
+
+
+def words(text: str) -> list[str]:
+    """The words of a text as the matcher reads them."""
+    return [BREAK.sub("", word) for word in WORD.findall(text)]
+
+
+def name_keys(name: str) -> tuple[str, ...]:
+    """A registered name as a sequence of word keys (its words' lemmas)."""
+    return tuple(lemma(word) for word in words(name))
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int
+    end: int
+    entry_id: str
+
+
+class Matcher:
+    """All variants of all registry entries, compiled once; `find` then runs in one pass per text."""
+
+    def __init__(self, names: Iterable[tuple[str, str]]):
+        """`names`: (entry id, name or variant) pairs."""
+        self.automaton = ahocorasick.Automaton()
+        self.vocabulary: set[str] = set()
+        patterns: dict[str, tuple[str, int]] = {}
+        for entry_id, name in names:
+            keys = name_keys(name)
+            if not keys:
+                continue
+            self.vocabulary.update(keys)
+            pattern = SEPARATOR + SEPARATOR.join(keys) + SEPARATOR
+            # Two entries with the same spelling: the first wins (a registry lists each spelling once).
+            patterns.setdefault(pattern, (entry_id, len(keys)))
+        for pattern, value in patterns.items():
+            self.automaton.add_word(pattern, value)
+        self.empty = not patterns
+        if not self.empty:
+            self.automaton.make_automaton()
+        self._keys: dict[str, str] = {}
+
+    def key(self, word: str) -> str:
+        """The key of a word of the text: what it matches in the registry, or "" for nothing."""
+        known = self._keys.get(word)
+        if known is None:
+            known = self._keys[word] = self._find_key(word)
+        return known
+
+    def _find_key(self, word: str) -> str:
+        low = word.lower()
+        if low in self.vocabulary:
+            return low
+        if lemma(word) in self.vocabulary:
+            return lemma(word)
+        for ending in ENDINGS:
+            if low.endswith(ending) and low[:-len(ending)] in self.vocabulary:
+                return low[:-len(ending)]
+        return ""
+
+    def find(self, text: str) -> list[Match]:
+        """Every registered name in the text, longest first where two overlap."""
+        if self.empty or not text:
+            return []
+        found = words(text)
+        key = self.key
+        joined = SEPARATOR + SEPARATOR.join([key(word) for word in found]) + SEPARATOR
+        hits = list(self.automaton.iter(joined))
+        if not hits:
+            return []
+        return self._spans(text, joined, hits)
+
+    def _spans(self, text: str, joined: str, hits: list) -> list[Match]:
+        spans = [m.span() for m in WORD.finditer(text)]
+        chosen: list[tuple[int, int, str]] = []  # (first word, last word, entry)
+        for end, (entry_id, length) in hits:
+            last = joined.count(SEPARATOR, 0, end) - 1
+            chosen.append((last - length + 1, last, entry_id))
+        chosen.sort(key=lambda hit: (hit[0], hit[0] - hit[1]))  # leftmost, then longest
+        matches, covered = [], -1
+        for first, last, entry_id in chosen:
+            if first <= covered:
+                continue
+            start, end = spans[first][0], spans[last][1]
+            end += next((len(mark) for mark in POSSESSIVE if text.startswith(mark, end)), 0)
+            matches.append(Match(start, end, entry_id))
+            covered = last
+        return matches
+
