@@ -47,6 +47,10 @@ class LeakFound(ReleaseError):
     message = N_("Release refused: %(file)s still contains identifying text (%(what)s) in record %(record)s, field %(field)s. Nothing was written.")
 
 
+class NothingApproved(ReleaseError):
+    message = N_("Nothing is approved yet, so no release was made (%(left_out)d records wait for review).")
+
+
 @dataclass
 class Leak:
     file: str
@@ -377,6 +381,8 @@ def _json_strings(value, record: str, path: str):
 def write(session: Session, device_id: str, out: Path, actor: str, now: Optional[dt.datetime] = None) -> Release:
     """Build the release, check its bytes, write it to a folder of its own under `out` and log it."""
     dataset = build(session, device_id, now)
+    if not dataset.records["organisations"]:
+        raise NothingApproved(left_out=len(dataset.left_out))
     found = leaks(session, dataset.files)
     if found:
         first = found[0]

@@ -283,3 +283,27 @@ def test_data_dir_may_follow_the_command(cli, initialised):
     listed = cli("interview", "list", "--data-dir", str(data_dir), "--json", env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
     assert "--data-dir" in cli("serve", "--help").stdout
+
+
+def test_the_steward_on_the_command_line(cli, tmp_path):
+    data_dir = tmp_path / "demo"
+    env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit", "FIELDKIT_USER": "Steward Sahin"}
+    assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    scanned = json.loads(cli("anonymise", "--json", "--k-anonymity", "2", data_dir=data_dir, env=env).stdout)
+    assert scanned["records"] == 10 and scanned["status"]["approved"] == 0
+    assert [flag["text"] for flag in scanned["flags"]] == ["Professionalisierter Verein"]
+    assert len(scanned["k_anonymity"]["small_groups"]) == 2
+    added = cli("registry", "add", "Lomingo", "--category", "mo", "--variant", "LeV", "--json", data_dir=data_dir, env=env)
+    assert json.loads(added.stdout)["code"] == "MO-04"
+    assert cli("registry", "keep", "MO-04", data_dir=data_dir, env=env).returncode == 0
+    assert cli("registry", "rename", "MO-04", "MO-99", data_dir=data_dir, env=env).returncode == 0
+    listed = json.loads(cli("registry", "list", "--search", "lomingo", "--json", data_dir=data_dir, env=env).stdout)
+    assert [(r["code"], r["keep"], r["variants"]) for r in listed] == [("MO-99", True, ["LeV"])]
+    refused = cli("release", "--out", str(tmp_path / "out"), data_dir=data_dir, env=env)
+    assert refused.returncode == 1 and "Noch ist nichts freigegeben" in refused.stderr and not (tmp_path / "out").exists()
+    done = json.loads(cli("anonymise", "--replace-flagged", "--approve-all", "--json", data_dir=data_dir, env=env).stdout)
+    assert done["replaced"] == 1 and done["approved"] == 10 and done["left_open"] == 0
+    written = cli("release", "--out", str(tmp_path / "out"), data_dir=data_dir, env=env)
+    assert written.returncode == 0 and "Freigabe in" in written.stdout
+    missing = cli("registry", "merge", "MO-01", "MO-77", data_dir=data_dir, env=env)
+    assert missing.returncode == 1 and "keinen Registereintrag MO-77" in missing.stderr

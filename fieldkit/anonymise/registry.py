@@ -44,7 +44,14 @@ def entries(session: Session, include_merged: bool = False) -> list[RegistryEntr
     statement = select(RegistryEntry).where(RegistryEntry.deleted == False)  # noqa: E712
     if not include_merged:
         statement = statement.where(RegistryEntry.merged_into == None)  # noqa: E711
-    return list(session.exec(statement.order_by(RegistryEntry.category, RegistryEntry.code, RegistryEntry.name)))
+    return sorted(session.exec(statement), key=_order)
+
+
+def _order(entry: RegistryEntry) -> tuple:
+    """By category, then by the number in the code (Organisation-2 before Organisation-10), then name."""
+    number = re.search(r"(\d+)$", entry.code or "")
+    return (list(CATEGORIES).index(entry.category) if entry.category in CATEGORIES else 99,
+            int(number.group(1)) if number else 0, entry.code, entry.name.casefold())
 
 
 def spellings(entry: RegistryEntry) -> list[str]:

@@ -272,8 +272,12 @@ def decide(session: Session, device_id: str, record_type: str, record_id: str, f
     if action == "replace" and new_category:
         entry = registry.register(session, device_id, new_category, text, actor=actor)
         entry_id = entry.id if entry else None
-    if action == "replace" and entry_id and session.get(RegistryEntry, entry_id) is None:
-        raise ReviewError(N_("The chosen registry entry does not exist."))
+    if action == "replace" and entry_id:
+        entry = session.get(RegistryEntry, entry_id)
+        if entry is None or entry.deleted:
+            raise ReviewError(N_("The chosen registry entry does not exist."))
+        if registry.normal(text) not in {registry.normal(s) for s in registry.spellings(entry)}:
+            registry.add_variant(session, device_id, entry, text, actor=actor)  # found by itself from now on
     if action == "replace" and not entry_id and kind not in patterns.PLACEHOLDERS:
         raise ReviewError(N_("Choose or create the registry entry that replaces this name."))
     decision_id = str(uuid.uuid5(NAMESPACE, f"{record_type}:{record_id}:{field_name}:{text.casefold()}"))
@@ -375,6 +379,34 @@ def queue(session: Session, interview_id: str = "", kind: str = "", status: str 
         rows.append(QueueRow(record_type, record_id, owner, row_status, state.findings if fresh else 0,
                              state.open_flags if fresh else 0))
     return rows
+
+
+def labels(session: Session, rows: list[QueueRow]) -> dict:
+    """A short description of each record for the queue: whose it is and what it is."""
+    interviews = {i.id: i for i in session.exec(select(Interview))}
+    organisations = {o.id: o for o in session.exec(select(Organisation))}
+
+    def organisation_of(interview_id):
+        interview = interviews.get(interview_id)
+        return organisations[interview.organisation_id].name if interview and interview.organisation_id in organisations else ""
+
+    described = {}
+    for row in rows:
+        record = session.get(MODELS[row.record_type], row.record_id)
+        if row.record_type == "organisation":
+            text = record.name
+        elif row.record_type == "interview":
+            text = " · ".join(filter(None, [organisation_of(record.id), record.date.isoformat() if record.date else ""]))
+        elif row.record_type == "answer":
+            text = f"{organisation_of(record.interview_id)} · {record.question_id}"
+        elif row.record_type == "transcript":
+            text = f"{organisation_of(record.interview_id)} · {record.source_name}"
+        elif row.record_type == "quote":
+            text = f"{organisation_of(record.interview_id)} · „{record.text[:60]}…“"
+        else:
+            text = f"{organisation_of(record.interview_id)} · {record.title}"
+        described[(row.record_type, row.record_id)] = text
+    return described
 
 
 def counts(rows: list[QueueRow]) -> dict:
