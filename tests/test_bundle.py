@@ -33,6 +33,12 @@ def new_vault(path, recipient, demo=False):
             create_demo_data(session, vault.device_id)
             interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
             import_transcript(session, vault.device_id, interview, "gespraech.txt", "I: Frage\nB: Antwort".encode())
+            # a steward at work: registry entries, decisions and an approval travel too
+            from fieldkit.anonymise import review
+            review.scan_all(session, vault.device_id)
+            answer = session.exec(select(Answer).where(Answer.interview_id == interview.id)).first()
+            review.decide(session, vault.device_id, "answer", answer.id, "text", "Scharnier", "keep", "Steward")
+            review.approve(session, vault.device_id, "interview", interview.id, "Steward")
     return vault
 
 
@@ -84,6 +90,10 @@ def test_a_bundle_carries_everything_and_merging_twice_changes_nothing(laptop, o
             "Bildungsbrücke Musterstadt e. V. (Demo)", "Frauentreff Lindenviertel (Demo)"]
         assert len(session.exec(select(Code)).all()) == 5  # one shared codebook, not two
         assert session.exec(select(Conflict)).all() == []
+        from fieldkit.anonymise import registry, review
+        assert {e.code for e in registry.entries(session)} >= {"MO-01", "MO-02", "Ort-1"}  # between coordinators
+        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+        assert review.approved(session, "interview", interview.id)
     assert merge_into(office, first.data, coordinator).skipped == "imported"  # re-running a merge succeeds
     # the same signed content encrypted once more is the same bundle, not a forgery
     assert merge_into(office, _reencrypt(first.data, coordinator, dict.items), coordinator).skipped == "imported"

@@ -41,19 +41,54 @@ class Found:
     kind: str
 
 
+DIGITS = re.compile(r"\d[\d .,/()\-–]*")
+TLD = re.compile(r"\.(?:de|com|org|net|eu|info|tr|at|ch|nl|pl|ru|ua|sy|iq)\b", re.IGNORECASE)
+WINDOW = 70  # characters before a number that a street name, a title or a "geb." may take
+
+
 def find(text: str) -> list[Found]:
-    """Every pattern hit in the text, leftmost first; overlapping hits keep the longer one."""
-    hits = [Found(m.start(), m.end(), "email") for m in EMAIL.finditer(text)]
-    hits += [Found(m.start(), _trim(text, m.start(), m.end()), "url") for m in URL.finditer(text)
-             if not _inside(m.start(), hits)]
+    """Every pattern hit in the text, leftmost first; overlapping hits keep the longer one. The patterns
+    that need a number run only on windows around the text's numbers, and the others only where a
+    cheap test says they can match, so a long text without contact details costs little."""
+    hits = [Found(m.start(), m.end(), "email") for m in EMAIL.finditer(text)] if "@" in text else []
+    if "www." in text or "://" in text or TLD.search(text):
+        hits += [Found(m.start(), _trim(text, m.start(), m.end()), "url") for m in URL.finditer(text)
+                 if not _inside(m.start(), hits)]
+    seen = set()
+    for start, end in _windows(text):
+        window = text[start:end]
+        for hit in _numbered(window):
+            key = (start + hit.start, start + hit.end, hit.kind)
+            if key not in seen:
+                seen.add(key)
+                hits.append(Found(*key))
+    return _without_overlaps(hits)
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Stretches of text around its numbers, from a word's start, merged where they touch."""
+    windows: list[list[int]] = []
+    for match in DIGITS.finditer(text):
+        start = max(0, match.start() - WINDOW)
+        start = text.rfind(" ", 0, start) + 1 if start else 0
+        end = min(len(text), match.end() + 20)
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    return [(start, end) for start, end in windows]
+
+
+def _numbered(text: str) -> list[Found]:
+    """The patterns that hold a number: IBANs, phone numbers, addresses, postcodes, dates of birth."""
     ibans = [(m.start(), m.end(), iban.is_valid(m.group().replace(" ", ""))) for m in IBAN_CANDIDATE.finditer(text)]
-    hits += [Found(start, end, "iban") for start, end, valid in ibans if valid]
+    hits = [Found(start, end, "iban") for start, end, valid in ibans if valid]
     # digits inside an account-number-shaped string are not a phone number
     hits += [hit for hit in _phones(text) if not any(start <= hit.start < end for start, end, _ in ibans)]
     hits += [Found(m.start(), m.end(), "address") for m in ADDRESS.finditer(text)]
     hits += [Found(m.start(), m.end(), "postcode") for m in POSTCODE.finditer(text)]
     hits += [Found(m.start(1), m.end(1), "birthdate") for m in BIRTHDATE.finditer(text)]
-    return _without_overlaps(hits)
+    return hits
 
 
 def _phones(text: str) -> list[Found]:

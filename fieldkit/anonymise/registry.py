@@ -123,7 +123,7 @@ def add_variant(session: Session, device_id: str, entry: RegistryEntry, variant:
         entry.variants = [*entry.variants, variant]
         save(session, device_id, entry)
         _log(session, device_id, actor, "registry.variant", entry, variants=len(entry.variants))
-        _forget_spellings(session)
+        _by_spelling(session)[normal(variant)] = entry
     return entry
 
 
@@ -150,6 +150,7 @@ def rename_code(session: Session, device_id: str, entry: RegistryEntry, code: st
     if taken is not None:
         raise RegistryError(N_("The code %(code)s is taken already."), code=code)
     old, entry.code = entry.code, code
+    session.info.pop("registry_highest", None)
     save(session, device_id, entry)
     _log(session, device_id, actor, "registry.rename", entry, old_code=old)
     return entry
@@ -170,12 +171,16 @@ def find(session: Session, query: str) -> list[RegistryEntry]:
 
 
 def next_code(session: Session, category: str) -> str:
+    """The next free code of a category (its highest number + 1), counted once per session."""
     prefix = CODE_PREFIX.get(category)
     if prefix is None:
         return ""
-    numbers = [int(code[len(prefix):]) for code in session.exec(select(RegistryEntry.code).where(
-        RegistryEntry.category == category)) if code.startswith(prefix) and code[len(prefix):].isdigit()]
-    number = max(numbers, default=0) + 1
+    highest = session.info.setdefault("registry_highest", {})
+    if category not in highest:
+        highest[category] = max((int(code[len(prefix):]) for code in session.exec(select(RegistryEntry.code).where(
+            RegistryEntry.category == category)) if code.startswith(prefix) and code[len(prefix):].isdigit()), default=0)
+    highest[category] += 1
+    number = highest[category]
     return f"{prefix}{number:02d}" if category == "mo" else f"{prefix}{number}"
 
 
@@ -190,6 +195,7 @@ def register_structured(session: Session, device_id: str) -> int:
         if entry and organisation.pseudonym_code and entry.code != organisation.pseudonym_code and not _code_taken(
                 session, organisation.pseudonym_code):
             entry.code = organisation.pseudonym_code  # the project's own code for the organisation
+            session.info.pop("registry_highest", None)
             save(session, device_id, entry)
         register(session, device_id, "place", organisation.city, _source(organisation, "city"))
     for interview in session.exec(select(Interview).where(Interview.deleted == False)):  # noqa: E712

@@ -78,6 +78,9 @@ class Scanner:
     def __init__(self, session: Session):
         self.session = session
         self.entries = {entry.id: entry for entry in registry.entries(session)}
+        # (category, replacement, action) per entry, read once: attribute access on rows is slow in a hot loop
+        self._plain = {entry.id: (entry.category, f"[{entry.code}]", "keep" if entry.keep else "replace")
+                       for entry in self.entries.values()}
         self.matcher: Matcher = registry.matcher(session)
         self.generation = registry.generation(session)
 
@@ -99,11 +102,12 @@ class Scanner:
         found = [Finding(field_name, hit.start, hit.end, text[hit.start:hit.end], hit.kind, action="replace",
                          replacement=patterns.PLACEHOLDERS[hit.kind]) for hit in patterns.find(text)]
         for match in self.matcher.find(text):
-            if not _covered(found, match.start, match.end):
-                entry = self.entries[match.entry_id]
+            if not found or not _covered(found, match.start, match.end):
+                category, replacement, action = self._plain[match.entry_id]
                 found.append(Finding(field_name, match.start, match.end, text[match.start:match.end], "registry",
-                                     entry.category, entry.id, "keep" if entry.keep else "replace", f"[{entry.code}]"))
-        for candidate in candidates.find(text, lambda start, end: _covered(found, start, end)):
+                                     category, match.entry_id, action, replacement))
+        last_text, words = self.matcher.last_words
+        for candidate in candidates.find(text, [(f.start, f.end) for f in found], words if last_text is text else None):
             found.append(Finding(field_name, candidate.start, candidate.end, text[candidate.start:candidate.end],
                                  "candidate", candidate.category))
         for finding in found:
