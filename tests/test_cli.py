@@ -289,9 +289,13 @@ def test_the_steward_on_the_command_line(cli, tmp_path):
     data_dir = tmp_path / "demo"
     env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit", "FIELDKIT_USER": "Steward Sahin"}
     assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    interviews = json.loads(cli("interview", "list", "--status", "in_progress", "--json", data_dir=data_dir, env=env).stdout)
+    (tmp_path / "gespraech.txt").write_text("I: Wer hilft Ihnen?\nB: Herr Kowalczyk vom Sportverein.\n")
+    assert cli("import", "transcript", "--interview", interviews[0]["id"], str(tmp_path / "gespraech.txt"),
+               data_dir=data_dir, env=env).returncode == 0
     scanned = json.loads(cli("anonymise", "--json", "--k-anonymity", "2", data_dir=data_dir, env=env).stdout)
-    assert scanned["records"] == 10 and scanned["status"]["approved"] == 0
-    assert [flag["text"] for flag in scanned["flags"]] == ["Professionalisierter Verein"]
+    assert scanned["records"] == 11 and scanned["status"]["approved"] == 0
+    assert [flag["text"] for flag in scanned["flags"]] == ["Kowalczyk"]
     assert len(scanned["k_anonymity"]["small_groups"]) == 2
     added = cli("registry", "add", "Lomingo", "--category", "mo", "--variant", "LeV", "--json", data_dir=data_dir, env=env)
     assert json.loads(added.stdout)["code"] == "MO-04"
@@ -302,7 +306,7 @@ def test_the_steward_on_the_command_line(cli, tmp_path):
     refused = cli("release", "--out", str(tmp_path / "out"), data_dir=data_dir, env=env)
     assert refused.returncode == 1 and "Noch ist nichts freigegeben" in refused.stderr and not (tmp_path / "out").exists()
     done = json.loads(cli("anonymise", "--replace-flagged", "--approve-all", "--json", data_dir=data_dir, env=env).stdout)
-    assert done["replaced"] == 1 and done["approved"] == 10 and done["left_open"] == 0
+    assert done["replaced"] == 1 and done["approved"] == 11 and done["left_open"] == 0
     written = cli("release", "--out", str(tmp_path / "out"), data_dir=data_dir, env=env)
     assert written.returncode == 0 and "Freigabe in" in written.stdout
     missing = cli("registry", "merge", "MO-01", "MO-77", data_dir=data_dir, env=env)
