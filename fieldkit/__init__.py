@@ -30,6 +30,11 @@ def create_app(test_config=None) -> Flask:
     app.extensions["vault"] = vault
     app.extensions["idle_minutes"] = float(app.config["IDLE_LOCK_MINUTES"])
     IdleLock(vault, lambda: app.extensions["idle_minutes"]).start()
+    if app.config.get("SYNC_INTERVAL", 60):
+        from .sync import SyncWorker
+
+        app.extensions["sync_worker"] = SyncWorker(vault, float(app.config.get("SYNC_INTERVAL", 60)))
+        app.extensions["sync_worker"].start()
 
     LaunchGuard(app)  # first: nothing else runs for a request it refuses
     HTMX(app)

@@ -244,6 +244,20 @@ class Release(SQLModel, table=True):
     actor: str = ""
 
 
+class SyncJob(SQLModel, table=True):
+    """A release waiting for, or done with, the project server (local bookkeeping, never exported)."""
+
+    __tablename__ = "sync_job"
+    release_id: str = Field(primary_key=True)
+    sha256: str
+    status: str = "pending"  # pending | sending | sent | refused
+    attempts: int = 0
+    next_attempt_at: Optional[datetime] = None
+    last_error: str = ""  # the server's reason, or why it could not be reached
+    sent_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class LocalSetting(SQLModel, table=True):
     """Device-local bookkeeping (device id, idle time, demo flag); never exported."""
 

@@ -70,7 +70,7 @@ class Dataset:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(canonical({"format": FORMAT, "records": self.records})).hexdigest()
+        return content_sha256(self.records)
 
     def document(self) -> dict:
         """The release as one JSON document: what the project server receives."""
@@ -81,6 +81,12 @@ class Dataset:
 
 def canonical(value) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def content_sha256(records: dict) -> str:
+    """A release's content address: SHA-256 of its format and records as canonical JSON (sorted keys,
+    no spaces, UTF-8), so the same records always give the same address."""
+    return hashlib.sha256(canonical({"format": FORMAT, "records": records})).hexdigest()
 
 
 # Building ------------------------------------------------------------------------------------------
@@ -400,6 +406,9 @@ def write(session: Session, device_id: str, out: Path, actor: str, now: Optional
     release = Release(id=dataset.release_id, sha256=dataset.sha256, directory=str(folder), actor=actor,
                       counts={kind: len(rows) for kind, rows in dataset.records.items()}, left_out=dataset.left_out)
     session.add(release)
+    from .sync import enqueue
+
+    enqueue(session, release)  # waits for the project server (sync.py)
     session.add(AuditEvent(action="release.write", actor=actor, origin_device=device_id, detail={
         "release": release.id, "sha256": release.sha256, "counts": release.counts, "left_out": len(dataset.left_out)}))
     return release

@@ -13,7 +13,7 @@ from conftest import consented_interview, set_up_vault
 pytestmark = pytest.mark.browser
 
 TRANSCRIPT = ("I: Wie arbeiten Sie mit dem Jugendamt zusammen?\n"
-              "B: Frau Wagner vom Jugendamt hilft uns sehr. Professionalisierter Austausch fehlt aber.\n"
+              "B: Frau Wagner vom Jugendamt hilft uns sehr. Die Beratung gibt es auch auf Kurmandschi.\n"
               "I: Und erreichen Sie die Familien?\nB: Ja, unter 0221 / 123 45 67 jeden Abend.\n")
 
 
@@ -37,7 +37,7 @@ def test_review_a_transcript_replace_a_name_mark_a_false_positive_approve_and_re
     expect(page.locator(".flag:focus")).to_contain_text("Wagner")
     expect(page.locator("mark.finding.replace")).to_have_text("0221 / 123 45 67")
     page.keyboard.press("r")  # replace: a new registry entry of the guessed category (person)
-    expect(page.locator(".flag:focus")).to_contain_text("Professionalisierter")
+    expect(page.locator(".flag:focus")).to_contain_text("Kurmandschi")
     page.keyboard.press("x")  # not a name, for the whole project
     expect(page.locator(".flag.open")).to_have_count(0)
     expect(page.locator("mark.finding.replace").first).to_have_text("Wagner")
@@ -58,7 +58,7 @@ def test_review_a_transcript_replace_a_name_mark_a_false_positive_approve_and_re
     folder = Path(page.get_by_role("status").inner_text().split(": ", 1)[1].splitlines()[0].strip())
     released = json.loads((folder / "transcripts.json").read_text())[0]["text"]
     assert "Wagner" not in released and "0221" not in released and "Frau [Person-" in released
-    assert "Professionalisierter Austausch" in released
+    assert "auf Kurmandschi" in released
     expect(page.get_by_role("link", name="Herunterladen (zip)")).to_be_visible()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from . import app, exchange, fieldwork, maps, steward, vault
+from . import app, exchange, fieldwork, maps, server, steward, sync, vault
 from .common import Context, error_text
 
 
@@ -26,7 +26,7 @@ def cli(ctx, verbose):
     ctx.ensure_object(Context)
 
 
-for module in (vault, app, fieldwork, maps, exchange, steward):
+for module in (vault, app, fieldwork, maps, exchange, steward, sync, server):
     for command in module.COMMANDS:
         cli.add_command(command)
 

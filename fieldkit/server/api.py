@@ -1,0 +1,176 @@
+"""The project server's API: laptops send anonymised releases; anyone may ask whether it is up.
+
+POST /api/v1/releases with a device's bearer token stores a release document (fieldkit-release/1):
+validated against its JSON Schema (400 naming the field), bounded in size (413), idempotent on release
+id and SHA-256 (the same again: 200 and nothing stored twice; the same id with other content: 409).
+"""
+import json
+from functools import lru_cache
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from .. import release as release_format
+from . import admin
+from .storage import now, releases
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_DEPTH = 64  # JSON nesting a release never needs more of
+
+
+class Refused(Exception):
+    """A request the API answers with an error status and a reason."""
+
+    def __init__(self, status: int, error: str, field: str = ""):
+        super().__init__(error)
+        self.status, self.error, self.field = status, error, field
+
+
+@bp.errorhandler(Refused)
+def _refused(refusal: Refused):
+    body = {"error": refusal.error, **({"field": refusal.field} if refusal.field else {})}
+    response = jsonify(body)
+    response.status_code = refusal.status
+    if refusal.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="fieldkit"'
+    return response
+
+
+@bp.get("/health")
+def health():
+    with engine().connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.post("/releases")
+def receive_release():
+    with engine().connect() as connection:
+        device_id = admin.device_for_token(connection, _bearer_token())
+    if device_id is None:
+        raise Refused(401, "unknown or revoked device token")
+    data = request.get_data(cache=False)  # beyond MAX_CONTENT_LENGTH werkzeug answers 413 before reading
+    document = _parse(data)
+    _validate(document)
+    stored = _store(device_id, document, data)
+    return jsonify({"status": "stored" if stored else "duplicate", "release_id": document["release_id"],
+                    "sha256": document["sha256"]}), 201 if stored else 200
+
+
+def engine():
+    return current_app.extensions["server_engine"]
+
+
+def _bearer_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _parse(data: bytes) -> dict:
+    if request.mimetype != "application/json":
+        raise Refused(415, "send the release as application/json")
+    if _depth(data) > MAX_DEPTH:
+        raise Refused(400, "the JSON is nested too deeply")
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise Refused(400, f"not valid JSON: {str(error)[:120]}") from error
+    if not isinstance(document, dict):
+        raise Refused(400, "the release must be a JSON object")
+    return document
+
+
+def _depth(data: bytes) -> int:
+    """How deep brackets nest, counted on the bytes before parsing (brackets inside strings count too,
+    which only errs on the safe side)."""
+    depth = deepest = 0
+    for byte in data.translate(None, delete=bytes(set(range(256)) - set(b"[]{}"))):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(release_format.schema())
+
+
+def _validate(document: dict) -> None:
+    error = next(iter(_validator().iter_errors(document)), None)
+    if error is not None:
+        field = "/" + "/".join(map(str, error.absolute_path))
+        raise Refused(400, f"{field}: {error.message[:200]}", field)
+    if release_format.content_sha256(document["records"]) != document["sha256"]:
+        raise Refused(400, "/sha256: does not match the records", "/sha256")
+
+
+def _store(device_id: str, document: dict, data: bytes) -> bool:
+    """Store a release once: True if it is new, False if this exact release is there already."""
+    values = {"release_id": document["release_id"], "sha256": document["sha256"], "device_id": device_id,
+              "received_at": now(), "created": document["created"][:40], "size": len(data),
+              "counts": json.dumps(document["counts"]), "document": data.decode("utf-8")}
+    try:
+        with engine().begin() as connection:
+            connection.execute(releases.insert().values(**values))
+        return True
+    except IntegrityError:
+        with engine().connect() as connection:
+            stored = connection.execute(select(releases.c.sha256).where(
+                releases.c.release_id == document["release_id"])).scalar()
+        if stored == document["sha256"]:
+            return False
+        raise Refused(409, "a release with this id but other content was stored already", "/release_id")
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    """The API described for clients and for schemathesis."""
+    schema = json.loads(json.dumps(release_format.schema()))
+    definitions = schema.pop("$defs")
+    schema.pop("$schema", None)
+    schema.pop("$id", None)
+    text_schema = json.dumps(schema).replace("#/$defs/", "#/components/schemas/")
+    error = {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"}, "field": {"type": "string"}}}
+    answer = {"type": "object", "required": ["status", "release_id", "sha256"], "properties": {
+        "status": {"enum": ["stored", "duplicate"]}, "release_id": {"type": "string"}, "sha256": {"type": "string"}}}
+
+    def responds(description: str, body: dict) -> dict:
+        return {"description": description, "content": {"application/json": {"schema": body}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "fieldkit project server", "version": "1",
+                 "description": "Anonymised releases from fieldkit laptops (format fieldkit-release/1)."},
+        "components": {
+            "securitySchemes": {"device": {"type": "http", "scheme": "bearer"}},
+            "schemas": {**json.loads(json.dumps(definitions).replace("#/$defs/", "#/components/schemas/")),
+                        "Release": json.loads(text_schema), "Error": error, "Stored": answer},
+        },
+        "paths": {
+            "/api/v1/health": {"get": {"operationId": "health", "responses": {"200": responds(
+                "The server and its database answer.", {"type": "object", "required": ["status"],
+                                                        "properties": {"status": {"const": "ok"}}})}}},
+            "/api/v1/releases": {"post": {
+                "operationId": "receiveRelease", "security": [{"device": []}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Release"}}}},
+                "responses": {
+                    "201": responds("Stored.", {"$ref": "#/components/schemas/Stored"}),
+                    "200": responds("This release was stored already; nothing changed.", {"$ref": "#/components/schemas/Stored"}),
+                    "400": responds("Not a valid release; `field` names what failed.", {"$ref": "#/components/schemas/Error"}),
+                    "401": responds("Unknown or revoked device token.", {"$ref": "#/components/schemas/Error"}),
+                    "409": responds("Another release with this id was stored already.", {"$ref": "#/components/schemas/Error"}),
+                    "413": responds("The release is larger than the server accepts.", {"$ref": "#/components/schemas/Error"}),
+                    "415": responds("Not sent as JSON.", {"$ref": "#/components/schemas/Error"}),
+                }}},
+        },
+    }

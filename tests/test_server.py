@@ -1,0 +1,292 @@
+"""The project server as a real process on loopback, on SQLite and on the real PostgreSQL at
+127.0.0.1:5432, and the laptop's sync queue sending to it."""
+import concurrent.futures
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlmodel import Session
+
+from fieldkit import db, release, sync
+from fieldkit.anonymise import review
+from fieldkit.demo import create_demo_data
+from fieldkit.server import storage
+
+from conftest import FAST_KDF_ENV
+
+ADMIN_PASSWORD = "Projektserver im Lindenviertel"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request, tmp_path_factory):
+    """A fresh database of each kind: an SQLite file, or a new PostgreSQL database (dropped afterwards).
+    A missing PostgreSQL fails the tests: .ci/run makes sure it runs."""
+    if request.param == "sqlite":
+        yield {"url": "", "data_dir": tmp_path_factory.mktemp("server")}
+        return
+    name = f"fieldkit_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield {"url": f"{POSTGRES}/{name}", "data_dir": tmp_path_factory.mktemp("server")}
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def server_env(database, **extra) -> dict:
+    env = {**os.environ, **FAST_KDF_ENV, "FIELDKIT_ADMIN_PASSWORD": ADMIN_PASSWORD, **extra}
+    if database["url"]:
+        env["FIELDKIT_SERVER_DATABASE_URL"] = database["url"]
+    return env
+
+
+def fieldkit(database, *args, **extra):
+    return subprocess.run([sys.executable, "-m", "fieldkit", "--data-dir", str(database["data_dir"]), *args],
+                          env=server_env(database, **extra), capture_output=True, text=True, timeout=120)
+
+
+class Server:
+    """`fieldkit server run` in a process of its own."""
+
+    def __init__(self, database, port: int, **extra):
+        self.database, self.port, self.extra = database, port, extra
+        self.process = None
+
+    def start(self) -> "Server":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fieldkit", "--data-dir", str(self.database["data_dir"]), "server", "run",
+             "--port", str(self.port)], env=server_env(self.database, **self.extra),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stderr.read()
+            if self.request("GET", "/api/v1/health")[0] == 200:
+                return self
+            time.sleep(0.2)
+        raise AssertionError("the server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method: str, path: str, body: bytes = b"", token: str = "", content_type="application/json"):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
+            connection.request(method, path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            connection.close()
+            return response.status, json.loads(data) if data[:1] in (b"{", b"[") else data
+        except OSError:
+            return 0, None
+
+
+@pytest.fixture(scope="module")
+def server(database):
+    assert fieldkit(database, "server", "init").returncode == 0
+    added = fieldkit(database, "server", "device", "add", "Laptop Ayla", "--json")
+    assert added.returncode == 0, added.stderr
+    running = Server(database, free_port(), FIELDKIT_SERVER_MAX_RELEASE_MB="1").start()
+    running.token = json.loads(added.stdout)["token"]
+    yield running
+    running.stop()
+
+
+def stored(database) -> int:
+    engine = storage.engine_for(storage.database_url(database["data_dir"]) if not database["url"]
+                                else "postgresql+psycopg://" + database["url"].split("://", 1)[1])
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(storage.releases)).scalar()
+    engine.dispose()
+    return count
+
+
+def document(records: dict = None, release_id: str = None) -> bytes:
+    """A small valid release document."""
+    records = records or {kind: [] for kind in release.KINDS}
+    body = {"format": release.FORMAT, "release_id": release_id or str(uuid.uuid4()),
+            "created": "2026-12-01T10:00:00+00:00", "app_version": "test", "sha256": release.content_sha256(records),
+            "records": records, "counts": {kind: len(rows) for kind, rows in records.items()}}
+    return json.dumps(body).encode()
+
+
+def coded(label: str) -> dict:
+    records = {kind: [] for kind in release.KINDS}
+    records["codes"] = [{"id": str(uuid.uuid4()), "label": label, "description": "", "colour": "#123456", "parent_id": None}]
+    return records
+
+
+def test_a_release_is_stored_once_and_the_same_id_with_other_content_is_refused(server, database):
+    before = stored(database)
+    release_id = str(uuid.uuid4())
+    body = document(coded("Kooperation"), release_id)
+    assert server.request("POST", "/api/v1/releases", body, server.token)[0] == 201
+    status, answer = server.request("POST", "/api/v1/releases", body, server.token)
+    assert status == 200 and answer["status"] == "duplicate"
+    status, answer = server.request("POST", "/api/v1/releases", document(coded("Konflikt"), release_id), server.token)
+    assert status == 409 and answer["field"] == "/release_id"
+    assert stored(database) == before + 1
+
+
+@pytest.mark.parametrize("body, status, field", [
+    (b"{kaputt", 400, None),
+    (b"[]", 400, None),
+    (json.dumps({"format": "fieldkit-release/1"}).encode(), 400, "/"),
+    (b"[" * 5000 + b"]" * 5000, 400, None),
+])
+def test_malformed_releases_are_refused_naming_what_failed(server, body, status, field):
+    answer = server.request("POST", "/api/v1/releases", body, server.token)
+    assert answer[0] == status and "error" in answer[1]
+    if field:
+        assert answer[1]["field"] == field
+
+
+def test_a_release_whose_hash_does_not_match_its_records_is_refused(server):
+    body = json.loads(document(coded("Kooperation")))
+    body["records"]["codes"][0]["label"] = "Konkurrenz"
+    status, answer = server.request("POST", "/api/v1/releases", json.dumps(body).encode(), server.token)
+    assert status == 400 and answer["field"] == "/sha256"
+
+
+def test_a_field_of_the_wrong_type_is_named(server):
+    body = json.loads(document(coded("Kooperation")))
+    body["records"]["codes"][0]["colour"] = 7
+    body["sha256"] = release.content_sha256(body["records"])
+    status, answer = server.request("POST", "/api/v1/releases", json.dumps(body).encode(), server.token)
+    assert status == 400 and answer["field"] == "/records/codes/0/colour"
+
+
+def test_oversize_unknown_and_revoked_tokens(server, database):
+    assert server.request("POST", "/api/v1/releases", b"{" + b" " * (2 * 2**20) + b"}", server.token)[0] == 413
+    assert server.request("POST", "/api/v1/releases", document(), "fkd_unknown")[0] == 401
+    assert server.request("POST", "/api/v1/releases", document(), "")[0] == 401
+    added = json.loads(fieldkit(database, "server", "device", "add", "Laptop Kemal", "--json").stdout)
+    assert server.request("POST", "/api/v1/releases", document(), added["token"])[0] == 201
+    assert fieldkit(database, "server", "device", "revoke", "Laptop Kemal").returncode == 0
+    assert server.request("POST", "/api/v1/releases", document(), added["token"])[0] == 401
+    listed = json.loads(fieldkit(database, "server", "device", "list", "--json").stdout)
+    assert {(d["name"], d["revoked"]) for d in listed} >= {("Laptop Ayla", False), ("Laptop Kemal", True)}
+
+
+def test_a_thousand_releases_from_ten_clients_are_stored_exactly_once(server, database):
+    before = stored(database)
+    bodies = [document(coded(f"Code {number}")) for number in range(1000)]
+    # every client also sends some of the others' releases again: each must be stored once
+    batches = [bodies[number::10] + random.Random(number).sample(bodies, 20) for number in range(10)]
+
+    def send(batch):
+        return [server.request("POST", "/api/v1/releases", body, server.token)[0] for body in batch]
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = [status for statuses in pool.map(send, batches) for status in statuses]
+    assert set(answers) <= {200, 201} and answers.count(201) == 1000
+    assert stored(database) == before + 1000
+
+
+@pytest.fixture
+def laptop(tmp_path, coordinator):
+    """A laptop vault whose steward approved everything and wrote two releases."""
+    from fieldkit.vault import Vault
+
+    from conftest import PASSPHRASE
+
+    vault = Vault(tmp_path / "laptop", memory_kib=8192, iterations=1)
+    vault.create(PASSPHRASE, [coordinator[1]])
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+        review.approve_all(session, vault.device_id, "Steward")
+    for folder in ("first", "second"):
+        release.make_release(vault.engine, vault.device_id, tmp_path / folder, "Steward")
+    yield vault
+    vault.lock()
+
+
+def test_the_queue_drains_and_a_refusal_says_why(server, laptop, database):
+    with db.writing(laptop.engine) as session:
+        sync.configure(session, laptop.device_id, server.url, server.token)
+        assert [job.status for job in sync.jobs(session)] == ["pending", "pending"]
+    before = stored(database)
+    assert sync.run(laptop.engine) == {"sent": 2, "refused": 0, "retry": 0}
+    assert stored(database) == before + 2
+    with Session(laptop.engine) as session:
+        assert {job.status for job in sync.jobs(session)} == {"sent"} and sync.last_success(session)
+        assert sync.run(laptop.engine) == {"sent": 0, "refused": 0, "retry": 0}  # nothing due
+    with db.writing(laptop.engine) as session:  # a device whose token was revoked: refused for good, with the reason
+        sync.configure(session, laptop.device_id, server.url, "fkd_revoked_or_wrong")
+        job = sync.jobs(session)[0]
+        job.status = "pending"
+        session.add(job)
+    assert sync.run(laptop.engine)["refused"] == 1
+    with Session(laptop.engine) as session:
+        refused = next(job for job in sync.jobs(session) if job.status == "refused")
+        assert "revoked" in refused.last_error
+
+
+def test_server_down_then_retries_with_back_off_then_up_drains(database, laptop, server):
+    port = free_port()
+    with db.writing(laptop.engine) as session:
+        sync.configure(session, laptop.device_id, f"http://127.0.0.1:{port}", server.token)
+    start = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone.utc)
+    assert sync.run(laptop.engine, now=start) == {"sent": 0, "refused": 0, "retry": 2}
+    with Session(laptop.engine) as session:
+        jobs = sync.jobs(session)
+        assert {job.status for job in jobs} == {"pending"} and {job.attempts for job in jobs} == {1}
+        assert all("not reachable" in job.last_error for job in jobs)
+        waits = [(sync._aware(job.next_attempt_at) - start).total_seconds() for job in jobs]
+        assert all(15 <= wait <= 45 for wait in waits)  # 30 s ± 50 % jitter
+        assert sync.due(session, start) == []  # too early to try again
+    assert sync.run(laptop.engine, now=start + dt.timedelta(minutes=1))["retry"] == 2
+    with Session(laptop.engine) as session:
+        assert all(30 <= (sync._aware(j.next_attempt_at) - start).total_seconds() - 60 <= 90 for j in sync.jobs(session))  # 60 s ± 50 %
+    second = Server(database, port).start()  # the server comes back (the same database)
+    try:
+        assert sync.run(laptop.engine, now=start + dt.timedelta(minutes=5)) == {"sent": 2, "refused": 0, "retry": 0}
+    finally:
+        second.stop()
+
+
+def test_backoff_doubles_up_to_an_hour_with_jitter():
+    rng = random.Random(1)
+    waits = [sync.backoff(attempt, rng) for attempt in range(1, 12)]
+    assert 15 <= waits[0] <= 45 and 30 <= waits[1] <= 90 and all(wait <= 5400 for wait in waits)
+    assert sync.backoff(20, random.Random(2)) >= 1800
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://fieldkit.example.org", "nur für diesen Computer selbst"),
+    ("ftp://fieldkit.example.org", "https://"),
+])
+def test_plain_http_only_to_loopback(vault, url, problem):
+    from fieldkit.i18n import translate
+
+    with db.writing(vault.engine) as session, pytest.raises(sync.SyncError) as refused:
+        sync.configure(session, vault.device_id, url, "fkd_x")
+    assert problem in translate(refused.value.message, "de")
+
+
+def test_the_openapi_document_describes_the_api(server):
+    status, described = server.request("GET", "/api/v1/openapi.json")
+    assert status == 200 and described["openapi"].startswith("3.1")
+    assert set(described["paths"]) == {"/api/v1/health", "/api/v1/releases"}
