@@ -290,3 +290,63 @@ def test_the_openapi_document_describes_the_api(server):
     status, described = server.request("GET", "/api/v1/openapi.json")
     assert status == 200 and described["openapi"].startswith("3.1")
     assert set(described["paths"]) == {"/api/v1/health", "/api/v1/releases"}
+
+
+@pytest.fixture(scope="module")
+def api_app(tmp_path_factory):
+    """The server app in this process on a fresh SQLite file, with one device, for schemathesis."""
+    from fieldkit.server import admin, create_server_app
+
+    app = create_server_app({"DATA_DIR": tmp_path_factory.mktemp("schemathesis"), "MAX_RELEASE_MB": 1})
+    admin.init(app.extensions["server_engine"], ADMIN_PASSWORD)
+    app.device_token = admin.add_device(app.extensions["server_engine"], "Schemathesis")[1]
+    return app
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_the_api_keeps_to_its_openapi_document(api_app, mode):
+    """Requests generated from the OpenAPI document, valid and invalid: never a server error, always a
+    documented status, content type and body."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
+                                     status_code_conformance)
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    described = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", api_app)
+    for result in described.get_all_operations():
+        operation = result.ok()
+        if mode == "negative" and operation.method.upper() == "GET":
+            continue  # the health check takes no input that could be invalid
+
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case):
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {api_app.device_token}"}
+            case.validate_response(case.call(app=api_app), checks=checks)
+
+        check()
+
+
+def test_the_running_app_sends_by_itself(server, tmp_path, coordinator):
+    from fieldkit import create_app
+
+    from conftest import FAST_KDF, PASSPHRASE
+
+    app = create_app({"DATA_DIR": tmp_path / "app", "SYNC_INTERVAL": 0.2, **FAST_KDF})
+    vault = app.extensions["vault"]
+    vault.create(PASSPHRASE, [coordinator[1]])
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+        review.approve_all(session, vault.device_id, "Steward")
+        sync.configure(session, vault.device_id, server.url, server.token)
+    release.make_release(vault.engine, vault.device_id, tmp_path / "releases", "Steward")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with Session(vault.engine) as session:
+            if [job.status for job in sync.jobs(session)] == ["sent"]:
+                break
+        time.sleep(0.2)
+    with Session(vault.engine) as session:
+        assert [job.status for job in sync.jobs(session)] == ["sent"]
+    vault.lock()
