@@ -19,7 +19,7 @@ def create_server_app(config=None) -> Flask:
 
     from .. import config as settings
     from ..i18n import TRANSLATIONS_DIR
-    from . import api, dashboard, storage
+    from . import api, dashboard, ingest, storage
 
     config = dict(config or {})
     data_dir = settings.data_dir(config.get("DATA_DIR"))
@@ -28,6 +28,7 @@ def create_server_app(config=None) -> Flask:
     engine = storage.engine_for(config.get("DATABASE_URL") or storage.database_url(Path(data_dir)))
     storage.migrate(engine)
     app.extensions["server_engine"] = engine
+    app.extensions["server_ingest"] = ingest.Ingest(engine)
     megabytes = int(config.get("MAX_RELEASE_MB") or os.environ.get("FIELDKIT_SERVER_MAX_RELEASE_MB", MAX_RELEASE_MB))
     app.config.update(
         SECRET_KEY=storage.secret_key(engine), MAX_CONTENT_LENGTH=megabytes * 2**20,

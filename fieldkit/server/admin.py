@@ -6,6 +6,7 @@ device keeps its releases and refuses its token from then on.
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from typing import Optional
 
@@ -32,7 +33,7 @@ def init(engine: Engine, password: str) -> None:
         raise AdminError(N_("The administrator password needs at least 12 characters."))
     storage.migrate(engine)
     storage.secret_key(engine)
-    with engine.begin() as connection:
+    with storage.writing(engine) as connection:
         storage.put_setting(connection, "admin_password", hash_password(password))
 
 
@@ -68,7 +69,7 @@ def add_device(engine: Engine, name: str) -> tuple[str, str]:
         raise AdminError(N_("Name the device (at most 200 characters)."))
     device_id, token = str(uuid.uuid4()), "fkd_" + secrets.token_urlsafe(32)
     try:
-        with engine.begin() as connection:
+        with storage.writing(engine) as connection:
             connection.execute(devices.insert().values(id=device_id, name=name, token_hash=storage.token_hash(token),
                                                        created_at=storage.now()))
     except IntegrityError as error:
@@ -91,7 +92,7 @@ def list_devices(engine: Engine) -> list[dict]:
 
 
 def revoke_device(engine: Engine, name_or_id: str) -> str:
-    with engine.begin() as connection:
+    with storage.writing(engine) as connection:
         row = connection.execute(select(devices.c.id, devices.c.name).where(
             (devices.c.name == name_or_id) | (devices.c.id == name_or_id))).first()
         if row is None:
@@ -100,10 +101,25 @@ def revoke_device(engine: Engine, name_or_id: str) -> str:
         return row.name
 
 
-def device_for_token(connection, token: str) -> Optional[str]:
+# token hash → (device id, when looked up): a device sending many releases is looked up once a second
+_KNOWN: dict[str, tuple[str, float]] = {}
+KNOWN_FOR = 1.0  # seconds; a revoked token is refused at most this long after revoking
+
+
+def device_for_token(engine: Engine, token: str) -> Optional[str]:
     """The id of the live device this token belongs to, or None (unknown or revoked)."""
     if not token or len(token) > 200:
         return None
-    row = connection.execute(select(devices.c.id, devices.c.revoked_at).where(
-        devices.c.token_hash == storage.token_hash(token))).first()
-    return row.id if row is not None and row.revoked_at is None else None
+    hashed = storage.token_hash(token)
+    known = _KNOWN.get(hashed)
+    if known is not None and time.monotonic() - known[1] < KNOWN_FOR:
+        return known[0]
+    with engine.connect() as connection:
+        row = connection.execute(select(devices.c.id, devices.c.revoked_at).where(devices.c.token_hash == hashed)).first()
+    if row is None or row.revoked_at is not None:
+        _KNOWN.pop(hashed, None)
+        return None
+    if len(_KNOWN) > 10_000:
+        _KNOWN.clear()
+    _KNOWN[hashed] = (row.id, time.monotonic())
+    return row.id

@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, current_app, redirect, render_template, req
 from flask_babel import gettext
 from sqlalchemy import delete, func, select
 
-from . import admin
+from . import admin, storage
 from .storage import devices, login_failures, now, releases
 
 bp = Blueprint("dashboard", __name__)
@@ -111,11 +111,11 @@ def _recent_failures(remote: str) -> int:
 
 
 def _note_failure(remote: str) -> None:
-    with engine().begin() as connection:
+    with storage.writing(engine()) as connection:
         connection.execute(login_failures.insert().values(remote=remote, at=now()))
         connection.execute(delete(login_failures).where(login_failures.c.at < now() - FAILURE_WINDOW))
 
 
 def _forget_failures(remote: str) -> None:
-    with engine().begin() as connection:
+    with storage.writing(engine()) as connection:
         connection.execute(delete(login_failures).where(login_failures.c.remote == remote))

@@ -67,7 +67,8 @@ def database_url(data_dir: Path) -> str:
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         # isolation_level=None: the driver begins no transaction of its own; the "begin" event below does.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+                               pool_size=16, max_overflow=16)  # one per waitress thread: no connection churn
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
@@ -76,11 +77,18 @@ def engine_for(url: str) -> Engine:
                 connection.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
-        def _immediate(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time, decided at once
+        def _begin(connection):
+            # Writes take the lock at once (one writer at a time, no upgrade deadlock); reads never wait.
+            immediate = connection.get_execution_options().get("immediate", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+
+def writing(engine: Engine):
+    """A transaction that writes: on SQLite it takes the write lock at its start."""
+    return engine.execution_options(immediate=True).begin()
 
 
 def migrate(engine: Engine) -> None:
@@ -108,7 +116,7 @@ def put_setting(connection, key: str, value: str) -> None:
 
 def secret_key(engine: Engine) -> str:
     """The key that signs dashboard sessions, made once and shared by every worker through the database."""
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         key = setting(connection, "secret_key")
         if key is None:
             key = secrets.token_hex(32)
