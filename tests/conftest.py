@@ -64,6 +64,15 @@ def unlocked(app, client, guard, coordinator):
     return app
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def run_cli(*args, data_dir=None, env=None, input_text=None, timeout=60):
     """Run the real `fieldkit` command in a subprocess."""
     full_env = {**os.environ, **FAST_KDF_ENV, **(env or {})}

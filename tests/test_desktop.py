@@ -1,7 +1,6 @@
 """`fieldkit run` opens the real pywebview (Qt) window under Xvfb, loads the first page, closes cleanly."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import FAST_KDF_ENV, PASSPHRASE
+from conftest import FAST_KDF_ENV, PASSPHRASE, free_port
 
 pytestmark = pytest.mark.desktop
 
@@ -106,7 +105,7 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     interview_id = json.loads(planned.stdout)["id"]
     assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", data_dir=data_dir,
                env=env).returncode == 0
-    debug_port = _free_port()
+    debug_port = free_port()
     window_env = {**_window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
     window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "run"], env=window_env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -142,9 +141,3 @@ def _window_env(display: str) -> dict:
     if os.geteuid() == 0:  # QtWebEngine refuses its sandbox as root; only then switch it off
         env["QTWEBENGINE_CHROMIUM_FLAGS"] = "--no-sandbox"
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,10 @@ from fieldkit.anonymise import review
 from fieldkit.demo import create_demo_data
 from fieldkit.server import admin, storage
 
-from conftest import FAST_KDF_ENV
+from conftest import FAST_KDF_ENV, free_port
 
 ADMIN_PASSWORD = "Projektserver im Lindenviertel"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

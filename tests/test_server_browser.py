@@ -5,7 +5,8 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from test_server import ADMIN_PASSWORD, Server, coded, document, fieldkit, free_port
+from conftest import free_port
+from test_server import ADMIN_PASSWORD, Server, coded, document, fieldkit
 
 pytestmark = pytest.mark.browser
 
