@@ -3,13 +3,9 @@ so many releases share one fsync, and each request is answered only once its rel
 import queue
 import threading
 from dataclasses import dataclass, field
+from datetime import timezone
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-
-from . import storage
-from .storage import releases
 
 MAX_BATCH = 64
 WAIT_SECONDS = 60
@@ -58,7 +54,7 @@ class Ingest:
                     break
             try:
                 self._commit(batch)
-            except IntegrityError:  # another process stored one of these meanwhile: one by one, then
+            except self.engine.dialect.dbapi.IntegrityError:  # another process stored one meanwhile: one by one
                 for item in batch:
                     try:
                         self._commit([item])
@@ -72,18 +68,43 @@ class Ingest:
                     item.done.set()
 
     def _commit(self, batch: list[_Item]) -> None:
+        """One transaction for the batch, on the driver directly: the writer is the one thread every
+        request waits for, so it does as little Python work per release as it can."""
+        sqlite = self.engine.dialect.name == "sqlite"
+        mark = "?" if sqlite else "%s"
         ids = [item.values["release_id"] for item in batch]
-        with storage.writing(self.engine) as connection:
-            known = dict(connection.execute(select(releases.c.release_id, releases.c.sha256).where(
-                releases.c.release_id.in_(ids))).all())
-            new = []
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(f"SELECT release_id, sha256 FROM release WHERE release_id IN ({','.join([mark] * len(ids))})", ids)
+            known = dict(cursor.fetchall())
+            rows = []
             for item in batch:
-                release_id, sha256 = item.values["release_id"], item.values["sha256"]
-                if release_id in known:
-                    item.stored, item.conflict = False, known[release_id] != sha256
-                else:
-                    known[release_id] = sha256
-                    item.stored = True
-                    new.append(item.values)
-            if new:
-                connection.execute(releases.insert(), new)
+                values = item.values
+                if values["release_id"] in known:
+                    item.stored, item.conflict = False, known[values["release_id"]] != values["sha256"]
+                    continue
+                known[values["release_id"]] = values["sha256"]
+                item.stored = True
+                received = values["received_at"]
+                rows.append((values["release_id"], values["sha256"], values["device_id"],
+                             _sqlite_time(received) if sqlite else received, values["created"], values["size"],
+                             values["counts"], values["document"]))
+            if rows:
+                cursor.executemany(f"INSERT INTO release ({COLUMNS}) VALUES ({','.join([mark] * 8)})", rows)
+            raw.commit()
+        except Exception:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+
+COLUMNS = "release_id, sha256, device_id, received_at, created, size, counts, document"
+
+
+def _sqlite_time(moment) -> str:
+    """A time as SQLAlchemy stores it in SQLite (UTC, without offset), so it reads back the same."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
