@@ -279,7 +279,10 @@ def _parse_records(payload: bytes) -> list[Record]:
     for number, line in enumerate(payload.splitlines(), start=1):
         try:
             item = json.loads(line)
-            records.append(Record(str(item["type"]), str(item["id"]), dict(item["version"]), dict(item["fields"])))
-        except (ValueError, KeyError, TypeError) as error:
+            if not isinstance(item, dict) or not isinstance(item["type"], str):
+                raise TypeError("not a record")
+            # the values as they came: merge.check_records decides whether they are what the models need
+            records.append(Record(item["type"], item["id"], item["version"], item["fields"]))
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
             raise InvalidBundle(N_("Record line %(line)d is unreadable."), line=number) from error
     return records

@@ -57,8 +57,9 @@ def _configure(connection):
 
 
 def _engine(path: Path, connect, module) -> Engine:
+    # hide_parameters: an error never carries record values (interview content) into a log or onto stderr
     engine = create_engine(f"sqlite:///{path}", creator=connect, module=module, poolclass=QueuePool,
-                           pool_size=4, max_overflow=4)
+                           pool_size=4, max_overflow=4, hide_parameters=True)
 
     @event.listens_for(engine, "begin")
     def _begin(connection):

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from . import db
+from . import db, record_check
 from .bundle import Bundle, InvalidBundle, Record, read_bundle, write_bundle
 from .errors import UserError
 from .i18n import N_
@@ -28,6 +28,11 @@ TRAVELLING = {model.__tablename__: model for model in SHARED_TABLES if model is 
 
 class UnknownDevice(InvalidBundle):
     message = N_("The bundle comes from a device not seen before (fingerprint %(fingerprint)s). Compare the fingerprint with the interviewer, then accept the device.")
+
+
+class BadRecordInBundle(InvalidBundle):
+    message = N_("Record %(number)d of the bundle (%(kind)s %(id)s) is refused, field “%(field)s”: %(problem)s. Nothing was imported.")
+    translated = ("problem",)
 
 
 class ChangedDeviceKey(InvalidBundle):
@@ -103,8 +108,9 @@ def count_records(session: Session) -> int:
     return sum(session.exec(select(func.count()).select_from(model)).one() for model in TRAVELLING.values())
 
 
-def check_device(session: Session, bundle: Bundle, accept_new: bool = False) -> Device:
-    """The sending device, known with this key; an unknown one only when the coordinator accepts it."""
+def check_device(session: Session, bundle: Bundle, accept_new: bool = False, as_relay: bool = False) -> Device:
+    """The sending device, known with this key; an unknown one only when the coordinator accepts it
+    (as a laptop, or as another coordinator whose bundles relay laptops' changes)."""
     key = bundle.manifest["device_public_key"]
     device = session.get(Device, bundle.device_id)
     if device is not None:
@@ -113,19 +119,21 @@ def check_device(session: Session, bundle: Bundle, accept_new: bool = False) -> 
         return device
     if not accept_new:
         raise UnknownDevice(fingerprint=fingerprint(bundle.public_key))
-    device = Device(device_id=bundle.device_id, public_key=key, fingerprint=fingerprint(bundle.public_key))
+    device = Device(device_id=bundle.device_id, public_key=key, fingerprint=fingerprint(bundle.public_key),
+                    relay=as_relay)
     session.add(device)
     session.flush()
     return device
 
 
 def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = False,
-                  own_device: Optional[str] = None) -> MergeReport:
+                  own_device: Optional[str] = None, as_relay: bool = False) -> MergeReport:
     """Merge a verified bundle's records into the vault (the caller's transaction makes it all or nothing).
     A bundle imported already, or this laptop's own, merges nothing and says so."""
     if bundle.device_id == own_device:
         return MergeReport(skipped="own")
-    check_device(session, bundle, accept_new_device)
+    device = check_device(session, bundle, accept_new_device, as_relay)
+    check_records(bundle)
     report = MergeReport()
     if _check_sequence(session, bundle, report):
         return MergeReport(skipped="imported")
@@ -137,6 +145,8 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     for kind, records in by_type.items():  # one query and one flush per table, parents before children
         model = TRAVELLING[kind]
         known = {row.id: row for row in session.exec(select(model).where(model.id.in_([r.id for r in records])))}
+        if not device.relay:
+            _check_counters(bundle, records, known)
         defaults = _defaults(model)
         new = [_values(model, defaults, record) for record in records if record.id not in known]
         for record in records:
@@ -160,15 +170,48 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     return report
 
 
+class ForgedCounter(InvalidBundle):
+    message = N_("A record of kind %(kind)s raises the change counter of another device beyond what this vault knows: a laptop can only count its own changes. The bundle is refused as forged (if it comes from another coordinator, accept that device as a coordinator).")
+
+
+def _check_counters(bundle: Bundle, records: list[Record], known: dict) -> None:
+    """A device may advance only its own counter: every other device's counter in an incoming record
+    must be one this vault has already (from that device's own bundles, or from a relay)."""
+    for record in records:
+        local = known[record.id].version if record.id in known else {}
+        for other, counter in record.version.items():
+            if other != bundle.device_id and counter > local.get(other, 0):
+                raise ForgedCounter(kind=record.type)
+
+
+def check_records(bundle: Bundle) -> None:
+    """Every record of a verified bundle against the rules derived from the models (record_check.py)."""
+    if getattr(bundle, "checked", False):
+        return
+    for number, record in enumerate(bundle.records, start=1):
+        model = TRAVELLING.get(record.type)
+        if model is None:
+            raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
+        try:
+            record_check.check(record.type, record.id, record.version, record.fields, model)
+        except record_check.BadRecord as bad:
+            raise BadRecordInBundle(number=number, kind=record.type, id=str(record.id)[:40], field=bad.field[:60],
+                                    problem=bad.message, **bad.params) from None
+    bundle.checked = True
+
+
 def merge_file(engine, file_name: str, data: bytes, identities: list[str], accepted_fingerprints,
-               own_device: Optional[str] = None) -> MergeReport:
+               own_device: Optional[str] = None, relay_fingerprints=()) -> MergeReport:
     """Read, verify and import one bundle file in a transaction of its own. A refusal is logged with its
     reason and raised; a device waiting to be accepted (UnknownDevice) is raised without a log entry."""
-    accepted = {" ".join(shown.split()) for shown in accepted_fingerprints}
+    relays = {" ".join(shown.split()) for shown in relay_fingerprints}
+    accepted = {" ".join(shown.split()) for shown in accepted_fingerprints} | relays
     try:
         bundle = read_bundle(data, identities)
+        check_records(bundle)  # before the transaction opens: the write lock is not held while checking
         with db.writing(engine) as session:
-            return import_bundle(session, bundle, fingerprint(bundle.public_key) in accepted, own_device)
+            shown = fingerprint(bundle.public_key)
+            return import_bundle(session, bundle, shown in accepted, own_device, shown in relays)
     except UnknownDevice:
         raise
     except InvalidBundle as refused:

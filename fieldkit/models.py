@@ -274,6 +274,7 @@ class Device(SQLModel, table=True):
     public_key: str  # Ed25519, base64
     fingerprint: str
     accepted_at: datetime = Field(default_factory=utcnow)
+    relay: bool = False  # another coordinator: its bundles may carry other devices' changes
 
 
 class ReceivedBundle(SQLModel, table=True):

@@ -389,3 +389,120 @@ def test_a_flipped_byte_anywhere_is_refused(laptop, coordinator, position, flip)
     data[position % len(data)] ^= flip
     with pytest.raises(InvalidBundle):
         read_bundle(bytes(data), identity_lines(coordinator[0]))
+
+
+def _signed(laptop, coordinator, payload: bytes, **manifest_changes) -> bytes:
+    """A bundle signed with the laptop's own key around any records.jsonl: what a broken or
+    compromised laptop could send."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.from_private_bytes(laptop.secrets.signing_key)
+    manifest = {"format": "fieldkit-bundle/1", "bundle_id": "b0000000-0000-4000-8000-00000000000f",
+                "device_id": laptop.device_id, "created": "2026-12-01T10:00:00+00:00", "app_version": "forged",
+                "device_public_key": base64.b64encode(private.public_key().public_bytes_raw()).decode(),
+                "sequence": 1, "previous_sha256": None,
+                "members": {"records.jsonl": {"sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}},
+                **manifest_changes}
+    manifest_bytes = json.dumps(manifest).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("manifest.json", manifest_bytes)
+        archive.writestr("manifest.sig", private.sign(manifest_bytes))
+        archive.writestr("records.jsonl", payload)
+    recipient = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0]).to_public()
+    return pyrage.encrypt(buffer.getvalue(), [recipient])
+
+
+def _record_line(laptop, kind="organisation", record_id="0a000000-0000-4000-8000-000000000001", version=None, **fields):
+    base = {"name": "Verein", "deleted": False} if kind == "organisation" else {"deleted": False}
+    return json.dumps({"type": kind, "id": record_id, "version": version or {laptop.device_id: 1},
+                       "fields": {**base, **fields}}).encode() + b"\n"
+
+
+@pytest.mark.parametrize("line, field", [
+    (lambda laptop: _record_line(laptop, created_at="gestern"), "created_at"),
+    (lambda laptop: _record_line(laptop, deleted="yes"), "deleted"),
+    (lambda laptop: _record_line(laptop, name={"first": "Verein"}), "name"),
+    (lambda laptop: _record_line(laptop, offer_fields={"not": "a list"}), "offer_fields"),
+    (lambda laptop: _record_line(laptop, founded="1998"), "founded"),
+    (lambda laptop: _record_line(laptop, hijacked="x"), "hijacked"),
+    (lambda laptop: _record_line(laptop, version={laptop.device_id: "1"}), "version"),
+    (lambda laptop: _record_line(laptop, version={laptop.device_id: -3}), "version"),
+    (lambda laptop: _record_line(laptop, record_id=7), "id"),
+    (lambda laptop: _record_line(laptop, kind="network_alter", x=float("nan")), "x"),
+])
+def test_signed_records_that_break_the_models_are_refused_naming_record_and_field(laptop, office, coordinator, line, field):
+    from fieldkit.merge import BadRecordInBundle, merge_file
+    from fieldkit.models import AuditEvent
+
+    data = _signed(laptop, coordinator, line(laptop))
+    with pytest.raises(BadRecordInBundle) as refused:
+        merge_file(office.engine, "forged.fkb", data, identity_lines(coordinator[0]), [fingerprint(laptop.secrets.public_key)])
+    assert refused.value.params["number"] == 1 and refused.value.params["field"] == field
+    with Session(office.engine) as session:
+        assert session.exec(select(Organisation)).all() == []
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "bundle.refused")).one()
+
+
+@pytest.mark.parametrize("payload", [
+    b"[" * 200_000 + b"]" * 200_000 + b"\n",
+    b'{"type": "organisation", "id": "x", "version": {}, "fields": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+])
+def test_deeply_nested_records_are_refused_cleanly(laptop, coordinator, payload):
+    with pytest.raises(InvalidBundle, match="unreadable"):
+        read_bundle(_signed(laptop, coordinator, payload), identity_lines(coordinator[0]))
+
+
+@pytest.mark.parametrize("manifest, expected", [
+    ({"members": ["records.jsonl"]}, "manifest is unreadable"),
+    ({"sequence": "1"}, "sequence number is not valid"),
+    ({"sequence": True}, "sequence number is not valid"),
+    ({"device_id": 12}, "manifest is unreadable"),
+])
+def test_signed_manifests_of_the_wrong_shape_are_refused(laptop, coordinator, manifest, expected):
+    with pytest.raises(InvalidBundle, match=expected):
+        read_bundle(_signed(laptop, coordinator, _record_line(laptop), **manifest), identity_lines(coordinator[0]))
+
+
+def test_a_refused_record_on_the_command_line_shows_no_traceback_and_no_content(tmp_path, cli, coordinator):
+    from conftest import PASSPHRASE
+
+    laptop = new_vault(tmp_path / "laptop", coordinator[1])
+    data = _signed(laptop, coordinator, _record_line(laptop, name={"secret": "Frau Geheim aus der Lindenstraße"}))
+    shown = fingerprint(laptop.secrets.public_key)
+    laptop.lock()
+    (tmp_path / "forged.fkb").write_bytes(data)
+    (tmp_path / "coordinator.key").write_text(coordinator[0])
+    office = tmp_path / "office"
+    assert cli("init", "--recipient", coordinator[1], data_dir=office, env={"FIELDKIT_PASSPHRASE": PASSPHRASE}).returncode == 0
+    result = cli("merge", str(tmp_path / "forged.fkb"), "--identity", str(tmp_path / "coordinator.key"),
+                 "--accept-device", shown, data_dir=office, env={"FIELDKIT_PASSPHRASE": PASSPHRASE})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout and "Geheim" not in result.stderr + result.stdout
+    assert "Datensatz 1" in result.stdout and "„name“" in result.stdout
+
+
+def test_a_device_cannot_raise_another_devices_counter_unless_it_is_a_coordinator(laptop, office, coordinator, tmp_path):
+    from fieldkit.merge import ForgedCounter, merge_file
+
+    merge_into(office, export_from(laptop).data, coordinator)
+    with Session(office.engine) as session:
+        organisation = session.exec(select(Organisation).where(Organisation.name.like("Bildung%"))).one()
+    second = new_vault(tmp_path / "second", coordinator[1])
+    hijack = _record_line(second, record_id=organisation.id, version={laptop.device_id: 999},
+                          name="HIJACKED by dev2")
+    data = _signed(second, coordinator, hijack)
+    accepted = [fingerprint(second.secrets.public_key)]
+    with pytest.raises(ForgedCounter):
+        merge_file(office.engine, "dev2.fkb", data, identity_lines(coordinator[0]), accepted)
+    with Session(office.engine) as session:
+        assert session.get(Organisation, organisation.id).name.startswith("Bildung")
+    # the same from another coordinator's vault, accepted as one: its bundles pass laptops' changes on
+    third = new_vault(tmp_path / "third", coordinator[1])
+    relayed = merge_file(third.engine, "dev2.fkb", data, identity_lines(coordinator[0]), [], relay_fingerprints=accepted)
+    assert relayed.added == 1
+    for vault in (second, third):
+        vault.lock()

@@ -45,7 +45,7 @@ pass_context = click.make_pass_decorator(Context, ensure=True)
 def error_text(error) -> str:
     if isinstance(error, WeakPassphrase):
         return "\n".join(t(problem) for problem in error.problems)
-    return t(error.message, **getattr(error, "params", {}))
+    return error.render(lambda message: translate(message, LOCALE))
 
 
 class CommandFailed(click.ClickException):

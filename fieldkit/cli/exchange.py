@@ -54,10 +54,12 @@ def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
               help="The coordinator's age identity file.")
 @click.option("--accept-device", "accepted", multiple=True,
               help="Accept a new device with this fingerprint (compare it with the interviewer first).")
+@click.option("--accept-coordinator", "relays", multiple=True,
+              help="Accept another coordinator's vault with this fingerprint; its bundles may pass on laptops' changes.")
 @passphrase_file
 @json_option
 @pass_context
-def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
+def merge(ctx, bundles, identity, accepted, relays, passphrase_file, as_json):
     """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
     from ..bundle import coordinator_identities
     from ..merge import SKIPPED, merge_file
@@ -67,7 +69,8 @@ def merge(ctx, bundles, identity, accepted, passphrase_file, as_json):
     with unlocked_vault(ctx, passphrase_file) as vault:
         for path in bundles:
             try:
-                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted, vault.device_id)
+                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted, vault.device_id,
+                                    relays)
                 results.append({"bundle": str(path), "added": report.added, "updated": report.updated,
                                 "unchanged": report.unchanged, "conflicts": report.conflicts, "skipped": report.skipped,
                                 "warnings": [t(text, **params) for text, params in report.warnings]})

@@ -68,7 +68,7 @@ def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         # isolation_level=None: the driver begins no transaction of its own; the "begin" event below does.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
-                               pool_size=16, max_overflow=16)  # one per waitress thread: no connection churn
+                               pool_size=16, max_overflow=16, hide_parameters=True)  # one per waitress thread
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
@@ -83,7 +83,7 @@ def engine_for(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True, hide_parameters=True)
 
 
 def writing(engine: Engine):

@@ -50,8 +50,7 @@ def _locked_meanwhile(_error):
 
 def message(error) -> str:
     """A domain error's message, translated for the current request."""
-    text = gettext(error.message)
-    return text % error.params if getattr(error, "params", None) else text
+    return error.render(gettext)
 
 
 def render_view(page: str, fragment: str, **context):

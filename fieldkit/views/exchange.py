@@ -100,11 +100,11 @@ def merge():
         if token not in pending:
             abort(404)
         identities, files = pending.pop(token)
-        accepted = set(request.form.getlist("accept"))
+        accepted, relays = set(request.form.getlist("accept")), set(request.form.getlist("relay"))
     else:
         identity = request.files.get("identity")
         files = [(upload.filename, upload.read()) for upload in request.files.getlist("bundles") if upload.filename]
-        accepted = set()
+        accepted, relays = set(), set()
         if not identity or not identity.filename or not files:
             return index(error=gettext("Choose the coordinator key file and at least one bundle."), status=400)
         try:
@@ -114,7 +114,8 @@ def merge():
     results, waiting = [], []
     for name, data in files:
         try:
-            report = merge_file(current_vault().engine, name, data, identities, accepted, current_vault().device_id)
+            report = merge_file(current_vault().engine, name, data, identities, accepted, current_vault().device_id,
+                                relays)
             results.append({"name": name, "report": report, "skipped": gettext(SKIPPED[report.skipped]) if report.skipped else None})
         except UserError as failure:
             if isinstance(failure, UnknownDevice):
