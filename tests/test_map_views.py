@@ -103,3 +103,20 @@ def test_export_names_outside_latin_1_reach_the_browser(client, guard, interview
     response = client.get(f"/interviews/{interview_id}/maps/{map_id}/export/svg")
     disposition = response.headers["Content-Disposition"]
     assert disposition.isascii() and 'filename="Elternnetzwerk_Goeruesme-Sehir.svg"' in disposition  # readable on any system
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"action": "add_alter", "alter": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    json.dumps({"action": "add_alter", "op_id": "\ud800",
+                "alter": {"label": "\ud800Jobcenter\x00", "actor_type": "state_actor", "x": 0.4, "y": -0.3}}).encode(),
+    json.dumps({"action": "add_alter", "alter": {"label": "x", "actor_type": "\x00", "x": 1e400, "y": 0}}).encode(),
+])
+def test_hostile_map_changes_are_refused_or_cleaned_never_a_server_error(client, guard, interview_id, body):
+    map_id = start_map(client, guard, interview_id)
+    response = client.post(f"/interviews/{interview_id}/maps/{map_id}/changes", data=body,
+                           headers={"X-CSRF-Token": guard.csrf_token, "Content-Type": "application/json"})
+    assert response.status_code in (200, 409) and "error" in response.json or response.json.get("steps")
+    labels = [a["label"] for a in client.get(f"/interviews/{interview_id}/maps/{map_id}/state").json["alters"]]
+    assert labels in ([], ["Jobcenter"])  # a NUL and a lone surrogate are taken out, not stored
+    assert client.get(f"/interviews/{interview_id}/maps/{map_id}/export/graphml").status_code == 200

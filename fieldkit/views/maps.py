@@ -4,7 +4,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 
-from .. import map_export, maps, network
+from .. import map_export, maps, network, untrusted
 from ..errors import UserError
 from ..i18n import N_
 from ..models import Interview, Organisation
@@ -48,7 +48,10 @@ def state(interview_id: str, map_id: str):
 @bp.post("/<map_id>/changes")
 def change(interview_id: str, map_id: str):
     """One change from the editor (JSON); the answer lists the steps applied, or the reason it failed."""
-    body = request.get_json(silent=True)
+    try:
+        body = untrusted.loads(request.get_data(cache=False))
+    except ValueError:
+        body = None  # the change is refused below with its reason, as malformed
     try:
         with writing() as session:
             interview, network_map = _load(interview_id, map_id, session)
