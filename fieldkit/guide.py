@@ -84,8 +84,29 @@ class Guide:
         return tuple(q for s in self.sections for q in s.questions)
 
 
+MAX_GUIDE_BYTES = 1024 * 1024
+MAX_NESTING = 32  # a guide is sections → questions → texts: a few levels
+
+
+def decode(data: bytes) -> str:
+    """A guide file's text: UTF-8 (with or without a byte order mark), or a GuideError that says what it is."""
+    if len(data) > MAX_GUIDE_BYTES:
+        raise GuideError(N_("The guide file is larger than 1 MB; a guide is a short text file."))
+    if b"\x00" in data:
+        raise GuideError(N_("This is not a guide: the file is not text (YAML)."))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise GuideError(N_("The guide file must be UTF-8 text; save it as UTF-8 and load it again."), error.start and
+                         data[:error.start].count(b"\n") + 1) from error
+
+
 def parse_guide(source: str) -> Guide:
     """Parse and validate a guide's YAML text; GuideError names the line of the first mistake."""
+    from . import untrusted
+
+    if untrusted.depth(source.encode("utf-8", "surrogatepass")) > MAX_NESTING:
+        raise GuideError(N_("The guide is nested too deeply ([ and { within each other) to be a guide."))
     try:
         for event in yaml.parse(source, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):  # aliases can multiply a small file into a huge one

@@ -65,7 +65,7 @@ def test_a_guide_without_sections_is_refused():
 @pytest.mark.parametrize("source, expected", [
     ("a: &x [1, 2]\nb: [*x, *x]\n", "anchors and aliases"),
     ("id: \x07\n", "not valid YAML"),
-    ("[" * 5000, "not valid YAML"),
+    ("[" * 5000, "nested too deeply"),
 ])
 def test_hostile_yaml_is_refused_without_crashing(source, expected):
     with pytest.raises(GuideError, match=expected):
@@ -114,3 +114,21 @@ def test_the_same_guide_gets_the_same_record_id_on_every_device(tmp_path):
         with Session(engine) as session, session.begin():
             ids.append(register_guide(session, VALID, name).id)
     assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00binary", "nicht Text"),
+    ("id: x\ntitle: Größe\n".encode("cp1252"), "UTF-8"),
+    (b"id: [" + b"[" * 50_000 + b"]" * 50_000 + b"]\n", "zu tief verschachtelt"),
+    (b"# " + b"x" * (1024 * 1024 + 10), "größer als 1 MB"),
+])
+def test_a_guide_that_is_no_guide_is_refused_quickly_and_plainly(cli, tmp_path, data, expected):
+    from conftest import PASSPHRASE
+
+    (tmp_path / "guide.yaml").write_bytes(data)
+    data_dir = tmp_path / "data"
+    assert cli("init", "--recipient", __import__("fieldkit.vault", fromlist=["x"]).new_project_identity()[1],
+               data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": PASSPHRASE}).returncode == 0
+    result = cli("guide", "load", str(tmp_path / "guide.yaml"), data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": PASSPHRASE},
+                 timeout=30)
+    assert result.returncode == 1 and expected in result.stderr and "Traceback" not in result.stderr

@@ -217,11 +217,12 @@ def guide():
 @pass_context
 def guide_load(ctx, file, passphrase_file):
     """Load a guide (YAML); a mistake is reported with its line."""
-    from ..guide import GuideError, register_guide
+    from ..guide import GuideError, decode, register_guide
 
     try:
+        source = decode(file.read_bytes())
         with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
-            record = register_guide(session, file.read_text(encoding="utf-8-sig"), vault.device_id)
+            record = register_guide(session, source, vault.device_id)
             title, version = record.title, record.guide_version
     except GuideError as error:
         text = t("Line %(line)d: %(problem)s", line=error.line, problem=error_text(error)) if error.line else error_text(error)

@@ -3,7 +3,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext
 
 from ..errors import UserError
-from ..guide import GuideError, list_guides, register_guide
+from ..guide import MAX_GUIDE_BYTES, GuideError, decode, list_guides, register_guide
 from ..quotes import add_code, codebook
 from . import current_vault, db_session, message, writing
 
@@ -17,13 +17,11 @@ def index():
     if request.method == "POST":
         upload = request.files.get("file")
         try:
-            source = upload.read(1024 * 1024).decode("utf-8-sig") if upload and upload.filename else ""
+            source = decode(upload.read(MAX_GUIDE_BYTES + 1)) if upload and upload.filename else ""
             with writing() as session:
                 record = register_guide(session, source, current_vault().device_id)
             notice = gettext("Guide “%(title)s”, version %(version)s, is loaded.", title=record.title,
                              version=record.guide_version)
-        except UnicodeDecodeError:
-            error = gettext("The guide file must be UTF-8 text.")
         except GuideError as failure:
             error = (gettext("Line %(line)d: %(problem)s", line=failure.line, problem=message(failure))
                      if failure.line else message(failure))
