@@ -27,8 +27,6 @@ FORMAT = "fieldkit-bundle/1"
 MANIFEST, SIGNATURE, RECORDS = "manifest.json", "manifest.sig", "records.jsonl"
 DEFAULT_MAX_EXPANDED = 512 * 1024 * 1024  # bytes a bundle may unpack to
 MAX_MANIFEST = 1024 * 1024  # bytes of manifest.json
-MAX_RATIO = 200  # uncompressed : compressed, beyond the first RATIO_GRACE bytes of a member
-RATIO_GRACE = 1024 * 1024
 MAX_SEQUENCE = 2**31 - 1
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # members carry no time, so the same content gives the same archive
 
@@ -224,18 +222,11 @@ def _check_listed(names: set[str], listed) -> None:
 
 
 def _inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
-    """A member decompressed as a stream, never more than `limit` bytes and never far beyond what a
-    real file compresses to: a declared size is not trusted."""
-    info = zipped.getinfo(name)
-    chunks, total = [], 0
-    with zipped.open(info) as stream:
-        while chunk := stream.read(64 * 1024):
-            total += len(chunk)
-            if total > limit or (total > RATIO_GRACE and total > MAX_RATIO * max(info.compress_size, 1)):
-                raise InvalidBundle(N_("The bundle unpacks to more than the allowed %(limit)d MB."),
-                                    limit=max(1, limit // 2**20))
-            chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return untrusted.inflate(zipped, name, limit)
+    except untrusted.TooLarge as error:
+        raise InvalidBundle(N_("The bundle unpacks to more than the allowed %(limit)d MB."),
+                            limit=max(1, limit // 2**20)) from error
 
 
 def _check_counts(manifest: dict, records: list[Record]) -> None:

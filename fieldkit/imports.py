@@ -17,6 +17,7 @@ from .guide import latest_guide
 from .i18n import N_
 from .models import Organisation, save
 from .organisations import parse_profile
+from .text import decode
 
 MAX_ROWS = 5000
 MAX_COLUMNS = 60
@@ -151,9 +152,9 @@ def _date(text: str) -> dt.date:
 
 def _csv_rows(data: bytes) -> list[list[str]]:
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+        text = decode(data)
+    except ValueError as error:
+        raise TableError(N_("The table is not a text file fieldkit can read (UTF-8, UTF-16 or Windows-1252); save it as CSV in UTF-8 or as XLSX.")) from error
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:

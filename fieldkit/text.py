@@ -26,3 +26,26 @@ def clean_tree(value):
     if isinstance(value, (list, tuple)):
         return [clean_tree(item) for item in value]
     return value
+
+
+def decode(data: bytes) -> str:
+    """Bytes of a text file as editors write them: UTF-8 (with or without BOM), UTF-16 with its BOM, or
+    Windows-1252 that reads as text. Anything else raises ValueError: it is refused, not guessed."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encodings = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "cp1252")  # older Windows editors write Windows-1252
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _reads_as_text(text):
+            return text.replace("\r\n", "\n")
+    raise ValueError("not text in UTF-8, UTF-16 or Windows-1252")
+
+
+def _reads_as_text(text: str) -> bool:
+    """Whether decoded bytes look like writing: hardly any control characters."""
+    odd = sum(1 for character in text if not character.isprintable() and character not in "\n\r\t\f")
+    return odd <= len(text) // 200

@@ -1,21 +1,24 @@
 """Transcripts: text files (.txt, .docx, .odt) read in memory and kept as a quotable source.
 
-.docx and .odt are ZIP files of XML; their paragraphs are read with the standard library, so the
-file never touches the disk and no office package is needed.
+.docx and .odt are ZIP files of XML. The document's XML is inflated as a stream with a byte limit
+(a declared size is not trusted) and read in one linear pass with lxml's iterparse, entities and
+network access off, so neither a zip bomb nor 100,000 nested paragraphs costs more than the file is
+long. Reading happens before the write transaction opens, so autosaves never wait for it.
 """
 import io
 import zipfile
 import zlib
 from pathlib import PurePath
-from xml.etree import ElementTree
 
+from lxml import etree
 from sqlmodel import Session, select
 
+from . import untrusted
 from .errors import UserError
 from .i18n import N_
 from .interviews import ensure_editable
 from .models import Interview, Transcript, save
-from .text import clean
+from .text import clean, decode
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_XML_BYTES = 2 * MAX_BYTES  # unpacked document XML: more is a zip bomb, not a transcript
@@ -23,6 +26,12 @@ MAX_CHARACTERS = 10_000_000
 MAX_SPACES = 1000  # one <text:s c="…"/> may not inflate the text
 _WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+# per format: the paragraph tags, the tags whose text counts, and what tabs, breaks and spaces are
+_FORMATS = {
+    ".docx": ("word/document.xml", {f"{_WORD}p"}, {f"{_WORD}t"}, f"{_WORD}tab", {f"{_WORD}br", f"{_WORD}cr"}, None),
+    ".odt": ("content.xml", {f"{_ODF_TEXT}p", f"{_ODF_TEXT}h"}, None, f"{_ODF_TEXT}tab", {f"{_ODF_TEXT}line-break"},
+             f"{_ODF_TEXT}s"),
+}
 
 
 class TranscriptError(UserError):
@@ -36,31 +45,41 @@ def extract_text(filename: str, data: bytes) -> str:
         raise TranscriptError(N_("The file is larger than 20 MB."))
     if suffix == ".txt":
         return _decode(data)
-    if suffix not in (".docx", ".odt"):
+    if suffix not in _FORMATS:
         raise TranscriptError(N_("Transcripts can be .txt, .docx or .odt files."))
+    member = _FORMATS[suffix][0]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            member = "word/document.xml" if suffix == ".docx" else "content.xml"
-            if archive.getinfo(member).file_size > MAX_XML_BYTES:
-                raise TranscriptError(N_("The file is larger than 20 MB."))
-            root = ElementTree.fromstring(archive.read(member))
-        text = _word_text(root) if suffix == ".docx" else _odf_text(root)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, zlib.error, NotImplementedError, RuntimeError,
+            xml = untrusted.inflate(archive, member, MAX_XML_BYTES)
+        text = _paragraphs(xml, *_FORMATS[suffix][1:])
+    except untrusted.TooLarge as error:
+        raise TranscriptError(N_("The file is larger than 20 MB.")) from error
+    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, zlib.error, NotImplementedError, RuntimeError,
             ValueError, EOFError) as error:  # what damaged or encrypted archives raise
         raise TranscriptError(N_("The file is damaged or not a %(kind)s document."), kind=suffix) from error
-    if len(text) > MAX_CHARACTERS:
-        raise TranscriptError(N_("The file is larger than 20 MB."))
     return text
+
+
+def read(filename: str, data: bytes) -> str:
+    """The transcript's text as it is kept (cleaned), or a TranscriptError; outside any transaction."""
+    text = clean(extract_text(filename, data)).strip()
+    if not text:
+        raise TranscriptError(N_("The file contains no text."))
+    return text
+
+
+def add(session: Session, device_id: str, interview: Interview, filename: str, text: str,
+        language: str = "de") -> Transcript:
+    """Attach a transcript's text (from `read`) to an interview."""
+    ensure_editable(interview)
+    return save(session, device_id, Transcript(interview_id=interview.id, source_name=clean(PurePath(filename).name),
+                                               text=text, language=language))
 
 
 def import_transcript(session: Session, device_id: str, interview: Interview, filename: str, data: bytes,
                       language: str = "de") -> Transcript:
     ensure_editable(interview)
-    text = clean(extract_text(filename, data)).strip()
-    if not text:
-        raise TranscriptError(N_("The file contains no text."))
-    return save(session, device_id, Transcript(interview_id=interview.id, source_name=clean(PurePath(filename).name),
-                                               text=text, language=language))
+    return add(session, device_id, interview, filename, read(filename, data), language)
 
 
 def transcripts(session: Session, interview: Interview) -> list[Transcript]:
@@ -70,51 +89,60 @@ def transcripts(session: Session, interview: Interview) -> list[Transcript]:
 
 
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if encoding == "utf-8-sig" or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            return text.replace("\r\n", "\n")
-    return data.decode("cp1252", errors="replace").replace("\r\n", "\n")  # older Windows editors
+    try:
+        return decode(data)
+    except ValueError as error:
+        raise TranscriptError(N_("The file is not a text file fieldkit can read (UTF-8, UTF-16 or Windows-1252). Save it as UTF-8 text and try again.")) from error
 
 
-def _word_text(root) -> str:
-    paragraphs = []
-    for paragraph in root.iter(f"{_WORD}p"):
-        parts = []
-        for node in paragraph.iter():
-            if node.tag == f"{_WORD}t" and node.text:
-                parts.append(node.text)
-            elif node.tag == f"{_WORD}tab":
-                parts.append("\t")
-            elif node.tag in (f"{_WORD}br", f"{_WORD}cr"):
-                parts.append("\n")
-        paragraphs.append("".join(parts))
-    return "\n".join(paragraphs)
+def _paragraphs(xml: bytes, paragraph_tags: set, text_tags, tab: str, breaks: set, spaces) -> str:
+    """The text of every paragraph in document order, in one linear pass of lxml's event parser."""
+    collector = _Collector(paragraph_tags, text_tags, tab, breaks, spaces)
+    parser = etree.XMLParser(target=collector, resolve_entities=False, no_network=True, huge_tree=False,
+                             load_dtd=False)
+    parser.feed(xml)
+    return parser.close()
 
 
-def _odf_text(root) -> str:
-    paragraphs = (node for node in root.iter() if node.tag in (f"{_ODF_TEXT}p", f"{_ODF_TEXT}h"))
-    return "\n".join("".join(_odf_pieces(paragraph)) for paragraph in paragraphs)
+class _Collector:
+    """Parser target: text arrives in document order. With `text_tags` only the text inside those
+    elements counts (Word's w:t); without, all text inside a paragraph does (ODF). A paragraph nested
+    in another ends up as one of its own."""
+
+    def __init__(self, paragraph_tags, text_tags, tab, breaks, spaces):
+        self.paragraph_tags, self.text_tags, self.tab, self.breaks, self.spaces = (
+            paragraph_tags, text_tags, tab, breaks, spaces)
+        self.tags, self.open, self.done, self.characters = [], [], [], 0
+
+    def start(self, tag, attributes):
+        self.tags.append(tag)
+        if tag in self.paragraph_tags:
+            self.open.append([])
+        elif self.open and tag == self.tab:
+            self.open[-1].append("\t")
+        elif self.open and tag in self.breaks:
+            self.open[-1].append("\n")
+        elif self.open and tag == self.spaces:
+            self.open[-1].append(" " * min(_count(attributes.get(f"{_ODF_TEXT}c", "1")), MAX_SPACES))
+
+    def data(self, text):
+        if self.open and (self.text_tags is None or self.tags and self.tags[-1] in self.text_tags):
+            self.open[-1].append(text)
+
+    def end(self, tag):
+        self.tags.pop()
+        if tag in self.paragraph_tags and self.open:
+            self.done.append("".join(self.open.pop()))
+            self.characters += len(self.done[-1])
+            if self.characters > MAX_CHARACTERS:
+                raise TranscriptError(N_("The file is larger than 20 MB."))
+
+    def close(self) -> str:
+        return "\n".join(self.done)
 
 
-def _odf_pieces(paragraph):
-    """The text of an ODF paragraph in document order, walked without recursion (nesting is unbounded)."""
-    stack = [("node", paragraph)]
-    while stack:
-        kind, item = stack.pop()
-        if kind == "text":
-            yield item
-        elif item.tag == f"{_ODF_TEXT}s":
-            yield " " * min(int(item.get(f"{_ODF_TEXT}c", "1")), MAX_SPACES)
-        elif item.tag == f"{_ODF_TEXT}tab":
-            yield "\t"
-        elif item.tag == f"{_ODF_TEXT}line-break":
-            yield "\n"
-        else:
-            yield item.text or ""
-            for child in reversed(item):
-                stack.append(("text", child.tail or ""))
-                stack.append(("node", child))
+def _count(value: str) -> int:
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return 1

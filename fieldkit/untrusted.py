@@ -1,6 +1,8 @@
-"""JSON from outside (a page, a laptop, a file), read with its nesting bounded: deep nesting is refused
-with ValueError before the parser could recurse itself to death."""
+"""Input from outside (a page, a laptop, a file), read with bounds: JSON with its nesting bounded (deep
+nesting is refused with ValueError before the parser could recurse itself to death), and ZIP members
+inflated as streams that stop at a byte limit and at an implausible compression ratio (TooLarge)."""
 import json
+import zipfile
 
 MAX_DEPTH = 64  # nesting no fieldkit document needs more of
 
@@ -27,3 +29,25 @@ def depth(data: bytes) -> int:
 
 
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+MAX_RATIO = 200  # uncompressed : compressed, beyond the first RATIO_GRACE bytes of a member
+RATIO_GRACE = 1024 * 1024
+
+
+class TooLarge(Exception):
+    """A ZIP member that would unpack beyond its limit: a zip bomb, not a document."""
+
+
+def inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member decompressed as a stream, never more than `limit` bytes and never far beyond what a real
+    file compresses to: the size the archive declares is not trusted."""
+    info = zipped.getinfo(name)
+    chunks, total = [], 0
+    with zipped.open(info) as stream:
+        while chunk := stream.read(64 * 1024):
+            total += len(chunk)
+            if total > limit or (total > RATIO_GRACE and total > MAX_RATIO * max(info.compress_size, 1)):
+                raise TooLarge(name)
+            chunks.append(chunk)
+    return b"".join(chunks)

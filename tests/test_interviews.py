@@ -164,7 +164,6 @@ def test_odf_spaces_cannot_inflate_and_deep_nesting_is_read():
 
 
 @pytest.mark.parametrize("filename, data, expected", [
-    ("t.odt", _odt(['A<text:s text:c="viele"/>B']), "damaged"),
     ("t.docx", _zip("word/document.xml", "<w:document " + "x" * (transcripts.MAX_XML_BYTES + 10) + "/>"), "larger than 20 MB"),
     ("t.pdf", b"%PDF", ".txt, .docx or .odt"),
     ("t.docx", b"not a zip", "damaged"),
@@ -173,6 +172,54 @@ def test_odf_spaces_cannot_inflate_and_deep_nesting_is_read():
 def test_unreadable_transcripts_are_refused_clearly(filename, data, expected):
     with pytest.raises(transcripts.TranscriptError, match=expected):
         transcripts.extract_text(filename, data)
+
+
+def _lying_zip(member: str, content: bytes) -> bytes:
+    """A ZIP whose central directory claims a tiny uncompressed size for a huge member."""
+    import struct
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, content)
+    data = bytearray(buffer.getvalue())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local and central headers
+        position = data.find(signature)
+        data[position + offset:position + offset + 4] = struct.pack("<I", 100)
+    return bytes(data)
+
+
+def test_hostile_transcripts_cost_no_more_than_their_length():
+    import time
+
+    bomb = b"<w:document>" + b" " * (transcripts.MAX_XML_BYTES + 10) + b"</w:document>"
+    for data in (_zip("word/document.xml", bomb.decode()), _lying_zip("word/document.xml", bomb)):
+        with pytest.raises(transcripts.TranscriptError, match="larger than 20 MB|damaged"):
+            transcripts.extract_text("t.docx", data)  # never inflated beyond the limit, whatever it declares
+    word = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    nested = _zip("word/document.xml", f'<w:document xmlns:w="{word}"><w:body>' + "<w:p>" * 20_000
+                  + "<w:r><w:t>tief</w:t></w:r>" + "</w:p>" * 20_000 + "</w:body></w:document>")
+    started = time.monotonic()
+    assert transcripts.extract_text("t.docx", nested).strip() == "tief"
+    assert time.monotonic() - started < 2  # linear: 20,000 nested paragraphs took 41 s before
+    assert transcripts.extract_text("t.odt", _odt(['A<text:s text:c="viele"/>B'])) == "A B"
+
+
+@pytest.mark.parametrize("data, text", [
+    ("Größe und Übergänge".encode("utf-16"), "Größe und Übergänge"),
+    ("Größe und Übergänge".encode("cp1252"), "Größe und Übergänge"),
+    ("\ufeffGrüße".encode("utf-8"), "Grüße"),
+])
+def test_text_transcripts_in_the_encodings_editors_write(data, text):
+    assert transcripts.extract_text("t.txt", data) == text
+
+
+def test_random_bytes_are_not_taken_for_text():
+    import random
+
+    rng = random.Random(4)
+    noise = bytes(rng.randrange(256) for _ in range(5000))
+    with pytest.raises(transcripts.TranscriptError, match="not a text file"):
+        transcripts.extract_text("t.txt", noise)
 
 
 def test_a_transcript_becomes_a_quotable_source(session, vault, planned):
@@ -256,3 +303,10 @@ def test_each_demo_interview_has_a_coded_quote(vault):
         interviews_with_quotes = {quote.interview_id for quote in session.exec(select(Quote))
                                   if session.exec(select(QuoteCode).where(QuoteCode.quote_id == quote.id)).first()}
         assert interviews_with_quotes == set(session.exec(select(Interview.id)))
+
+
+def test_a_utf16_table_is_read_and_noise_is_refused_plainly():
+    table = "Name;Stadt\nKulturverein Süd;Köln\n".encode("utf-16")
+    assert imports.read_table("orgs.csv", table) == [{"name": "Kulturverein Süd", "city": "Köln"}]
+    with pytest.raises(imports.TableError, match="not a text file"):
+        imports.read_table("orgs.csv", bytes(range(256)) * 20)

@@ -70,11 +70,12 @@ def import_transcript(ctx, interview_id, file, language, passphrase_file):
     """Attach a transcript (.txt, .docx, .odt) to an interview."""
     from .. import interviews, transcripts
 
+    text = transcripts.read(file.name, file.read_bytes())
     with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
         interview = interviews.get(session, interview_id)
         if interview is None:
             raise CommandFailed(t("There is no interview with this id."))
-        record = transcripts.import_transcript(session, vault.device_id, interview, file.name, file.read_bytes(), language)
+        record = transcripts.add(session, vault.device_id, interview, file.name, text, language)
         characters = len(record.text)
     click.echo(t("Transcript attached (%(characters)d characters).", characters=characters))
 

@@ -239,10 +239,11 @@ def upload_transcript(interview_id: str):
     try:
         if upload is None or not upload.filename:
             raise transcripts.TranscriptError(gettext("Choose a transcript file."))
+        text = transcripts.read(upload.filename, upload.read(transcripts.MAX_BYTES + 1))  # before the write lock
         with writing() as session:
             interview, _guide = _load(interview_id, session=session)
-            transcripts.import_transcript(session, current_vault().device_id, interview, upload.filename,
-                                          upload.read(transcripts.MAX_BYTES + 1), request.form.get("language", "de"))
+            transcripts.add(session, current_vault().device_id, interview, upload.filename, text,
+                            request.form.get("language", "de"))
     except UserError as failure:
         return detail(interview_id, error=message(failure), status=400)
     return redirect(url_for(".detail", interview_id=interview_id))
