@@ -78,6 +78,20 @@ class KeystoreMismatch(VaultError):
     message = N_("The key file does not belong to this database (it comes from another device or vault).")
 
 
+class DatabaseMissing(VaultError):
+    message = N_("The database file fieldkit.db is missing from the data directory. Restore it from a backup; the key file alone holds no data.")
+
+
+class DatabaseDamaged(VaultError):
+    message = N_("The database fieldkit.db is damaged (%(problem)s). Nothing was changed. Restore the latest backup; `fieldkit doctor` checks the vault and says what it finds.")
+
+
+def damaged(error: Exception) -> "DatabaseDamaged":
+    """A DatabaseDamaged naming the database's own complaint, never a statement or its values."""
+    text = str(getattr(error, "orig", error)).splitlines()[0][:120] if str(error) else type(error).__name__
+    return DatabaseDamaged(problem=text)
+
+
 class WeakPassphrase(VaultError):
     def __init__(self, problems: list[str]):
         self.problems = problems
@@ -186,11 +200,14 @@ class KdfParams:
 
     @classmethod
     def from_json(cls, data: dict) -> "KdfParams":
-        if data.get("name") != "argon2id":
+        if not isinstance(data, dict) or data.get("name") != "argon2id":
+            raise KeystoreDamaged()
+        numbers = [data.get(name) for name in ("memory_kib", "iterations", "lanes")]
+        if not all(type(number) is int for number in numbers):  # 1e400, "64", null: a damaged file
             raise KeystoreDamaged()
         try:
-            return cls(_unb64(data["salt"]), int(data["memory_kib"]), int(data["iterations"]), int(data["lanes"]))
-        except KeystoreDamaged as error:
+            return cls(_unb64(data["salt"]), *numbers)
+        except KeystoreDamaged as error:  # out of bounds: said as damage, not as a configuration error
             raise KeystoreDamaged() from error
 
 
@@ -320,16 +337,19 @@ class Keystore:
             return cls(str(data["device_id"]), KdfParams.from_json(data["kdf"]), _unb64(data["check"]),
                        _unb64(data["nonce"]), _unb64(data["wrapped"]),
                        tuple(data["recovery"]["recipients"]), _unb64(data["recovery"]["age"]))
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
             raise KeystoreDamaged() from error
 
     @classmethod
     def load(cls, path: Path) -> "Keystore":
         try:
-            return cls.from_json(json.loads(path.read_bytes()))
+            data = path.read_bytes()
+            if len(data) > 1024 * 1024:
+                raise KeystoreDamaged()
+            return cls.from_json(json.loads(data))
         except FileNotFoundError as error:
             raise NoVault() from error
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise KeystoreDamaged() from error
 
     def save(self, path: Path) -> None:
@@ -421,7 +441,10 @@ class Vault:
             secrets = self.keystore().unwrap(passphrase)
             engine = self._verified_engine(secrets)
             with _disposed_on_error(engine):
-                _migrate(engine)
+                try:
+                    _migrate(engine)
+                except DatabaseError as error:
+                    raise damaged(error) from error
             self._open(secrets, engine)
 
     def lock(self) -> None:
@@ -467,14 +490,18 @@ class Vault:
     def _verified_engine(self, secrets: Secrets) -> Engine:
         """An engine for the database, after proving the key opens it and it is this device's."""
         if not self.database_path.exists():
-            raise KeystoreMismatch()
+            raise DatabaseMissing()
+        if self.database_path.stat().st_size < 1024:  # less than one page: emptied or cut off
+            raise DatabaseDamaged(problem="truncated")
         engine = db.sqlcipher_engine(self.database_path, secrets.database_key)
         try:
             with Session(engine) as session:
                 device = session.get(LocalSetting, "device")
-        except DatabaseError as error:  # "file is not a database": the key does not fit
+        except DatabaseError as error:
             engine.dispose()
-            raise KeystoreMismatch() from error
+            if "not a database" in str(error):  # the key does not fit: another vault's, or a damaged first page
+                raise KeystoreMismatch() from error
+            raise damaged(error) from error
         if device is None or device.value.get("device_id") != secrets.device_id:
             engine.dispose()
             raise KeystoreMismatch()

@@ -311,3 +311,23 @@ def test_the_steward_on_the_command_line(cli, tmp_path):
     assert written.returncode == 0 and "Freigabe in" in written.stdout
     missing = cli("registry", "merge", "MO-01", "MO-77", data_dir=data_dir, env=env)
     assert missing.returncode == 1 and "keinen Registereintrag MO-77" in missing.stderr
+
+
+def test_doctor_checks_a_vault_and_a_damaged_page_is_named_not_traced(cli, tmp_path):
+    data_dir = tmp_path / "demo"
+    env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    healthy = cli("doctor", "--json", data_dir=data_dir, env=env)
+    assert healthy.returncode == 0 and all(row["ok"] for row in json.loads(healthy.stdout))
+    wrong = cli("doctor", data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": "Falsche Passphrase hier"})
+    assert wrong.returncode == 1 and "✗ Passphrase: Falsche Passphrase" in wrong.stdout
+    database = data_dir / "fieldkit.db"
+    data = bytearray(database.read_bytes())
+    for offset in range(len(data) - 4096 * 3, len(data), 4096):  # damage the last pages, which unlocking does not read
+        data[offset + 100] ^= 0xFF
+    database.write_bytes(bytes(data))
+    damaged = cli("doctor", data_dir=data_dir, env=env)
+    assert damaged.returncode == 1 and "✗" in damaged.stdout and "Traceback" not in damaged.stderr
+    exported = cli("export", "bundle", "--out", str(tmp_path / "x.fkb"), data_dir=data_dir, env=env)
+    assert exported.returncode == 1 and "Traceback" not in exported.stderr
+    assert "beschädigt" in exported.stderr

@@ -247,3 +247,54 @@ def test_a_vault_from_a_newer_version_is_refused_and_left_locked(vault):
     with pytest.raises(VaultTooNew):
         vault.unlock(PASSPHRASE)
     assert not vault.is_unlocked
+
+
+@pytest.mark.parametrize("kdf", [["argon2id"], None, "argon2id", {"name": "argon2id", "salt": None},
+                                 {"name": "argon2id", "salt": "AAAAAAAAAAAAAAAAAAAAAA==", "memory_kib": 1e400,
+                                  "iterations": 1, "lanes": 1}])
+def test_a_keystore_with_a_damaged_kdf_says_so(vault, kdf):
+    vault.lock()
+    keystore = json.loads(vault.keystore_path.read_text())
+    keystore["kdf"] = kdf
+    vault.keystore_path.write_text(json.dumps(keystore).replace("Infinity", "1e400"))
+    with pytest.raises(KeystoreDamaged):
+        vault.unlock(PASSPHRASE)
+
+
+@pytest.mark.parametrize("offset", [4096, 8000, 40960])
+def test_a_flipped_byte_in_the_database_is_named_as_damage(vault, offset):
+    from fieldkit.vault import DatabaseDamaged, KeystoreMismatch
+
+    vault.lock()
+    data = bytearray(vault.database_path.read_bytes())
+    if offset >= len(data):
+        pytest.skip("the database is smaller")
+    data[offset] ^= 0xFF
+    vault.database_path.write_bytes(bytes(data))
+    from fieldkit.doctor import examine
+
+    try:
+        vault.unlock(PASSPHRASE)  # a damaged page the unlock does not read lets it open …
+        vault.lock()
+    except (DatabaseDamaged, KeystoreMismatch) as refused:
+        assert isinstance(refused, DatabaseDamaged)
+        assert not vault.is_unlocked
+    findings = examine(vault, PASSPHRASE)  # … but the doctor finds it
+    assert not all(finding.ok for finding in findings)
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda path: path.unlink(), "DatabaseMissing"),
+    (lambda path: path.write_bytes(b""), "DatabaseDamaged"),
+    (lambda path: path.write_bytes(path.read_bytes()[:500]), "DatabaseDamaged"),
+])
+def test_a_missing_or_truncated_database_is_named_as_such(vault, change, expected):
+    vault.lock()
+    for suffix in ("-wal", "-shm"):
+        sidecar = vault.database_path.with_name(vault.database_path.name + suffix)
+        if sidecar.exists():
+            sidecar.unlink()
+    change(vault.database_path)
+    with pytest.raises(Exception) as refused:
+        vault.unlock(PASSPHRASE)
+    assert type(refused.value).__name__ == expected

@@ -52,10 +52,17 @@ _add_data_dir_option(cli)
 def main():
     _harden_process()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    from sqlalchemy.exc import DatabaseError
+
+    from ..vault import damaged
+
     try:
         cli(standalone_mode=True)
     except UserError as error:  # every command's expected failures, said plainly
         click.echo(error_text(error), err=True)
+        sys.exit(1)
+    except DatabaseError as error:  # a damaged page met in the middle of a command
+        click.echo(error_text(damaged(error)), err=True)
         sys.exit(1)
 
 

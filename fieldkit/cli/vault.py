@@ -1,5 +1,6 @@
-"""Commands for the vault and its keys: init, passwd, recover, keys, settings."""
+"""Commands for the vault and its keys: init, passwd, recover, keys, settings, doctor."""
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -136,4 +137,26 @@ def idle_lock(ctx, minutes, passphrase_file):
     click.echo(t("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
 
 
-COMMANDS = (init, passwd, recover, keys, settings_group)
+
+
+@click.command()
+@passphrase_file
+@json_option
+@pass_context
+def doctor(ctx, passphrase_file, as_json):
+    """Check the vault: key file, passphrase, database file, page authentication, structure, schema."""
+    from ..doctor import examine
+
+    vault = ctx.existing_vault()
+    with single_instance(vault.directory):
+        findings = examine(vault, read_passphrase(passphrase_file))
+    rows = [{"check": t(f.check), "ok": f.ok, "detail": f.text(lambda message: t(message))} for f in findings]
+    lines = [("✓ " if row["ok"] else "✗ ") + row["check"] + (f": {row['detail']}" if row["detail"] else "") for row in rows]
+    if not all(row["ok"] for row in rows):
+        lines.append(t("Something is wrong: restore the latest backup, or with a lost passphrase use `fieldkit recover`."))
+    echo(as_json, rows, "\n".join(lines))
+    if not all(row["ok"] for row in rows):
+        sys.exit(1)
+
+
+COMMANDS = (init, passwd, recover, keys, settings_group, doctor)

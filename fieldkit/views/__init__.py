@@ -1,6 +1,7 @@
 """Blueprints, one per screen family, and the helpers every view shares."""
 from flask import Flask, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session
 
 from .. import db, vocabulary
@@ -14,6 +15,7 @@ def register_views(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.register_error_handler(403, _forbidden)
     app.register_error_handler(VaultLocked, _locked_meanwhile)
+    app.register_error_handler(DatabaseError, _database_damaged)
     for code in (404, 405, 500):
         app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
@@ -41,6 +43,14 @@ def to_unlock():
     if request.headers.get("HX-Request") == "true":
         return "", 204, {"HX-Redirect": target}
     return redirect(target)
+
+
+def _database_damaged(error):
+    """A damaged page of the database met while answering: say so, with what to do, never a traceback."""
+    from ..vault import damaged
+
+    return render_template("error.html", code=500, title=gettext("The database is damaged"),
+                           reason=message(damaged(error))), 500
 
 
 def _locked_meanwhile(_error):
