@@ -104,7 +104,10 @@ def test_locked_vault_sends_htmx_requests_to_unlock(unlocked, client, guard):
 
 
 DOMAIN_MODULES = ["vault", "db", "models", "demo", "organisations", "instance", "i18n", "local_settings",
-                  "vocabulary", "config"]
+                  "vocabulary", "config", "bundle", "merge", "maps", "map_export", "network", "interviews", "quotes",
+                  "transcripts", "imports", "guide", "text", "untrusted", "record_check", "doctor", "release", "sync",
+                  "anonymise/registry", "anonymise/matching", "anonymise/patterns", "anonymise/candidates",
+                  "anonymise/review", "anonymise/generalise"]
 
 
 @pytest.mark.parametrize("module", DOMAIN_MODULES)
