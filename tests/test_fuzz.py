@@ -1,0 +1,158 @@
+"""Fuzzing every door input comes through: each importer, the guide loader, the keystore, signed bundle
+records through the merge, and the JSON endpoints. Each may only answer with its own error type (never
+another exception, never a partial import, never a server error), and each runs under a memory limit
+(bench/fuzz.py runs the same targets far longer and measures peak memory)."""
+import io
+import json
+import resource
+import zipfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session, func, select
+
+from conftest import FAST_KDF, PASSPHRASE, PORT, LocalClient, consented_interview
+from fieldkit import create_app, db, guide, imports, maps, transcripts
+from fieldkit.bundle import identity_lines
+from fieldkit.errors import UserError
+from fieldkit.merge import merge_file
+from fieldkit.models import AuditEvent
+from fieldkit.vault import Keystore, Vault, VaultError, fingerprint, new_project_identity
+from test_bundle import _signed
+
+COORDINATOR = new_project_identity()
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                           lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children,
+                                                                                             max_size=4), max_leaves=20)
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def memory_limit():
+    """No input may make this process grow past 3 GiB of address space (the refused inputs of the
+    hostile-input review grew it to 2.2 GB and beyond)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _zip(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+xml_text = st.text(alphabet=st.sampled_from("<>/=\"' abcwptx:&;!-[]?\n"), max_size=300)
+
+
+@FUZZ
+@given(data=st.binary(max_size=3000), suffix=st.sampled_from([".txt", ".docx", ".odt", ".pdf"]))
+def test_transcripts_from_any_bytes(data, suffix):
+    try:
+        transcripts.extract_text("x" + suffix, data)
+    except transcripts.TranscriptError:
+        pass
+
+
+@FUZZ
+@given(xml=xml_text, suffix=st.sampled_from([".docx", ".odt"]))
+def test_transcripts_from_any_document_xml(xml, suffix):
+    member = "word/document.xml" if suffix == ".docx" else "content.xml"
+    try:
+        transcripts.extract_text("x" + suffix, _zip({member: xml}))
+    except transcripts.TranscriptError:
+        pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=3000) | st.text(max_size=500).map(lambda text: text.encode("utf-8", "surrogatepass")),
+       suffix=st.sampled_from([".csv", ".xlsx", ".ods"]))
+def test_tables_from_any_bytes(data, suffix):
+    try:
+        imports.read_table("x" + suffix, data)
+    except imports.TableError:
+        pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=3000) | st.text(max_size=800).map(lambda text: text.encode("utf-8", "surrogatepass")))
+def test_guides_from_any_bytes(data):
+    try:
+        guide.parse_guide(guide.decode(data))
+    except guide.GuideError:
+        pass
+
+
+@FUZZ
+@given(value=json_values)
+def test_keystores_of_any_shape(value):
+    try:
+        Keystore.from_json(value)
+    except VaultError:
+        pass
+
+
+@FUZZ
+@given(version=json_values, fields=json_values, kind=st.sampled_from(["organisation", "answer", "network_tie", "x"]),
+       record_id=json_values)
+def test_signed_records_of_any_shape_are_refused_whole_or_merged(laptop_and_office, coordinator, version, fields, kind,
+                                                                record_id):
+    laptop, office = laptop_and_office
+    line = json.dumps({"type": kind, "id": record_id, "version": version, "fields": fields}).encode() + b"\n"
+    with Session(office.engine) as session:
+        before = session.exec(select(func.count()).select_from(AuditEvent)).one()
+    try:
+        merge_file(office.engine, "fuzz.fkb", _signed(laptop, coordinator, line), identity_lines(coordinator[0]),
+                   [fingerprint(laptop.secrets.public_key)])
+    except UserError:
+        with Session(office.engine) as session:  # refused: logged, and nothing but the log changed
+            assert session.exec(select(func.count()).select_from(AuditEvent)).one() == before + 1
+
+
+@pytest.fixture(scope="module")
+def laptop_and_office(tmp_path_factory):
+    identity, recipient = COORDINATOR
+    vaults = []
+    for name in ("laptop", "office"):
+        vault = Vault(tmp_path_factory.mktemp(name), memory_kib=8192, iterations=1)
+        vault.create(PASSPHRASE, [recipient])
+        vaults.append(vault)
+    yield vaults
+    for vault in vaults:
+        vault.lock()
+
+
+@pytest.fixture(scope="module")
+def coordinator():
+    return COORDINATOR
+
+
+@FUZZ
+@given(body=json_values | st.binary(max_size=500))
+def test_the_map_endpoint_never_fails_on_any_json(map_client, body):
+    client, guard, path = map_client
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = client.post(path, data=data, headers={"X-CSRF-Token": guard.csrf_token, "Content-Type": "application/json"})
+    assert response.status_code in (200, 409)
+
+
+@pytest.fixture(scope="module")
+def map_client(tmp_path_factory):
+    app = create_app({"DATA_DIR": tmp_path_factory.mktemp("app"), "SERVER_PORT": PORT, **FAST_KDF})
+    app.test_client_class = LocalClient
+    guard = app.extensions["launch_guard"]
+    client = app.test_client()
+    client.get(guard.launch_url().removeprefix(f"http://127.0.0.1:{PORT}"))
+    client.post("/setup", data={"csrf_token": guard.csrf_token, "passphrase": PASSPHRASE, "confirmation": PASSPHRASE,
+                                "recipient": COORDINATOR[1]})
+    vault = app.extensions["vault"]
+    interview = consented_interview(vault, "Fuzzverein", {"network_map"})
+    with db.writing(vault.engine) as session:
+        network_map = maps.create(session, vault.device_id, interview, "Karte")
+    yield client, guard, f"/interviews/{interview.id}/maps/{network_map.id}/changes"
+    vault.lock()
