@@ -133,15 +133,13 @@ def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_
             manifest_bytes = _inflate(zipped, MANIFEST, MAX_MANIFEST)
             manifest = _verified_manifest(manifest_bytes, _inflate(zipped, SIGNATURE, 1024))
             listed = manifest["members"]
-            _check_listed(names, listed)
-            budget, payloads = max_expanded, {}
-            for name in listed:
-                payloads[name] = _inflate(zipped, name, budget)
-                budget -= len(payloads[name])
+            _check_listed(names, listed, max_expanded)
+            # No member may unpack beyond the size the signed manifest gives it: a bomb stops at once.
+            payloads = {name: _inflate_member(zipped, name, entry["size"]) for name, entry in listed.items()}
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError, OSError) as error:
         raise InvalidBundle(N_("The bundle is damaged or truncated: %(problem)s"), problem=type(error).__name__) from error
     for name, entry in listed.items():
-        if hashlib.sha256(payloads[name]).hexdigest() != entry.get("sha256") or len(payloads[name]) != entry.get("size"):
+        if hashlib.sha256(payloads[name]).hexdigest() != entry["sha256"] or len(payloads[name]) != entry["size"]:
             raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200])
     records = _parse_records(payloads[RECORDS])
     _check_counts(manifest, records)
@@ -207,11 +205,16 @@ def _member_names(zipped: zipfile.ZipFile) -> set[str]:
     return set(names)
 
 
-def _check_listed(names: set[str], listed) -> None:
-    """Exactly the members the signed manifest lists, besides the manifest and its signature."""
+def _check_listed(names: set[str], listed, max_expanded: int) -> None:
+    """Exactly the members the signed manifest lists, besides the manifest and its signature, with sizes
+    that together stay within max_expanded."""
     if not isinstance(listed, dict) or RECORDS not in listed or not all(
-            isinstance(entry, dict) for entry in listed.values()):
+            isinstance(entry, dict) and type(entry.get("size")) is int and entry["size"] >= 0
+            and _is_sha256(entry.get("sha256")) for entry in listed.values()):
         raise InvalidBundle(N_("The bundle's manifest is unreadable."))
+    if sum(entry["size"] for entry in listed.values()) > max_expanded:
+        raise InvalidBundle(N_("The bundle unpacks to more than the allowed %(limit)d MB."),
+                            limit=max(1, max_expanded // 2**20))
     for name in sorted(names - {MANIFEST, SIGNATURE} - set(listed)):
         raise InvalidBundle(N_("The bundle contains a file the manifest does not name: %(name)s"), name=name[:200])
     for name in sorted(set(listed) - names):
@@ -229,6 +232,13 @@ def _inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
                             limit=max(1, limit // 2**20)) from error
 
 
+def _inflate_member(zipped: zipfile.ZipFile, name: str, size: int) -> bytes:
+    try:
+        return untrusted.inflate(zipped, name, size)
+    except untrusted.TooLarge as error:
+        raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200]) from error
+
+
 def _check_counts(manifest: dict, records: list[Record]) -> None:
     counts = {}
     for record in records:
@@ -239,7 +249,7 @@ def _check_counts(manifest: dict, records: list[Record]) -> None:
 
 def _verified_manifest(manifest_bytes: bytes, signature: bytes) -> dict:
     try:
-        manifest = json.loads(manifest_bytes)
+        manifest = untrusted.loads(manifest_bytes)
         public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(manifest["device_public_key"]))
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidBundle(N_("The bundle's manifest is unreadable.")) from error

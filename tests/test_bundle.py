@@ -172,6 +172,26 @@ def test_an_archive_expanding_past_the_limit_is_refused(laptop, coordinator):
         read_bundle(export_from(laptop).data, identity_lines(coordinator[0]), max_expanded=100)
 
 
+def test_a_zip_bomb_stops_at_the_size_the_signed_manifest_gives(laptop, coordinator):
+    """64 MB of records in a bundle of 64 KB, signed by the device but declared as 100 bytes: inflating
+    stops after those 100 bytes (bench/fuzz.py measures the memory)."""
+    bomb = _signed(laptop, coordinator, bytes(64 * 2**20), compression=zipfile.ZIP_DEFLATED,
+                   members={"records.jsonl": {"sha256": "0" * 64, "size": 100}})
+    assert len(bomb) < 200_000
+    with pytest.raises(InvalidBundle, match="records.jsonl was changed after the bundle was signed"):
+        read_bundle(bomb, identity_lines(coordinator[0]))
+
+
+def test_a_manifest_bomb_stops_before_the_signature_is_checked(coordinator):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("manifest.json", b" " * (64 * 2**20))  # anyone with the public key can make this
+        archive.writestr("manifest.sig", bytes(64))
+    recipient = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0]).to_public()
+    with pytest.raises(InvalidBundle, match="unpacks to more than the allowed 1 MB"):
+        read_bundle(pyrage.encrypt(buffer.getvalue(), [recipient]), identity_lines(coordinator[0]))
+
+
 def _forge(laptop, coordinator, **manifest):
     """A bundle signed with the laptop's own key but with manifest fields of our choosing: what a
     compromised laptop could send."""
@@ -391,7 +411,7 @@ def test_a_flipped_byte_anywhere_is_refused(laptop, coordinator, position, flip)
         read_bundle(bytes(data), identity_lines(coordinator[0]))
 
 
-def _signed(laptop, coordinator, payload: bytes, **manifest_changes) -> bytes:
+def _signed(laptop, coordinator, payload: bytes, compression=zipfile.ZIP_STORED, **manifest_changes) -> bytes:
     """A bundle signed with the laptop's own key around any records.jsonl: what a broken or
     compromised laptop could send."""
     import base64
@@ -408,7 +428,7 @@ def _signed(laptop, coordinator, payload: bytes, **manifest_changes) -> bytes:
                 **manifest_changes}
     manifest_bytes = json.dumps(manifest).encode()
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         archive.writestr("manifest.json", manifest_bytes)
         archive.writestr("manifest.sig", private.sign(manifest_bytes))
         archive.writestr("records.jsonl", payload)

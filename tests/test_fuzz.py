@@ -7,6 +7,7 @@ import json
 import resource
 import zipfile
 
+import pyrage
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from sqlmodel import Session, func, select
 
 from conftest import FAST_KDF, PASSPHRASE, PORT, LocalClient, consented_interview
 from fieldkit import create_app, db, guide, imports, maps, transcripts
-from fieldkit.bundle import identity_lines
+from fieldkit.bundle import InvalidBundle, identity_lines, read_bundle
 from fieldkit.errors import UserError
 from fieldkit.merge import merge_file
 from fieldkit.models import AuditEvent
@@ -95,6 +96,25 @@ def test_keystores_of_any_shape(value):
         Keystore.from_json(value)
     except VaultError:
         pass
+
+
+@FUZZ
+@given(data=st.binary(max_size=3000))
+def test_the_bundle_reader_on_any_bytes(data):
+    with pytest.raises(InvalidBundle):
+        read_bundle(data, identity_lines(COORDINATOR[0]))
+
+
+member_names = st.sampled_from(["manifest.json", "manifest.sig", "records.jsonl", "attachments/a", "../x", "a\\b"])
+member_contents = st.binary(max_size=300) | json_values.map(lambda value: json.dumps(value).encode())
+
+
+@FUZZ
+@given(members=st.dictionaries(member_names, member_contents, max_size=4))
+def test_the_bundle_reader_on_any_archive_encrypted_to_the_coordinator(members):
+    recipient = pyrage.x25519.Recipient.from_str(COORDINATOR[1])
+    with pytest.raises(InvalidBundle):
+        read_bundle(pyrage.encrypt(_zip(members), [recipient]), identity_lines(COORDINATOR[0]))
 
 
 @FUZZ
