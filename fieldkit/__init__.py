@@ -1,7 +1,9 @@
 """fieldkit: the laptop app for expert interviews and network maps with migrant organisations."""
 import io
+import threading
 
 from flask import Flask, Request, g, request
+from werkzeug.exceptions import ServiceUnavailable
 
 __version__ = "0.1.0"
 
@@ -36,7 +38,8 @@ def create_app(test_config=None) -> Flask:
         app.extensions["sync_worker"] = SyncWorker(vault, float(app.config.get("SYNC_INTERVAL", 60)))
         app.extensions["sync_worker"].start()
 
-    LaunchGuard(app)  # first: nothing else runs for a request it refuses
+    UploadSlots(app, int(app.config["UPLOAD_SLOTS"]))  # before any body is read (LaunchGuard reads the form)
+    LaunchGuard(app)  # nothing else runs for a request it refuses
     HTMX(app)
     Babel(app, locale_selector=_select_locale)
     app.before_request(_require_unlocked_vault)
@@ -51,6 +54,30 @@ class InMemoryRequest(Request):
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         return io.BytesIO()
+
+
+class UploadSlots:
+    """At most `slots` uploads are read and processed at once: each holds its body (up to
+    MAX_CONTENT_LENGTH) and what it unpacks in memory, so many at once could exhaust it. Further uploads
+    wait their turn, and after WAIT_SECONDS are answered with a page asking to try again."""
+
+    WAIT_SECONDS = 120
+
+    def __init__(self, app: Flask, slots: int):
+        self._free = threading.BoundedSemaphore(slots)
+        app.before_request(self._take)
+        app.teardown_request(self._give_back)
+
+    def _take(self):
+        if request.mimetype != "multipart/form-data" and (request.content_length or 0) <= 1024 * 1024:
+            return
+        if not self._free.acquire(timeout=self.WAIT_SECONDS):
+            raise ServiceUnavailable("uploads busy")
+        g.upload_slot = True
+
+    def _give_back(self, _error=None):
+        if g.pop("upload_slot", False):
+            self._free.release()
 
 
 # Endpoints that work while the vault is locked.

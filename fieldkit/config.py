@@ -17,8 +17,10 @@ DEFAULTS = {
     "ARGON2_TARGET_SECONDS": 0.6,
     "BABEL_DEFAULT_LOCALE": "de",
     "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,  # uploads are held in memory, never spooled to disk
+    "UPLOAD_SLOTS": 2,  # uploads processed at once; more wait (fieldkit.UploadSlots)
 }
-_INT_KEYS = {"IDLE_LOCK_MINUTES", "ARGON2_MEMORY_KIB", "ARGON2_LANES", "ARGON2_ITERATIONS", "MAX_CONTENT_LENGTH"}
+_INT_KEYS = {"IDLE_LOCK_MINUTES", "ARGON2_MEMORY_KIB", "ARGON2_LANES", "ARGON2_ITERATIONS", "MAX_CONTENT_LENGTH",
+             "UPLOAD_SLOTS"}
 _FLOAT_KEYS = {"ARGON2_TARGET_SECONDS"}
 
 

@@ -2,6 +2,7 @@
 import ast
 import logging
 import re
+import time
 from http.cookiejar import CookieJar
 from urllib.request import HTTPCookieProcessor, build_opener
 
@@ -131,3 +132,46 @@ def test_request_log_names_neither_the_launch_token_nor_search_terms(app, guard,
         server.shutdown()
     assert '"GET /launch/…" 302' in caplog.text and '"GET /setup" 200' in caplog.text
     assert token not in caplog.text and "Geheimverein" not in caplog.text
+
+
+
+def test_uploads_beyond_the_free_slots_wait_and_then_get_a_plain_busy_page(tmp_path, coordinator, monkeypatch):
+    """A slow upload holds the only slot; the next one waits, then hears "busy" instead of reading its
+    body into memory next to the first; once the first is gone, uploads go through again."""
+    import socket
+
+    from fieldkit import UploadSlots, create_app
+
+    from conftest import FAST_KDF, PASSPHRASE
+
+    monkeypatch.setattr(UploadSlots, "WAIT_SECONDS", 0.5)
+    app = create_app({"DATA_DIR": tmp_path, "UPLOAD_SLOTS": 1, **FAST_KDF})
+    app.extensions["vault"].create(PASSPHRASE, [coordinator[1]])
+    guard, server = app.extensions["launch_guard"], LocalServer(app)
+    server.start()
+    head = (f"POST /guides/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Cookie: {guard.cookie_name}={guard.secret}\r\nX-CSRF-Token: {guard.csrf_token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
+
+    def upload(complete: bool):
+        connection = socket.create_connection(("127.0.0.1", server.port))
+        connection.sendall(head.encode())
+        if not complete:
+            return connection
+        connection.sendall(b"x" * (100000 - 5))
+        connection.settimeout(10)
+        answer = connection.recv(65536).decode("utf-8", "replace")
+        connection.close()
+        return answer
+
+    try:
+        slow = upload(complete=False)
+        time.sleep(0.3)
+        busy = upload(complete=True)
+        assert busy.startswith("HTTP/1.1 503") and "Andere Dateien werden noch importiert" in busy
+        slow.close()
+        time.sleep(0.3)
+        assert not upload(complete=True).startswith("HTTP/1.1 503")
+    finally:
+        server.shutdown()
+        app.extensions["vault"].lock()

@@ -16,7 +16,7 @@ def register_views(app: Flask) -> None:
     app.register_error_handler(403, _forbidden)
     app.register_error_handler(VaultLocked, _locked_meanwhile)
     app.register_error_handler(DatabaseError, _database_damaged)
-    for code in (404, 405, 500):
+    for code in (404, 405, 413, 500, 503):
         app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
 
@@ -86,9 +86,13 @@ def _forbidden(error):
 def _error_page(error):
     """Not found, wrong method, or a fault of ours: a plain page in the user's language."""
     code = getattr(error, "code", 500)
-    titles = {404: gettext("Not found"), 405: gettext("Not possible here")}
+    titles = {404: gettext("Not found"), 405: gettext("Not possible here"), 413: gettext("File too large"),
+              503: gettext("Busy")}
     reasons = {404: gettext("This page does not exist (any more)."),
-               405: gettext("This address cannot be used this way.")}
+               405: gettext("This address cannot be used this way."),
+               413: gettext("The upload is larger than %(limit)d MB. Nothing was imported.",
+                            limit=current_app.config["MAX_CONTENT_LENGTH"] // 2**20),
+               503: gettext("Other files are still being imported. Go back and try again in a minute; nothing was imported yet.")}
     return render_template("error.html", code=code, title=titles.get(code, gettext("Something went wrong")),
                            reason=reasons.get(code, gettext("fieldkit could not finish this step. Nothing that was shown as saved is lost; try again or restart fieldkit."))), code
 
