@@ -31,10 +31,14 @@ class App:
     """`fieldkit serve` in a process of its own, unlocked and driven over HTTP like the window."""
 
     def __init__(self, data_dir: Path):
+        self.errors = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "serve"],
                                         env={**os.environ, **FAST_KDF}, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True)
-        launch = next(line.strip() for line in self.process.stdout if line.startswith("http://127.0.0.1:"))
+                                        stderr=self.errors, text=True)
+        launch = next((line.strip() for line in self.process.stdout if line.startswith("http://127.0.0.1:")), None)
+        if launch is None:
+            self.errors.seek(0)
+            raise RuntimeError(f"fieldkit serve did not start: {self.errors.read()[-2000:]}")
         self.base = launch.split("/launch/")[0]
         self.opener = build_opener(HTTPCookieProcessor(CookieJar()))
         with self.opener.open(launch, timeout=10) as response:
