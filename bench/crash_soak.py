@@ -6,6 +6,7 @@ it had acknowledged must be there, with SQLite's and SQLCipher's integrity check
 
 tests/test_crash_soak.py runs the same with 20 kills.
 """
+import http.client
 import json
 import os
 import random
@@ -18,12 +19,12 @@ import threading
 import time
 from http.cookiejar import CookieJar
 from pathlib import Path
-from urllib.error import URLError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 PASSPHRASE = "Absturztest im Lindenviertel"
 QUESTIONS = ("organisation.history", "organisation.target_group", "self_image.role")
+CUT_OFF = (OSError, http.client.HTTPException)  # what a request meets when the kill comes: the writer stops
 FAST_KDF = {"FIELDKIT_ARGON2_MEMORY_KIB": "8192", "FIELDKIT_ARGON2_ITERATIONS": "1"}
 
 
@@ -96,7 +97,7 @@ class Writers:
             try:
                 status = self.app.post(f"/interviews/{self.interview}/answers/{question}",
                                        urlencode({"text": text}).encode(), {"HX-Request": "true"})
-            except (URLError, OSError, ConnectionError):
+            except CUT_OFF:
                 return
             if status == 200:
                 self.acknowledged[question], self.sent_after[question] = text, []
@@ -112,7 +113,7 @@ class Writers:
             try:
                 status = self.app.post(f"/interviews/{self.interview}/maps/{self.network_map}/changes",
                                        json.dumps(change).encode(), {"Content-Type": "application/json"})
-            except (URLError, OSError, ConnectionError):
+            except CUT_OFF:
                 return
             if status == 200:
                 self.labels.append(label)

@@ -6,12 +6,14 @@ are imported, all of them in one transaction.
 import csv
 import datetime as dt
 import io
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from sqlmodel import Session, select
 
-from . import interviews
+from . import interviews, untrusted
 from .errors import UserError
 from .guide import latest_guide
 from .i18n import N_
@@ -21,6 +23,7 @@ from .text import decode
 
 MAX_ROWS = 5000
 MAX_COLUMNS = 60
+MAX_UNPACKED = 100 * 1024 * 1024  # what a workbook of MAX_ROWS rows may unpack to, shared strings and all
 # Column names as coordinators write them (German or English) → field.
 COLUMNS = {
     "name": "name", "organisation": "name", "organisationsname": "name",
@@ -168,6 +171,14 @@ def _csv_rows(data: bytes) -> list[list[str]]:
 def _xlsx_rows(data: bytes) -> list[list[str]]:
     import openpyxl
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            untrusted.check_archive(archive, MAX_UNPACKED)
+    except untrusted.TooLarge as error:
+        raise TableError(N_("The workbook unpacks to more than %(limit)d MB; save the table as CSV and try again."),
+                         limit=MAX_UNPACKED // 2**20) from error
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, ValueError, EOFError, OSError) as error:
+        raise TableError(N_("The file is damaged or not an Excel workbook.")) from error
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         sheet = workbook.worksheets[0]

@@ -53,7 +53,10 @@ def extract_text(filename: str, data: bytes) -> str:
             xml = untrusted.inflate(archive, member, MAX_XML_BYTES)
         text = _paragraphs(xml, *_FORMATS[suffix][1:])
     except untrusted.TooLarge as error:
-        raise TranscriptError(N_("The file is larger than 20 MB.")) from error
+        if error.by_ratio:
+            raise TranscriptError(N_("The file unpacks to far more than a document of its size can hold, so it was not read. Save it again from the word processor and try again.")) from error
+        raise TranscriptError(N_("The document's text is larger than fieldkit reads (%(limit)d MB unpacked)."),
+                              limit=MAX_XML_BYTES // 2**20) from error
     except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, zlib.error, NotImplementedError, RuntimeError,
             ValueError, EOFError) as error:  # what damaged or encrypted archives raise
         raise TranscriptError(N_("The file is damaged or not a %(kind)s document."), kind=suffix) from error

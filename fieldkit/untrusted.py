@@ -36,18 +36,35 @@ RATIO_GRACE = 1024 * 1024
 
 
 class TooLarge(Exception):
-    """A ZIP member that would unpack beyond its limit: a zip bomb, not a document."""
+    """A ZIP member that would unpack beyond its limit (`by_ratio` False) or far beyond what real files
+    compress to (`by_ratio` True): a zip bomb, not a document."""
+
+    def __init__(self, name: str, by_ratio: bool):
+        super().__init__(name)
+        self.by_ratio = by_ratio
 
 
 def inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
     """A member decompressed as a stream, never more than `limit` bytes and never far beyond what a real
     file compresses to: the size the archive declares is not trusted."""
-    info = zipped.getinfo(name)
-    chunks, total = [], 0
+    return b"".join(_chunks(zipped, zipped.getinfo(name), limit))
+
+
+def check_archive(zipped: zipfile.ZipFile, limit: int) -> None:
+    """Inflate every member as a stream and forget it, so that a library that trusts declared sizes
+    (openpyxl) only ever meets an archive that unpacks to at most `limit` bytes in all."""
+    for info in zipped.infolist():
+        for chunk in _chunks(zipped, info, limit):
+            limit -= len(chunk)
+
+
+def _chunks(zipped: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int):
+    total = 0
     with zipped.open(info) as stream:
         while chunk := stream.read(64 * 1024):
             total += len(chunk)
-            if total > limit or (total > RATIO_GRACE and total > MAX_RATIO * max(info.compress_size, 1)):
-                raise TooLarge(name)
-            chunks.append(chunk)
-    return b"".join(chunks)
+            if total > limit:
+                raise TooLarge(info.filename, by_ratio=False)
+            if total > RATIO_GRACE and total > MAX_RATIO * max(info.compress_size, 1):
+                raise TooLarge(info.filename, by_ratio=True)
+            yield chunk
