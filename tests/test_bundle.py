@@ -382,26 +382,6 @@ def test_a_refused_bundle_is_logged_with_its_reason(office, coordinator):
         assert event.detail == {"file": "x.fkb", "reason": "The bundle is damaged or truncated: eof"}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=4096), prefix=st.booleans())
-def test_the_reader_only_ever_raises_its_own_error_on_arbitrary_bytes(coordinator, data, prefix):
-    payload = (b"age-encryption.org/v1\n" + data) if prefix else data
-    try:
-        read_bundle(payload, identity_lines(coordinator[0]))
-    except InvalidBundle:
-        pass
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=2048))
-def test_the_reader_only_ever_raises_its_own_error_on_arbitrary_encrypted_archives(coordinator, data):
-    recipient = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0]).to_public()
-    try:
-        read_bundle(pyrage.encrypt(data, [recipient]), identity_lines(coordinator[0]))
-    except InvalidBundle:
-        pass
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(position=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
 def test_a_flipped_byte_anywhere_is_refused(laptop, coordinator, position, flip):
