@@ -244,9 +244,10 @@ class GuideConflict(UserError):
     message = N_("Guide %(id)s version %(version)s is already loaded with different content. Give the changed guide a new version.")
 
 
-def register_guide(session: Session, source: str, device_id: str) -> GuideVersion:
-    """Store a validated guide version; loading the same version again is a no-op."""
-    guide = parse_guide(source)
+def register_guide(session: Session, source: str, device_id: str, parsed: Optional[Guide] = None) -> GuideVersion:
+    """Store a validated guide version; loading the same version again is a no-op. Callers holding the
+    write lock pass the guide parsed before they took it."""
+    guide = parsed or parse_guide(source)
     record_id = _record_id(guide.id, guide.version)
     existing = session.get(GuideVersion, record_id)
     if existing is not None:

@@ -218,12 +218,13 @@ def guide():
 @pass_context
 def guide_load(ctx, file, passphrase_file):
     """Load a guide (YAML); a mistake is reported with its line."""
-    from ..guide import GuideError, decode, register_guide
+    from ..guide import GuideError, decode, parse_guide, register_guide
 
     try:
         source = decode(file.read_bytes())
+        parsed = parse_guide(source)
         with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
-            record = register_guide(session, source, vault.device_id)
+            record = register_guide(session, source, vault.device_id, parsed)
             title, version = record.title, record.guide_version
     except GuideError as error:
         text = t("Line %(line)d: %(problem)s", line=error.line, problem=error_text(error)) if error.line else error_text(error)

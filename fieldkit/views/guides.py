@@ -3,7 +3,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext
 
 from ..errors import UserError
-from ..guide import MAX_GUIDE_BYTES, GuideError, decode, list_guides, register_guide
+from ..guide import MAX_GUIDE_BYTES, GuideError, decode, list_guides, parse_guide, register_guide
 from ..quotes import add_code, codebook
 from . import current_vault, db_session, message, writing
 
@@ -18,8 +18,9 @@ def index():
         upload = request.files.get("file")
         try:
             source = decode(upload.read(MAX_GUIDE_BYTES + 1)) if upload and upload.filename else ""
+            parsed = parse_guide(source)  # before the write lock
             with writing() as session:
-                record = register_guide(session, source, current_vault().device_id)
+                record = register_guide(session, source, current_vault().device_id, parsed)
             notice = gettext("Guide “%(title)s”, version %(version)s, is loaded.", title=record.title,
                              version=record.guide_version)
         except GuideError as failure:
