@@ -163,6 +163,7 @@ def hostile_inputs(target: Target) -> list:
     from fieldkit import guide, imports, transcripts
     from fieldkit.errors import UserError
     from fieldkit.vault import Keystore, VaultError
+    from test_fuzz import _zip
 
     def refused_with(kind, call):
         def run():
@@ -224,14 +225,6 @@ def forged_counter(target: Target) -> bytes:
     line = {"type": "organisation", "id": "00000000-0000-4000-8000-0000000000aa",
             "version": {"d0000000-0000-4000-8000-000000000002": 999}, "fields": {"name": "HIJACKED"}}
     return json.dumps(line).encode() + b"\n"
-
-
-def _zip(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 def main() -> int:

@@ -137,8 +137,6 @@ def idle_lock(ctx, minutes, passphrase_file):
     click.echo(t("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
 
 
-
-
 @click.command()
 @passphrase_file
 @json_option
