@@ -91,6 +91,7 @@ def test_interview_list_filters_by_status_and_search(served, page, coordinator):
         page.get_by_role("link", name="Interviews", exact=True).click()
     rows = page.locator("table.interviews tbody tr")
     expect(rows).to_have_count(2)
+    page.wait_for_function("document.readyState === 'complete'")  # htmx listens from DOMContentLoaded on
     page.get_by_label("Suche nach Organisation").fill("Kultur")
     expect(rows).to_have_count(1)
     page.get_by_label("Suche nach Organisation").fill("")

@@ -160,9 +160,11 @@ def test_uploads_beyond_the_free_slots_wait_and_then_get_a_plain_busy_page(tmp_p
             return connection
         connection.sendall(b"x" * (100000 - 5))
         connection.settimeout(10)
-        answer = connection.recv(65536).decode("utf-8", "replace")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
         connection.close()
-        return answer
+        return answer.decode("utf-8", "replace")
 
     try:
         slow = upload(complete=False)
