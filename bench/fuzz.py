@@ -188,6 +188,14 @@ def hostile_inputs(target: Target) -> list:
     deep = b"[" * 200_000 + b"]" * 200_000
     keystore = {"version": 1, "kdf": {"name": "argon2id", "memory_kib": 1e400, "iterations": 1, "lanes": 1,
                                       "salt": "AA=="}, "check": "AA=="}
+    # the second round of the review: after the signature, inside the file formats
+    brackets = target.signed(b"[" + b"[]," * (35 * 10**6) + b"[]]\n", compression=zipfile.ZIP_DEFLATED)
+    surrogate = target.signed(organisation(target, name="\ud800 Verein"))
+    odt_spaces = _zip({"content.xml": '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+                       'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text><text:p>'
+                       + '<text:s text:c="1000"/>' * 1_000_000 + "</text:p></office:text></office:body></office:document-content>"})
+    xlsx_styles = _zip({"xl/styles.xml": b"<styleSheet><cellXfs>" + b"".join(
+        b"<xf/>" * 1000 + b"<!--%s-->" % os.urandom(12).hex().encode() for _ in range(1000)) + b"</cellXfs></styleSheet>"})
 
     upload = target.merge_upload(records_bomb)  # the body built once: the client shares this process
 
@@ -217,7 +225,22 @@ def hostile_inputs(target: Target) -> list:
          refused_with(guide.GuideError, lambda: guide.parse_guide(guide.decode(b"a: " + b"[" * 50_000 + b"]" * 50_000)))),
         ("guide: binary", refused_with(guide.GuideError, lambda: guide.parse_guide(guide.decode(os.urandom(4096))))),
         ("keystore: memory_kib 1e400", refused_with(VaultError, lambda: Keystore.from_json(keystore))),
+        ("bundle: 105 MB of \"[],\" signed, in 1 MB", refused_with(UserError, lambda: target.merge(brackets))),
+        ("bundle: a lone surrogate in a signed name", refused_with(UserError, lambda: target.merge(surrogate))),
+        ("bundle: a 400-digit integer as a contact's x", refused_with(UserError, lambda: target.merge(
+            target.signed(organisation(target, kind="network_alter", x=int("9" * 400)))))),
+        (".odt with a million space tags in one paragraph",
+         refused_with(transcripts.TranscriptError, lambda: transcripts.extract_text("t.odt", odt_spaces))),
+        (".xlsx with a million cell formats", refused_with(imports.TableError, lambda: imports.read_table("t.xlsx", xlsx_styles))),
     ]
+
+
+def organisation(target: Target, kind: str = "organisation", **fields) -> bytes:
+    """One record line of `kind` with the given fields (json.dumps writes a lone surrogate as its escape)."""
+    values = {"deleted": False, **({"name": "Verein"} if kind == "organisation" else {}), **fields}
+    line = json.dumps({"type": kind, "id": "0a000000-0000-4000-8000-000000000001",
+                       "version": {target.laptop.device_id: 1}, "fields": values})
+    return line.encode() + b"\n"
 
 
 def forged_counter(target: Target) -> bytes:

@@ -234,7 +234,7 @@ def _inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
 
 def _inflate_member(zipped: zipfile.ZipFile, name: str, size: int) -> bytes:
     try:
-        return untrusted.inflate(zipped, name, size)
+        return untrusted.inflate(zipped, name, size, _StructureBudget() if name == RECORDS else None)
     except untrusted.TooLarge as error:
         raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200]) from error
 
@@ -276,6 +276,23 @@ def _is_sha256(value) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+MAX_STRUCTURE = 2_000_000  # JSON objects and arrays in all records: each costs ~100 bytes parsed
+
+
+class _StructureBudget:
+    """Counts JSON objects and arrays on the bytes while they inflate, before anything is parsed: "[],"
+    repeated would otherwise turn 100 MB into gigabytes of Python objects. Brackets inside strings
+    count too, which only errs on the safe side."""
+
+    def __init__(self):
+        self.left = MAX_STRUCTURE
+
+    def __call__(self, chunk: bytes) -> None:
+        self.left -= chunk.count(b"{") + chunk.count(b"[")
+        if self.left < 0:
+            raise InvalidBundle(N_("The bundle holds more than fieldkit reads at once (over two million JSON objects and lists). Bundles exported more often each hold less."))
+
+
 def _parse_records(payload: bytes) -> list[Record]:
     records = []
     for number, line in enumerate(payload.splitlines(), start=1):
@@ -283,8 +300,20 @@ def _parse_records(payload: bytes) -> list[Record]:
             item = untrusted.loads(line)
             if not isinstance(item, dict) or not isinstance(item["type"], str):
                 raise TypeError("not a record")
+            if (b"\\u" in line or b"\xed" in line) and not _is_unicode(item):
+                raise InvalidBundle(N_("Record line %(line)d holds text that is not valid Unicode."), line=number)
             # the values as they came: merge.check_records decides whether they are what the models need
             records.append(Record(item["type"], item["id"], item["version"], item["fields"]))
         except (ValueError, KeyError, TypeError, RecursionError) as error:
             raise InvalidBundle(N_("Record line %(line)d is unreadable."), line=number) from error
     return records
+
+
+def _is_unicode(item) -> bool:
+    """No lone surrogate anywhere (JSON's \\ud800 escapes, or UTF-8 bytes of one): it would break every
+    later write and export."""
+    try:
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

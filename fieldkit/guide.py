@@ -295,4 +295,4 @@ def _parsed(source: str) -> Guide:
 
 def _version_key(version: str) -> tuple:
     """"1.10" sorts after "1.9"."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in version.split("."))
+    return tuple((0, int(part)) if part.isascii() and part.isdigit() else (1, part) for part in version.split("."))

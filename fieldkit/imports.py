@@ -24,6 +24,7 @@ from .text import decode
 MAX_ROWS = 5000
 MAX_COLUMNS = 60
 MAX_UNPACKED = 100 * 1024 * 1024  # what a workbook of MAX_ROWS rows may unpack to, shared strings and all
+MAX_STYLE_ELEMENTS = 50_000  # openpyxl builds an object per cell format, ~25 µs each; real workbooks have < 1,000
 # Column names as coordinators write them (German or English) → field.
 COLUMNS = {
     "name": "name", "organisation": "name", "organisationsname": "name",
@@ -174,7 +175,13 @@ def _xlsx_rows(data: bytes) -> list[list[str]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             untrusted.check_archive(archive, MAX_UNPACKED)
+            if "xl/styles.xml" in archive.namelist():
+                styles = untrusted.inflate(archive, "xl/styles.xml", MAX_UNPACKED)
+                if styles.count(b"<") > MAX_STYLE_ELEMENTS:
+                    raise TableError(N_("The workbook holds too many cell formats to read; save the table as CSV and try again."))
     except untrusted.TooLarge as error:
+        if error.by_ratio:
+            raise TableError(N_("The workbook unpacks to far more than a table of its size can hold; save the table as CSV and try again.")) from error
         raise TableError(N_("The workbook unpacks to more than %(limit)d MB; save the table as CSV and try again."),
                          limit=MAX_UNPACKED // 2**20) from error
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, ValueError, EOFError, OSError) as error:

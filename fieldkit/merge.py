@@ -24,6 +24,9 @@ from .vault import fingerprint
 
 # What travels: every shared table but the local audit log, parents before children.
 TRAVELLING = {model.__tablename__: model for model in SHARED_TABLES if model is not AuditEvent}
+# The steward's records decide what a release may hold (a kept name, an approval): they count only
+# from this vault itself and from other coordinators' vaults, never from a laptop's bundle.
+STEWARD_RECORDS = {"registry_entry", "steward_decision", "approval"}
 
 
 class UnknownDevice(InvalidBundle):
@@ -137,11 +140,17 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     report = MergeReport()
     if _check_sequence(session, bundle, report):
         return MergeReport(skipped="imported")
-    by_type = {}
+    by_type, not_applied = {}, 0
     for record in _parents_first(bundle.records):
         if record.type not in TRAVELLING:
             raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
+        if record.type in STEWARD_RECORDS and not device.relay:
+            not_applied += 1
+            continue
         by_type.setdefault(record.type, []).append(record)
+    if not_applied:
+        report.warnings.append((N_("%(count)d records of the data steward (registry, decisions, approvals) were not applied: they count only from a coordinator's vault."),
+                                {"count": not_applied}))
     for kind, records in by_type.items():  # one query and one flush per table, parents before children
         model = TRAVELLING[kind]
         known = {row.id: row for row in session.exec(select(model).where(model.id.in_([r.id for r in records])))}
@@ -305,8 +314,9 @@ def _from_json(column, value):
         kind = getattr(column.type, "impl", column.type).python_type  # a TypeDecorator names its own type "object"
     except NotImplementedError:
         return value
-    if kind is dt.datetime:
-        return dt.datetime.fromisoformat(value)
+    if kind is dt.datetime:  # in UTC, as this vault keeps them (SQLite stores no offset)
+        parsed = dt.datetime.fromisoformat(value)
+        return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else parsed
     if kind is dt.date:
         return dt.date.fromisoformat(value)
     return value

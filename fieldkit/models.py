@@ -7,10 +7,57 @@ Fields that can identify someone are listed in IDENTIFYING for anonymisation.
 import uuid
 import datetime as dt
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any, Literal, Optional, Union
 
+from typing_extensions import Required, TypedDict
+
+from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+# The shapes of JSON columns: record_check validates records from other devices against them.
+
+class Consent(TypedDict, total=False):
+    by: str
+    how: str
+    date: str
+    agreed: dict[str, bool]
+
+
+class Position(TypedDict, total=False):
+    section: str
+    question: Optional[str]
+    mode: str
+
+
+class RingSpec(TypedDict, total=False):
+    label: Required[str]
+
+
+class SectorSpec(TypedDict, total=False):
+    id: Required[str]
+    label: str
+    colour: str
+    symbol: str
+
+
+class PutStep(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    put: Literal["alter", "tie"]
+    record: dict[str, Any]  # checked against the Alter or Tie columns by record_check
+
+
+class RemoveStep(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    remove: Literal["alter", "tie"]
+    id: str
+
+
+MapEventPayload = TypedDict("MapEventPayload", {  # "from" (the map a clone came from) is a keyword
+    "seq": int, "forward": list[Union[PutStep, RemoveStep]], "backward": list[Union[PutStep, RemoveStep]],
+    "op_id": str, "target": str, "title": str, "from": str}, total=False)
+MapEventPayload.__pydantic_config__ = ConfigDict(extra="forbid")
 
 
 def utcnow() -> datetime:
@@ -54,15 +101,15 @@ class Organisation(SharedRecord, table=True):
     founded: Optional[int] = None
     city: Optional[str] = None
     offers_scope: Optional[str] = None  # holistic | specialised
-    offer_fields: list = Field(default_factory=list, sa_type=JSON)  # education, work, health_care, …
+    offer_fields: list[str] = Field(default_factory=list, sa_type=JSON)  # education, work, health_care, …
     practices_formal: Optional[int] = None  # scale 1 (none) … 5 (central)
     practices_informal: Optional[int] = None
     staff_volunteer: Optional[int] = None
     staff_paid: Optional[int] = None
     members_band: Optional[str] = None  # 1-25 | 26-50 | 51-100 | 101-200 | >200
-    target_groups: list = Field(default_factory=list, sa_type=JSON)
+    target_groups: list[str] = Field(default_factory=list, sa_type=JSON)
     reach: Optional[str] = None  # neighbourhood | city | region | national | transnational
-    funding_sources: list = Field(default_factory=list, sa_type=JSON)
+    funding_sources: list[str] = Field(default_factory=list, sa_type=JSON)
     notes: str = ""
     is_demo: bool = False
 
@@ -75,10 +122,10 @@ class Interview(SharedRecord, table=True):
     guide_id: Optional[str] = None
     guide_version: Optional[str] = None
     status: str = "planned"  # planned → consented → in_progress → completed → locked
-    consent: dict = Field(default_factory=dict, sa_type=JSON)
-    section_seconds: dict = Field(default_factory=dict, sa_type=JSON)
-    coverage: dict = Field(default_factory=dict, sa_type=JSON)  # section id → checked "covers" item ids
-    position: dict = Field(default_factory=dict, sa_type=JSON)  # where the interviewer was: section, question, mode
+    consent: Consent = Field(default_factory=dict, sa_type=JSON)
+    section_seconds: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
+    coverage: dict[str, list[str]] = Field(default_factory=dict, sa_type=JSON)  # section id → checked "covers" item ids
+    position: Position = Field(default_factory=dict, sa_type=JSON)  # where the interviewer was: section, question, mode
 
 
 class GuideVersion(SharedRecord, table=True):
@@ -135,8 +182,8 @@ class NetworkMap(SharedRecord, table=True):
     __tablename__ = "network_map"
     interview_id: str = Field(foreign_key="interview.id", index=True)
     title: str = ""
-    rings: list = Field(default_factory=list, sa_type=JSON)
-    sectors: list = Field(default_factory=list, sa_type=JSON)
+    rings: list[Union[str, RingSpec]] = Field(default_factory=list, sa_type=JSON)
+    sectors: list[Union[str, SectorSpec]] = Field(default_factory=list, sa_type=JSON)
 
 
 class Alter(SharedRecord, table=True):
@@ -146,7 +193,7 @@ class Alter(SharedRecord, table=True):
     actor_type: str
     x: float = 0.0  # map coordinates, ego at (0, 0), outer ring at radius 1
     y: float = 0.0
-    attributes: dict = Field(default_factory=dict, sa_type=JSON)
+    attributes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
 
 
 class Tie(SharedRecord, table=True):
@@ -165,7 +212,7 @@ class MapEvent(SharedRecord, table=True):
     map_id: str = Field(foreign_key="network_map.id", index=True)
     at: datetime = Field(default_factory=utcnow)
     action: str
-    payload: dict = Field(default_factory=dict, sa_type=JSON)
+    payload: MapEventPayload = Field(default_factory=dict, sa_type=JSON)
 
 
 class AuditEvent(SharedRecord, table=True):
@@ -175,7 +222,7 @@ class AuditEvent(SharedRecord, table=True):
     at: datetime = Field(default_factory=utcnow)
     actor: str = ""
     action: str
-    detail: dict = Field(default_factory=dict, sa_type=JSON)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
 class RegistryEntry(SharedRecord, table=True):
@@ -186,10 +233,10 @@ class RegistryEntry(SharedRecord, table=True):
     category: str = Field(index=True)  # mo | organisation | person | place | term (not a name)
     code: str = ""  # "MO-03", "Organisation-7", "Person-12", "Ort-2"; empty for terms
     name: str  # identifying
-    variants: list = Field(default_factory=list, sa_type=JSON)  # further spellings and abbreviations
+    variants: list[str] = Field(default_factory=list, sa_type=JSON)  # further spellings and abbreviations
     keep: bool = False  # found in texts but kept as is (e.g. a public body named for context)
     merged_into: Optional[str] = Field(default=None, index=True)  # the entry that took this one over
-    sources: list = Field(default_factory=list, sa_type=JSON)  # [{"type", "id", "field"}] it was registered from
+    sources: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)  # [{"type", "id", "field"}] it was registered from
 
 
 class StewardDecision(SharedRecord, table=True):

@@ -2,15 +2,16 @@
 the merge transaction opens: a signed bundle from a broken or compromised laptop is still untrusted.
 
 Every field must be a column of its record type, of that column's JSON type (a date or time as ISO
-text), within its length, and JSON values nested no deeper than MAX_DEPTH. Ids are UUID-shaped and
-version vectors map device ids to counters from 1 to 2^53.
+text, within years 1000–9000), within its length; a JSON column must have the shape its model
+annotation gives (pydantic, strict), nested no deeper than MAX_DEPTH; a few fields take only known
+values (RULES). Ids are UUID-shaped and version vectors map device ids to counters from 1 to 2^53.
 """
 import datetime as dt
 import math
 import re
 from functools import lru_cache
-from typing import Union, get_args, get_origin
 
+import pydantic
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String
 
 from .i18n import N_
@@ -21,6 +22,37 @@ MAX_DEPTH = 20
 MAX_COUNTER = 2**53
 MAX_DEVICES = 1000
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
+MAX_NUMBER = 1e12  # of a float column; coordinates and scores are far smaller
+
+
+def _one_of(*choices):
+    return lambda value: value in choices
+
+
+def _within(low: float, high: float):
+    return lambda value: low <= value <= high
+
+
+def _matches(pattern: str):
+    return lambda value: re.fullmatch(pattern, value) is not None
+
+
+def _rules_beyond_types() -> dict:
+    """(table, column) → a test the value must pass, for values that pages and exports look up or
+    compute with (a tie type names its style, a coordinate is drawn, a version is compared)."""
+    from .maps import UNDOABLE
+    from .network import DIRECTIONS
+    from .vocabulary import TIE_TYPES
+
+    return {
+        ("map_event", "action"): _one_of("create", "clone", "undo", "redo", *UNDOABLE),
+        ("network_tie", "type"): _one_of(*TIE_TYPES),
+        ("network_tie", "direction"): _one_of(*DIRECTIONS),
+        ("network_alter", "x"): _within(-1.0, 1.0),  # the map's outer edge is at radius 1
+        ("network_alter", "y"): _within(-1.0, 1.0),
+        ("guide", "guide_version"): _matches(r"[0-9]{1,6}(\.[0-9]{1,6}){0,3}"),
+        ("registry_entry", "code"): _matches(r"([^\W\d_]+(-[^\W\d_]+)*-[0-9]{1,6})?"),  # "Person-12"; empty for terms
+    }
 
 
 class BadRecord(Exception):
@@ -42,16 +74,42 @@ def check(kind: str, record_id, version, fields, model) -> None:
             raise BadRecord(N_("the version vector is not an object of devices and counters"), "version")
     if not isinstance(fields, dict):
         raise BadRecord(N_("the fields are not an object"), "fields")
+    check_fields(model, fields)
+
+
+def check_fields(model, fields: dict, prefix: str = "") -> None:
     rules = _rules(model)
     for name, value in fields.items():
         rule = rules.get(name)
         if rule is None:
-            raise BadRecord(N_("no such field in a record of this kind"), name)
-        _check_value(rule, name, value)
+            raise BadRecord(N_("no such field in a record of this kind"), prefix + name)
+        _check_value(rule, prefix + name, value)
+        test = _RULES.get((model.__tablename__, name))
+        if test is not None and value is not None and not test(value):
+            raise BadRecord(N_("is not one of the values fieldkit knows here"), prefix + name)
+    if model.__tablename__ == "map_event" and isinstance(fields.get("payload"), dict):
+        _check_steps(fields["payload"], prefix)
+
+
+def _check_steps(payload: dict, prefix: str) -> None:
+    """A map event's steps are written to contacts and ties on undo and redo: each put must be a
+    complete, valid contact or tie."""
+    from .maps import ALTER_FIELDS, TIE_FIELDS
+    from .models import Alter, Tie
+
+    for direction in ("forward", "backward"):
+        for number, step in enumerate(payload.get(direction, ())):
+            if "put" not in step:
+                continue
+            model, needed = (Alter, ALTER_FIELDS) if step["put"] == "alter" else (Tie, TIE_FIELDS)
+            record, where = step["record"], f"{prefix}payload.{direction}[{number}]."
+            if set(record) != {"id", *needed} or not isinstance(record["id"], str) or not ID.fullmatch(record["id"]):
+                raise BadRecord(N_("is not a complete contact or tie"), where + "record")
+            check_fields(model, {key: record[key] for key in needed}, where)
 
 
 def _check_value(rule: tuple, name: str, value) -> None:
-    kind, nullable, limit, container = rule
+    kind, nullable, limit, shape = rule
     if value is None:
         if not nullable:
             raise BadRecord(N_("must not be empty"), name)
@@ -60,22 +118,27 @@ def _check_value(rule: tuple, name: str, value) -> None:
         raise BadRecord(N_("must be true or false"), name)
     if kind is int and (type(value) is not int or abs(value) > MAX_COUNTER):
         raise BadRecord(N_("must be a whole number"), name)
-    if kind is float and (type(value) not in (int, float) or not math.isfinite(value)):
-        raise BadRecord(N_("must be a number"), name)
-    if kind is str and (not isinstance(value, str) or len(value) > limit):
+    if kind is float and (type(value) not in (int, float) or not -MAX_NUMBER <= value <= MAX_NUMBER):
+        raise BadRecord(N_("must be a number"), name)  # NaN and a 400-digit integer fail the comparison too
+    if kind is str and (type(value) is not str or len(value) > limit):
         raise BadRecord(N_("must be text of at most %(limit)d characters"), name, limit=limit)
     if kind in (dt.date, dt.datetime):
         if not isinstance(value, str) or len(value) > 40:
             raise BadRecord(N_("must be a date or time as ISO 8601 text"), name)
         try:
-            (dt.date if kind is dt.date else dt.datetime).fromisoformat(value)
+            parsed = (dt.date if kind is dt.date else dt.datetime).fromisoformat(value)
         except ValueError as error:
             raise BadRecord(N_("must be a date or time as ISO 8601 text"), name) from error
+        if not 1000 <= parsed.year <= 9000:  # far from the ends, where moving to UTC overflows
+            raise BadRecord(N_("must be a date or time as ISO 8601 text"), name)
     if kind is JSON:
-        if container is not None and not isinstance(value, container):
-            raise BadRecord(N_("must be a JSON object") if container is dict else N_("must be a JSON array (a list)"), name)
         if _depth(value) > MAX_DEPTH or len(repr(value)) > MAX_JSON:
             raise BadRecord(N_("is nested too deeply or too large"), name)
+        try:
+            shape.validate_python(value, strict=True)
+        except pydantic.ValidationError as error:
+            where = ".".join(str(part) for part in error.errors()[0]["loc"])
+            raise BadRecord(N_("does not have the shape of this field"), f"{name}.{where}" if where else name) from None
 
 
 def _depth(value, level: int = 0) -> int:
@@ -90,13 +153,12 @@ def _depth(value, level: int = 0) -> int:
 
 @lru_cache(maxsize=None)
 def _rules(model) -> dict:
-    """column name → (kind, nullable, length limit, JSON container type) for every column but id and version."""
+    """column name → (kind, nullable, length limit, JSON shape) for every column but id and version."""
     rules = {}
     for column in model.__table__.columns:
         if column.name in ("id", "version"):
             continue
         annotation = model.model_fields[column.name].annotation
-        container = _container(annotation)
         column_type = getattr(column.type, "impl", column.type)  # SQLModel's types decorate SQLAlchemy's
         if isinstance(column_type, JSON):
             kind = JSON
@@ -115,11 +177,9 @@ def _rules(model) -> dict:
         else:  # a type this check does not know: refuse rather than trust
             kind = type(None)
         limit = getattr(column_type, "length", None) or MAX_TEXT
-        rules[column.name] = (kind, bool(column.nullable), limit, container)
+        shape = pydantic.TypeAdapter(annotation) if kind is JSON else None
+        rules[column.name] = (kind, bool(column.nullable), limit, shape)
     return rules
 
 
-def _container(annotation):
-    if get_origin(annotation) is Union:
-        annotation = next((arg for arg in get_args(annotation) if arg is not type(None)), annotation)
-    return annotation if annotation in (dict, list) else None
+_RULES = _rules_beyond_types()

@@ -122,23 +122,28 @@ class _Collector:
         if tag in self.paragraph_tags:
             self.open.append([])
         elif self.open and tag == self.tab:
-            self.open[-1].append("\t")
+            self._add("\t")
         elif self.open and tag in self.breaks:
-            self.open[-1].append("\n")
+            self._add("\n")
         elif self.open and tag == self.spaces:
-            self.open[-1].append(" " * min(_count(attributes.get(f"{_ODF_TEXT}c", "1")), MAX_SPACES))
+            self._add(" " * min(_count(attributes.get(f"{_ODF_TEXT}c", "1")), MAX_SPACES))
 
     def data(self, text):
         if self.open and (self.text_tags is None or self.tags and self.tags[-1] in self.text_tags):
-            self.open[-1].append(text)
+            self._add(text)
 
     def end(self, tag):
         self.tags.pop()
         if tag in self.paragraph_tags and self.open:
             self.done.append("".join(self.open.pop()))
-            self.characters += len(self.done[-1])
-            if self.characters > MAX_CHARACTERS:
-                raise TranscriptError(N_("The file is larger than 20 MB."))
+
+    def _add(self, text: str) -> None:
+        """Counted as it arrives: a million space tags in one paragraph stop at the limit, not at its end."""
+        self.characters += len(text)
+        if self.characters > MAX_CHARACTERS:
+            raise TranscriptError(N_("The document's text is larger than fieldkit reads (%(limit)d MB unpacked)."),
+                                  limit=MAX_XML_BYTES // 2**20)
+        self.open[-1].append(text)
 
     def close(self) -> str:
         return "\n".join(self.done)

@@ -44,10 +44,16 @@ class TooLarge(Exception):
         self.by_ratio = by_ratio
 
 
-def inflate(zipped: zipfile.ZipFile, name: str, limit: int) -> bytes:
+def inflate(zipped: zipfile.ZipFile, name: str, limit: int, inspect=None) -> bytes:
     """A member decompressed as a stream, never more than `limit` bytes and never far beyond what a real
-    file compresses to: the size the archive declares is not trusted."""
-    return b"".join(_chunks(zipped, zipped.getinfo(name), limit))
+    file compresses to: the size the archive declares is not trusted. `inspect` sees each chunk as it
+    comes and may raise to stop early."""
+    chunks = []
+    for chunk in _chunks(zipped, zipped.getinfo(name), limit):
+        if inspect:
+            inspect(chunk)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def check_archive(zipped: zipfile.ZipFile, limit: int) -> None:

@@ -56,6 +56,21 @@ def office(tmp_path, coordinator):
     vault.lock()
 
 
+def test_the_stewards_records_from_a_laptop_are_not_applied_and_the_report_says_so(laptop, office, coordinator):
+    """A laptop could otherwise approve its own records for release or mark a real name as kept."""
+    from fieldkit.anonymise import registry, review
+
+    first = export_from(laptop)
+    steward_records = sum(first.manifest["counts"][kind] for kind in ("registry_entry", "steward_decision", "approval"))
+    report = merge_into(office, first.data, coordinator)
+    assert report.warnings == [(report.warnings[0][0], {"count": steward_records})]
+    assert "count only from a coordinator's vault" in report.warnings[0][0]
+    with Session(office.engine) as session:
+        assert registry.entries(session) == []
+        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+        assert not review.approved(session, "interview", interview.id)
+
+
 def conflict_between(laptop, office, coordinator, laptop_addition, office_addition):
     """Merge the laptop into the office, edit the same note on both, merge the laptop's change again."""
     merge_into(office, export_from(laptop).data, coordinator)
@@ -70,19 +85,20 @@ def export_from(vault, **options):
                       list(vault.keystore().recovery_recipients), "test", **options)
 
 
-def merge_into(vault, data, coordinator, accept=True):
+def merge_into(vault, data, coordinator, accept=True, as_relay=False):
     bundle = read_bundle(data, identity_lines(coordinator[0]))
     with db.writing(vault.engine) as session:
-        return import_bundle(session, bundle, accept_new_device=accept)
+        return import_bundle(session, bundle, accept_new_device=accept, as_relay=as_relay)
 
 
 def test_a_bundle_carries_everything_and_merging_twice_changes_nothing(laptop, office, coordinator):
+    """Between two coordinators' vaults (the sender accepted as a coordinator): every kind of record."""
     first = export_from(laptop)
     assert first.manifest["sequence"] == 1 and first.skipped == []
     from fieldkit.merge import TRAVELLING
 
     assert set(first.manifest["counts"]) == set(TRAVELLING)  # every kind of record travels
-    report = merge_into(office, first.data, coordinator)
+    report = merge_into(office, first.data, coordinator, as_relay=True)
     assert report.added == sum(first.manifest["counts"].values()) - 6 and report.conflicts == 0
     assert report.unchanged == 6  # the shipped guide and five codes: the same records on both vaults
     with Session(office.engine) as session:
@@ -433,6 +449,30 @@ def _record_line(laptop, kind="organisation", record_id="0a000000-0000-4000-8000
     (lambda laptop: _record_line(laptop, version={laptop.device_id: -3}), "version"),
     (lambda laptop: _record_line(laptop, record_id=7), "id"),
     (lambda laptop: _record_line(laptop, kind="network_alter", x=float("nan")), "x"),
+    # found by the attacker review after the first round: each gave a traceback, a server error or a
+    # vault that could no longer export
+    (lambda laptop: _record_line(laptop, kind="network_alter", x=int("9" * 400)), "x"),
+    (lambda laptop: _record_line(laptop, kind="network_alter", x=1e308), "x"),
+    (lambda laptop: _record_line(laptop, created_at="0001-01-01T00:00:00+01:00"), "created_at"),
+    (lambda laptop: _record_line(laptop, created_at="9999-12-31T23:59:59-23:59"), "created_at"),
+    (lambda laptop: _record_line(laptop, offer_fields=[1, None, {"a": 1}]), "offer_fields.0"),
+    (lambda laptop: _record_line(laptop, kind="interview", consent={"agreed": []}), "consent.agreed"),
+    (lambda laptop: _record_line(laptop, kind="interview", section_seconds={"organisation": "text"}),
+     "section_seconds.organisation"),
+    (lambda laptop: _record_line(laptop, kind="network_map", rings=["a", {"b": 1}, None]), "rings.1.str"),
+    (lambda laptop: _record_line(laptop, kind="network_tie", type="Frau Geheim"), "type"),
+    (lambda laptop: _record_line(laptop, kind="registry_entry", variants=[1, None]), "variants.0"),
+    (lambda laptop: _record_line(laptop, kind="registry_entry", code="Person-²"), "code"),
+    (lambda laptop: _record_line(laptop, kind="guide", guide_version="1.²"), "guide_version"),
+    (lambda laptop: _record_line(laptop, kind="map_event", action="Frau Geheim"), "action"),
+    (lambda laptop: _record_line(laptop, kind="map_event", action="undo", payload={"alter": 5}), "payload.alter"),
+    (lambda laptop: _record_line(laptop, kind="map_event", action="add_alter", payload={
+        "forward": [{"put": "alter", "record": {"id": "0a000000-0000-4000-8000-000000000009", "label": "A"}}]}),
+     "payload.forward[0].record"),
+    (lambda laptop: _record_line(laptop, kind="map_event", action="add_alter", payload={"forward": [{
+        "put": "tie", "record": {"id": "0a000000-0000-4000-8000-000000000009", "source_id": None, "target_id": "0a",
+                                 "type": "feud", "direction": "mutual", "strength": 1, "note": ""}}]}),
+     "payload.forward[0].type"),
 ])
 def test_signed_records_that_break_the_models_are_refused_naming_record_and_field(laptop, office, coordinator, line, field):
     from fieldkit.merge import BadRecordInBundle, merge_file
@@ -454,6 +494,22 @@ def test_signed_records_that_break_the_models_are_refused_naming_record_and_fiel
 def test_deeply_nested_records_are_refused_cleanly(laptop, coordinator, payload):
     with pytest.raises(InvalidBundle, match="unreadable"):
         read_bundle(_signed(laptop, coordinator, payload), identity_lines(coordinator[0]))
+
+
+@pytest.mark.parametrize("name", ['"Verein \\ud800"', '"Verein \xed\xa0\x80"'])
+def test_text_that_is_not_unicode_is_refused_before_it_can_break_a_write_or_an_export(laptop, coordinator, name):
+    line = _record_line(laptop).replace(b'"Verein"', name.encode("latin-1"))
+    with pytest.raises(InvalidBundle, match="Record line 1 holds text that is not valid Unicode"):
+        read_bundle(_signed(laptop, coordinator, line), identity_lines(coordinator[0]))
+
+
+def test_structure_that_would_parse_into_gigabytes_is_refused_while_it_inflates(laptop, coordinator):
+    """100 MB of "[]," in 1 MB: before, 35 s and 2.9 GB of Python objects; now refused after the first
+    few megabytes (bench/fuzz.py measures the memory)."""
+    payload = b"[" + b"[]," * (35 * 10**6) + b"[]]\n"
+    bundle = _signed(laptop, coordinator, payload, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(InvalidBundle, match="more than fieldkit reads at once"):
+        read_bundle(bundle, identity_lines(coordinator[0]))
 
 
 @pytest.mark.parametrize("manifest, expected", [

@@ -177,8 +177,9 @@ def next_code(session: Session, category: str) -> str:
         return ""
     highest = session.info.setdefault("registry_highest", {})
     if category not in highest:
-        highest[category] = max((int(code[len(prefix):]) for code in session.exec(select(RegistryEntry.code).where(
-            RegistryEntry.category == category)) if code.startswith(prefix) and code[len(prefix):].isdigit()), default=0)
+        numbered = re.compile(re.escape(prefix) + "([0-9]+)")
+        codes = session.exec(select(RegistryEntry.code).where(RegistryEntry.category == category))
+        highest[category] = max((int(found[1]) for code in codes if (found := numbered.fullmatch(code))), default=0)
     highest[category] += 1
     number = highest[category]
     return f"{prefix}{number:02d}" if category == "mo" else f"{prefix}{number}"

@@ -59,8 +59,11 @@ def name():
 def review_record(record_type: str, record_id: str, error=None, status=200):
     if record_type not in review.KINDS:
         abort(404)
-    with writing() as session:
-        scan = review.scan_one(session, record_type, record_id)
+    try:
+        with writing() as session:
+            scan = review.scan_one(session, record_type, record_id)
+    except review.ReviewError:  # the record does not exist (any more)
+        abort(404)
     session = db_session()
     context = _review_context(session, scan)
     return render_view("steward/review.html", "steward/_review.html", error=error, **context), status
