@@ -2,15 +2,17 @@
 
 Every change is one MapEvent holding the primitive steps that perform it (`forward`) and those that take
 it back (`backward`), each a full record put or a removal (tombstone). Undo applies an event's backward
-steps and logs an `undo` event; redo applies them forward again. The undo and redo stacks are derived
-from the log, so they survive a reload, and a replay shows every step the way it was drawn.
+steps and logs an `undo` event; redo applies them forward again. The undo and redo stacks live in the
+log as linked lists: each event keeps the stacks' tops after it, an undoable event the undo top below it
+and an undo event the redo top below it. A change reads the latest events only, so its cost does not
+grow with the map's history; the stacks survive a reload, and a replay shows every step as drawn.
 """
 import math
 import re
 import uuid
 from typing import NamedTuple, Optional
 
-from sqlalchemy import or_
+from sqlalchemy import literal_column, or_
 from sqlmodel import Session, func, select
 
 from . import network
@@ -131,11 +133,11 @@ def ties(session: Session, network_map: NetworkMap) -> list[Tie]:
 
 def state(session: Session, network_map: NetworkMap) -> dict:
     """Everything the map editor draws, as plain data."""
-    undo, redo = _stacks(_entries(session, network_map))
+    tops = _tops(session, network_map, _latest(session, network_map, 1))
     return {"id": network_map.id, "title": network_map.title, **config_of(network_map),
             "alters": [_alter_record(alter) for alter in alters(session, network_map)],
             "ties": [_tie_record(tie) for tie in ties(session, network_map)],
-            "can_undo": bool(undo), "can_redo": bool(redo)}
+            "can_undo": bool(tops["undo_top"]), "can_redo": bool(tops["redo_top"])}
 
 
 def drawn_between(session: Session, network_map: NetworkMap) -> tuple:
@@ -159,26 +161,27 @@ def change(session: Session, device_id: str, interview: Interview, network_map: 
     ensure_drawable(interview)
     if not isinstance(request, dict):
         raise MapError()
-    entries = _entries(session, network_map)
+    latest = _latest(session, network_map, RETRY_WINDOW)
+    tops = _tops(session, network_map, latest)
     op_id = _text(request.get("op_id"), 64) or str(uuid.uuid4())
-    done = next((entry for entry in entries[-50:] if entry.op_id == op_id), None)
+    done = next((entry for entry in latest if entry.op_id == op_id), None)
     if done:  # answer the retry with what was applied, so the editor can show it
-        return _result(session.get(MapEvent, done.id).payload.get("forward", []), entries)
+        return _result(session.get(MapEvent, done.id).payload.get("forward", []), tops)
     action = request.get("action")
     builders = {"add_alter": _add_alter, "edit_alter": _edit_alter, "delete_alter": _delete_alter,
                 "add_tie": _add_tie, "edit_tie": _edit_tie, "delete_tie": _delete_tie}
     if action in ("undo", "redo"):
-        action, forward, backward, extra = _undo_redo(session, action, entries)
+        action, forward, backward, extra = _undo_redo(session, network_map, action, tops)
     elif action in builders:
         action, forward, backward = builders[action](session, network_map, request)
         extra = {}
     else:
         raise MapError()
     if not forward:
-        return _result([], entries)
+        return _result([], tops)
     _apply(session, device_id, network_map, forward)
-    entries.append(_log(session, device_id, network_map, action, forward, backward, {"op_id": op_id, **extra}, entries))
-    return _result(forward, entries)
+    logged = _log(session, device_id, network_map, action, forward, backward, {"op_id": op_id, **extra}, tops)
+    return _result(forward, logged)
 
 
 def history(session: Session, network_map: NetworkMap) -> list[dict]:
@@ -240,12 +243,12 @@ def _delete_tie(session, network_map, request):
     return "delete_tie", [_remove("tie", tie.id)], [_put("tie", _tie_record(tie))]
 
 
-def _undo_redo(session, action, entries):
-    undo, redo = _stacks(entries)
-    stack = undo if action == "undo" else redo
-    if not stack:
+def _undo_redo(session, network_map, action, tops):
+    """Undo takes back the undo stack's top; redo brings back the change the redo stack's top undid."""
+    target_id = tops["undo_top"] if action == "undo" else _pointers(session, network_map, tops["redo_top"])["target"]
+    target = session.get(MapEvent, target_id) if target_id else None
+    if target is None or target.map_id != network_map.id:
         raise MapError(N_("There is nothing to undo.") if action == "undo" else N_("There is nothing to redo."))
-    target = session.get(MapEvent, stack[-1].id)
     forward, backward = target.payload["forward"], target.payload["backward"]
     if action == "undo":
         forward, backward = backward, forward
@@ -395,49 +398,88 @@ def _events(session: Session, network_map: NetworkMap) -> list[MapEvent]:
     return sorted(events, key=lambda event: (event.payload.get("seq", 0), event.at))
 
 
+RETRY_WINDOW = 50  # a change sent again is recognised among the map's latest events
+# The log's order; the same expression as the index on map_event (migration 0008), so reading the
+# latest events reads only them.
+_SEQ = func.json_extract(MapEvent.payload, literal_column("'$.seq'"))
+POINTERS = ("undo_top", "redo_top", "undo_below", "redo_below")
+
+
 class _Entry(NamedTuple):
     id: str
-    action: str
-    seq: int
     op_id: Optional[str]
-    at: object
 
 
-def _entries(session: Session, network_map: NetworkMap) -> list[_Entry]:
-    """The log without its steps: what undo/redo and retries need, read without parsing every payload
-    (a map of 300 contacts has a thousand events)."""
-    rows = session.exec(select(MapEvent.id, MapEvent.action, func.json_extract(MapEvent.payload, "$.seq"),
-                               func.json_extract(MapEvent.payload, "$.op_id"), MapEvent.at)
-                        .where(MapEvent.map_id == network_map.id, MapEvent.deleted == False))  # noqa: E712
-    return sorted((_Entry(*row) for row in rows), key=lambda entry: (entry.seq or 0, entry.at))
+def _latest(session: Session, network_map: NetworkMap, count: int) -> list[_Entry]:
+    """The map's latest events, newest first, without their steps."""
+    rows = session.exec(select(MapEvent.id, func.json_extract(MapEvent.payload, "$.op_id"))
+                        .where(MapEvent.map_id == network_map.id, MapEvent.deleted == False)  # noqa: E712
+                        .order_by(_SEQ.desc(), MapEvent.at.desc()).limit(count))
+    return [_Entry(*row) for row in rows]
 
 
-def _log(session, device_id, network_map, action, forward, backward, extra, entries=None) -> _Entry:
-    entries = _entries(session, network_map) if entries is None else entries
-    seq = 1 + max((entry.seq or 0 for entry in entries), default=0)
-    event = save(session, device_id, MapEvent(map_id=network_map.id, action=action, payload={
-        "seq": seq, "forward": forward, "backward": backward, **extra}))
-    return _Entry(event.id, action, seq, extra.get("op_id"), event.at)
+def _tops(session: Session, network_map: NetworkMap, latest: list[_Entry]) -> dict:
+    """The seq and the stacks' tops after the latest event."""
+    if not latest:
+        return {"seq": 0, "undo_top": None, "redo_top": None}
+    return {"seq": session.get(MapEvent, latest[0].id).payload.get("seq", 0),
+            **_pointers(session, network_map, latest[0].id)}
 
 
-def _stacks(events: list[_Entry]) -> tuple[list[_Entry], list[_Entry]]:
-    """Replay the log's undo and redo to find what undo and redo would take back or bring back now."""
-    undo: list[_Entry] = []
-    redo: list[_Entry] = []
-    for event in events:
-        if event.action == "undo" and undo:
-            redo.append(undo.pop())
-        elif event.action == "redo" and redo:
-            undo.append(redo.pop())
-        elif event.action in UNDOABLE:
-            undo.append(event)
-            redo.clear()
-    return undo, redo
+def _pointers(session: Session, network_map: NetworkMap, event_id: Optional[str]) -> dict:
+    """The stack pointers an event keeps; for a log written before events kept them, found by replaying it."""
+    event = session.get(MapEvent, event_id) if event_id else None
+    if event is None or event.map_id != network_map.id:  # e.g. a log that arrived only in part
+        return dict.fromkeys((*POINTERS, "target"))
+    if "undo_top" in event.payload:
+        return {key: event.payload.get(key) for key in (*POINTERS, "target")}
+    replays = session.info.setdefault("map_replays", {})  # once per session: a change may ask twice
+    if network_map.id not in replays:
+        replays[network_map.id] = _replayed(session, network_map)
+    return replays[network_map.id][event.id]
 
 
-def _result(steps: list[dict], events: list[_Entry]) -> dict:
-    undo, redo = _stacks(events)
-    return {"steps": steps, "can_undo": bool(undo), "can_redo": bool(redo)}
+def _replayed(session: Session, network_map: NetworkMap) -> dict[str, dict]:
+    """Every event's stack pointers, from the whole log in order (once, for a log from before they were kept)."""
+    pointers: dict[str, dict] = {}
+    tops = {"undo_top": None, "redo_top": None}
+    missing = dict.fromkeys((*POINTERS, "target"))
+    for event in _events(session, network_map):
+        if "undo_top" in event.payload:
+            tops = {key: event.payload.get(key) for key in POINTERS}
+        else:
+            tops = _next(tops, event.id, event.action, lambda older: pointers.get(older, missing))
+        pointers[event.id] = {**tops, "target": event.payload.get("target", tops.get("target"))}
+    return pointers
+
+
+def _next(before: dict, event_id: Optional[str], action: str, pointers) -> dict:
+    """The stack pointers after an event, from those before it (`pointers` gives older events' own)."""
+    if action in UNDOABLE:
+        return {"undo_top": event_id, "redo_top": None, "undo_below": before["undo_top"]}
+    if action == "undo" and before["undo_top"]:
+        undone = before["undo_top"]
+        return {"undo_top": pointers(undone)["undo_below"], "redo_top": event_id, "redo_below": before["redo_top"],
+                "target": undone}
+    if action == "redo" and before["redo_top"]:
+        node = pointers(before["redo_top"])
+        return {"undo_top": node["target"], "redo_top": node["redo_below"], "target": node["target"]}
+    return {"undo_top": before["undo_top"], "redo_top": before["redo_top"]}
+
+
+def _log(session, device_id, network_map, action, forward, backward, extra, tops=None) -> dict:
+    """Append an event with the stack pointers after it; returns them."""
+    tops = _tops(session, network_map, _latest(session, network_map, 1)) if tops is None else tops
+    event_id = str(uuid.uuid4())
+    after = _next(tops, event_id, action, lambda older: _pointers(session, network_map, older))
+    after.pop("target", None)  # an undo or redo names its target in `extra`
+    save(session, device_id, MapEvent(id=event_id, map_id=network_map.id, action=action, payload={
+        "seq": tops["seq"] + 1, "forward": forward, "backward": backward, **after, **extra}))
+    return {"seq": tops["seq"] + 1, **after}
+
+
+def _result(steps: list[dict], tops: dict) -> dict:
+    return {"steps": steps, "can_undo": bool(tops["undo_top"]), "can_redo": bool(tops["redo_top"])}
 
 
 EVENT_LABELS = {

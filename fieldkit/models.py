@@ -56,7 +56,10 @@ class RemoveStep(TypedDict):
 
 MapEventPayload = TypedDict("MapEventPayload", {  # "from" (the map a clone came from) is a keyword
     "seq": int, "forward": list[Union[PutStep, RemoveStep]], "backward": list[Union[PutStep, RemoveStep]],
-    "op_id": str, "target": str, "title": str, "from": str}, total=False)
+    "op_id": str, "target": str, "title": str, "from": str,
+    # the undo and redo stacks as linked lists in the log (maps.py): event ids or null
+    "undo_top": Optional[str], "redo_top": Optional[str], "undo_below": Optional[str], "redo_below": Optional[str],
+}, total=False)
 MapEventPayload.__pydantic_config__ = ConfigDict(extra="forbid")
 
 

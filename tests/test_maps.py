@@ -250,3 +250,69 @@ def test_a_retried_undo_answers_with_the_steps_it_applied(drawing):
     drawing("add_alter", alter=alter("A"))
     applied = drawing("undo", op_id="undo-1")["steps"]
     assert drawing("undo", op_id="undo-1")["steps"] == applied and applied[0]["remove"] == "alter"
+
+
+def _reference_stacks(actions: list[str]) -> tuple[int, int]:
+    """Undo and redo as two plain stacks: the model the log's linked stacks must agree with."""
+    undo, redo = [], []
+    for number, action in enumerate(actions):
+        if action == "undo" and undo:
+            redo.append(undo.pop())
+        elif action == "redo" and redo:
+            undo.append(redo.pop())
+        elif action == "move":
+            undo.append(number)
+            redo.clear()
+    return len(undo), len(redo)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_undo_and_redo_agree_with_two_plain_stacks_over_long_random_sessions(drawing, seed):
+    """Moves, undos and redos in random order: after each, the contact stands where plain undo/redo
+    stacks put it, and undo/redo are offered exactly when those stacks are not empty."""
+    import random
+
+    chance = random.Random(seed)
+    contact = alter("Jobcenter", x=0.6, y=0.0)
+    drawing("add_alter", alter=contact)
+    positions, undone, actions = [0.6], [], []  # the reference: x after each move still in effect
+    for _ in range(60):
+        action = chance.choice(["move", "move", "undo", "redo"])
+        if action == "move":
+            x = round(chance.uniform(0.3, 0.8), 3)
+            result = drawing("edit_alter", id=contact["id"], fields={"x": x})
+            positions.append(x)
+            undone.clear()
+        elif action == "undo" and len(positions) > 1:
+            result = drawing("undo")
+            undone.append(positions.pop())
+        elif action == "redo" and undone:
+            result = drawing("redo")
+            positions.append(undone.pop())
+        else:
+            continue
+        actions.append(action)
+        undo_depth, redo_depth = _reference_stacks(["move", *actions])  # the contact's adding counts too
+        assert (result["can_undo"], result["can_redo"]) == (undo_depth > 0, redo_depth > 0)
+        assert drawing.state()["alters"][0]["x"] == positions[-1]
+
+
+def test_a_log_written_before_events_kept_the_stacks_still_undoes_and_redoes(drawing, vault):
+    """Events of an earlier fieldkit lack the stack pointers: the log is replayed once to find them."""
+    contact = alter("Jobcenter", x=0.5, y=0.0)
+    drawing("add_alter", alter=contact)
+    for x in (0.2, 0.3, 0.4):
+        drawing("edit_alter", id=contact["id"], fields={"x": x})
+    drawing("undo")
+    with db.writing(vault.engine) as session:
+        for event in session.exec(select(MapEvent).where(MapEvent.map_id == drawing.map_id)):
+            event.payload = {key: value for key, value in event.payload.items() if key not in maps.POINTERS}
+            session.add(event)
+    assert drawing.state()["can_redo"]
+    assert drawing("undo")["can_undo"] and drawing.state()["alters"][0]["x"] == 0.2
+    drawing("redo")
+    drawing("redo")
+    assert drawing.state()["alters"][0]["x"] == 0.4 and not drawing.state()["can_redo"]
+    drawing("undo"), drawing("undo"), drawing("undo")
+    assert drawing.state()["alters"][0]["x"] == 0.5
+    assert drawing("undo")["can_undo"] is False and drawing.state()["alters"] == []
