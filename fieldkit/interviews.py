@@ -11,9 +11,9 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from .errors import UserError
-from .guide import Guide
+from .guide import Guide, guide_version
 from .i18n import N_
-from .models import Answer, GuideVersion, Interview, Organisation, save
+from .models import Answer, GuideVersion, Interview, Organisation, save, utcnow
 from .text import clean
 
 STATUSES = ("planned", "consented", "in_progress", "completed", "locked")
@@ -138,8 +138,40 @@ def ensure_editable(interview: Interview) -> None:
 
 def answers(session: Session, interview: Interview) -> dict[str, Answer]:
     """The notes of an interview by question key."""
-    rows = session.exec(select(Answer).where(Answer.interview_id == interview.id, Answer.deleted == False))  # noqa: E712
+    rows = session.exec(select(Answer).where(Answer.interview_id == interview.id, Answer.deleted == False)  # noqa: E712
+                        .order_by(Answer.created_at))  # two devices' notes on one question: the later one (as autosave)
     return {answer.question_id: answer for answer in rows}
+
+
+# Autosave runs at every pause in typing. Its common case (a note saved before, changed, in an interview
+# under way) is this one UPDATE, as close to the bare write as it gets: the note's existing row vouches
+# that its question is in the guide, and the version vector counts the change in SQL. Anything else
+# (no such interview, a first note, a closed interview, the same text again) changes no row and takes
+# save_answer's path with its checks and messages. Times are stored as SQLAlchemy stores them.
+_SAVE_CHANGED_NOTE = """
+UPDATE answer SET text = :text, updated_at = :now,
+       version = json_set(version, :counter, coalesce(json_extract(version, :counter), 0) + 1)
+WHERE id = (SELECT id FROM answer WHERE interview_id = :interview AND question_id = :question AND deleted = 0
+            ORDER BY created_at DESC LIMIT 1)
+  AND text != :text
+  AND EXISTS (SELECT 1 FROM interview WHERE id = :interview AND status = 'in_progress' AND deleted = 0)"""
+STORED_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def autosave(session: Session, device_id: str, interview_id: str, question_key: str, text: str) -> bool:
+    """Save the notes typed for a question; False if the interview or its guide is not in the vault."""
+    text = clean(text)
+    changed = session.connection().exec_driver_sql(_SAVE_CHANGED_NOTE, {
+        "interview": interview_id, "question": question_key, "text": text,
+        "now": utcnow().strftime(STORED_TIME), "counter": f'$."{device_id}"'})
+    if changed.rowcount == 1:
+        return True
+    interview = get(session, interview_id)
+    guide = guide_version(session, interview.guide_id, interview.guide_version) if interview and interview.guide_id else None
+    if guide is None:
+        return False
+    save_answer(session, device_id, interview, guide, question_key, text)
+    return True
 
 
 def save_answer(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,

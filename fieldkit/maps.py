@@ -313,15 +313,23 @@ def _clean_tie(session: Session, network_map: NetworkMap, data: dict, ignore: Op
             "note": _text(data.get("note"), MAX_TEXT)}
 
 
+def _row(session: Session, model, row_id: str):
+    """A row by id, kept for the rest of the transaction: the session holds rows only weakly, and a change
+    that reads a contact to check it writes it a moment later."""
+    row = session.get(model, row_id)
+    session.info.setdefault("rows_read", []).append(row)
+    return row
+
+
 def _alter(session: Session, network_map: NetworkMap, alter_id) -> Alter:
-    alter = session.get(Alter, alter_id) if isinstance(alter_id, str) else None
+    alter = _row(session, Alter, alter_id) if isinstance(alter_id, str) else None
     if alter is None or alter.deleted or alter.map_id != network_map.id:
         raise MapError(N_("This contact is no longer on the map."))
     return alter
 
 
 def _tie(session: Session, network_map: NetworkMap, tie_id) -> Tie:
-    tie = session.get(Tie, tie_id) if isinstance(tie_id, str) else None
+    tie = _row(session, Tie, tie_id) if isinstance(tie_id, str) else None
     if tie is None or tie.deleted or tie.map_id != network_map.id:
         raise MapError(N_("This tie is no longer on the map."))
     return tie
@@ -408,11 +416,15 @@ POINTERS = ("undo_top", "redo_top", "undo_below", "redo_below")
 class _Entry(NamedTuple):
     id: str
     op_id: Optional[str]
+    seq: Optional[int]
+    undo_top: Optional[str]
+    redo_top: Optional[str]
 
 
 def _latest(session: Session, network_map: NetworkMap, count: int) -> list[_Entry]:
     """The map's latest events, newest first, without their steps."""
-    rows = session.exec(select(MapEvent.id, func.json_extract(MapEvent.payload, "$.op_id"))
+    fields = [func.json_extract(MapEvent.payload, f"$.{key}") for key in ("op_id", "seq", "undo_top", "redo_top")]
+    rows = session.exec(select(MapEvent.id, *fields)
                         .where(MapEvent.map_id == network_map.id, MapEvent.deleted == False)  # noqa: E712
                         .order_by(_SEQ.desc(), MapEvent.at.desc()).limit(count))
     return [_Entry(*row) for row in rows]
@@ -422,8 +434,10 @@ def _tops(session: Session, network_map: NetworkMap, latest: list[_Entry]) -> di
     """The seq and the stacks' tops after the latest event."""
     if not latest:
         return {"seq": 0, "undo_top": None, "redo_top": None}
-    return {"seq": session.get(MapEvent, latest[0].id).payload.get("seq", 0),
-            **_pointers(session, network_map, latest[0].id)}
+    newest = latest[0]
+    if newest.undo_top is not None or newest.redo_top is not None:
+        return {"seq": newest.seq or 0, "undo_top": newest.undo_top, "redo_top": newest.redo_top}
+    return {"seq": newest.seq or 0, **_pointers(session, network_map, newest.id)}  # both empty, or not kept
 
 
 def _pointers(session: Session, network_map: NetworkMap, event_id: Optional[str]) -> dict:

@@ -351,3 +351,38 @@ def test_a_utf16_table_is_read_and_noise_is_refused_plainly():
     assert imports.read_table("orgs.csv", table) == [{"name": "Kulturverein Süd", "city": "Köln"}]
     with pytest.raises(imports.TableError, match="not a text file"):
         imports.read_table("orgs.csv", bytes(range(256)) * 20)
+
+
+def test_autosave_counts_each_change_once_and_keeps_every_check(vault):
+    """Autosave's one-UPDATE path stores what save_answer would: the text, one more change counted for
+    this device, the time as the ORM stores it; anything unusual goes through save_answer's checks."""
+    from sqlalchemy import text
+
+    with db.writing(vault.engine) as session:
+        organisation = save(session, vault.device_id, Organisation(name="Frauentreff"))
+        planned = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
+
+    def autosave(question, note, interview_id=None):
+        with db.writing(vault.engine) as session:
+            return interviews.autosave(session, vault.device_id, interview_id or planned.id, question, note)
+
+    with pytest.raises(interviews.NotEditable):
+        autosave("organisation.history", "vor der Einwilligung")
+    with db.writing(vault.engine) as session:
+        consent(session, vault, session.get(Interview, planned.id))
+    assert autosave("organisation.history", "Gegründet")  # a first note: starts the interview
+    assert autosave("organisation.history", "Gegründet 2011")
+    assert autosave("organisation.history", "Gegründet 2011")  # the same text again counts nothing
+    assert autosave("organisation.history", "Gegründet 2011\x00 in Köln")  # cleaned like every note
+    with pytest.raises(interviews.InterviewError, match="not part"):
+        autosave("no.such_question", "x")
+    assert autosave("organisation.history", "x", interview_id="no-such-interview") is False
+    with db.writing(vault.engine) as session:
+        note = interviews.answers(session, session.get(Interview, planned.id))["organisation.history"]
+        assert note.text == "Gegründet 2011 in Köln" and note.version == {vault.device_id: 3}
+        assert session.get(Interview, planned.id).status == "in_progress"
+        stored = session.connection().execute(text("SELECT updated_at, created_at FROM answer")).one()
+        assert len(stored[0]) == len(stored[1]) and note.updated_at > note.created_at
+        interviews.change_status(session, vault.device_id, session.get(Interview, planned.id), "complete")
+    with pytest.raises(interviews.NotEditable, match="Reopen"):
+        autosave("organisation.history", "Nachtrag")

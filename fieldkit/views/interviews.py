@@ -138,9 +138,9 @@ def save_answer(interview_id: str, question_key: str):
     """Autosave of one question's notes: answers only once the text is on disk."""
     try:
         with writing() as session:
-            interview, guide = _load(interview_id, session=session, need_guide=True)
-            interviews.save_answer(session, current_vault().device_id, interview, guide, question_key,
-                                   request.form.get("text", ""))
+            if not interviews.autosave(session, current_vault().device_id, interview_id, question_key,
+                                       request.form.get("text", "")):
+                abort(404)
     except UserError as failure:
         return render_template("interviews/_save_status.html", failed=message(failure)), 409
     return render_template("interviews/_save_status.html", saved_at=format_time(dt.datetime.now(), "medium"))
