@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import NamedTuple, Optional
 
-from sqlalchemy import literal_column, or_
+from sqlalchemy import bindparam, literal_column, or_
 from sqlmodel import Session, func, select
 
 from . import network
@@ -421,13 +421,15 @@ class _Entry(NamedTuple):
     redo_top: Optional[str]
 
 
+_LATEST = (select(MapEvent.id, *[func.json_extract(MapEvent.payload, f"$.{key}") for key in _Entry._fields[1:]])
+           .where(MapEvent.map_id == bindparam("map_id"), MapEvent.deleted == False)  # noqa: E712
+           .order_by(_SEQ.desc(), MapEvent.at.desc()).limit(bindparam("count")))
+
+
 def _latest(session: Session, network_map: NetworkMap, count: int) -> list[_Entry]:
-    """The map's latest events, newest first, without their steps."""
-    fields = [func.json_extract(MapEvent.payload, f"$.{key}") for key in ("op_id", "seq", "undo_top", "redo_top")]
-    rows = session.exec(select(MapEvent.id, *fields)
-                        .where(MapEvent.map_id == network_map.id, MapEvent.deleted == False)  # noqa: E712
-                        .order_by(_SEQ.desc(), MapEvent.at.desc()).limit(count))
-    return [_Entry(*row) for row in rows]
+    """The map's latest events, newest first, without their steps (a statement built once: every change
+    reads them)."""
+    return [_Entry(*row) for row in session.execute(_LATEST, {"map_id": network_map.id, "count": count})]
 
 
 def _tops(session: Session, network_map: NetworkMap, latest: list[_Entry]) -> dict:
