@@ -119,24 +119,37 @@ def clone(session: Session, device_id: str, interview: Interview, source: Networ
 
 
 def alters(session: Session, network_map: NetworkMap) -> list[Alter]:
-    return list(session.exec(select(Alter).where(Alter.map_id == network_map.id, Alter.deleted == False)  # noqa: E712
-                             .order_by(Alter.created_at)))
+    return list(session.exec(_live_alters(network_map)))
 
 
 def ties(session: Session, network_map: NetworkMap) -> list[Tie]:
+    return list(session.exec(_live_ties(network_map)))
+
+
+def _live_alters(network_map: NetworkMap):
+    return select(Alter).where(Alter.map_id == network_map.id, Alter.deleted == False).order_by(Alter.created_at)  # noqa: E712
+
+
+def _live_ties(network_map: NetworkMap):
     """The map's ties between live ends (after a merge a tie may outlive a contact deleted elsewhere)."""
     live = select(Alter.id).where(Alter.map_id == network_map.id, Alter.deleted == False)  # noqa: E712
-    return list(session.exec(select(Tie).where(
-        Tie.map_id == network_map.id, Tie.deleted == False, Tie.target_id.in_(live),  # noqa: E712
-        or_(Tie.source_id.is_(None), Tie.source_id.in_(live))).order_by(Tie.created_at)))
+    return select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False, Tie.target_id.in_(live),  # noqa: E712
+                             or_(Tie.source_id.is_(None), Tie.source_id.in_(live))).order_by(Tie.created_at)
+
+
+def _records(session: Session, statement, model, fields: tuple) -> list[dict]:
+    """The rows a statement selects as plain records, read column by column (a map of 300 contacts and
+    600 ties is drawn on every page: building ORM objects for it took most of the page's time)."""
+    columns = [model.id, *(getattr(model, field) for field in fields)]
+    return [dict(zip(("id", *fields), row)) for row in session.execute(statement.with_only_columns(*columns))]
 
 
 def state(session: Session, network_map: NetworkMap) -> dict:
     """Everything the map editor draws, as plain data."""
     tops = _tops(session, network_map, _latest(session, network_map, 1))
     return {"id": network_map.id, "title": network_map.title, **config_of(network_map),
-            "alters": [_alter_record(alter) for alter in alters(session, network_map)],
-            "ties": [_tie_record(tie) for tie in ties(session, network_map)],
+            "alters": _records(session, _live_alters(network_map), Alter, ALTER_FIELDS),
+            "ties": _records(session, _live_ties(network_map), Tie, TIE_FIELDS),
             "can_undo": bool(tops["undo_top"]), "can_redo": bool(tops["redo_top"])}
 
 

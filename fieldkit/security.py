@@ -3,12 +3,15 @@ request only if:
   1. its Host header names 127.0.0.1 or localhost with our port (defeats DNS rebinding);
   2. it carries the per-launch secret cookie, which only the one-time launch URL hands out;
   3. a state-changing request also carries the CSRF token (HTMX sends it as a header).
-Every response gets a strict Content-Security-Policy and is never cached.
+Every response gets a strict Content-Security-Policy. Pages are never cached (they hold interview
+content); static files hold none, and their URLs name their content (`?v=`), so the browser keeps them.
 """
 import hashlib
 import hmac
 import secrets
 import threading
+from functools import lru_cache
+from pathlib import Path
 
 from flask import Flask, abort, make_response, redirect, request
 
@@ -41,6 +44,7 @@ class LaunchGuard:
         app.before_request(self._admit)
         app.after_request(self._secure_headers)
         app.add_url_rule("/launch/<token>", "launch", self._launch)
+        app.url_defaults(self._versioned_static)
         app.jinja_env.globals["csrf_token"] = lambda: self.csrf_token
 
     @property
@@ -81,6 +85,11 @@ class LaunchGuard:
         response.set_cookie(self.cookie_name, self.secret, httponly=True, samesite="Strict", path="/")
         return response
 
+    def _versioned_static(self, endpoint: str, values: dict) -> None:
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            path = Path(self.app.static_folder, values["filename"])
+            values["v"] = _content_version(path, path.stat().st_mtime_ns)
+
     @staticmethod
     def _secure_headers(response):
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
@@ -89,5 +98,12 @@ class LaunchGuard:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        response.headers["Cache-Control"] = "no-store"
+        versioned = request.endpoint == "static" and request.args.get("v") and response.status_code == 200
+        response.headers["Cache-Control"] = "private, max-age=31536000, immutable" if versioned else "no-store"
         return response
+
+
+@lru_cache(maxsize=64)
+def _content_version(path: Path, _mtime_ns: int) -> str:
+    """A short hash of a static file, recomputed when it changes on disk."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

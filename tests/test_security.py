@@ -187,3 +187,15 @@ def test_the_threat_model_names_only_tests_that_exist(repo_root):
     assert len(named) > 30
     for module, test in sorted(named):
         assert f"def {test}(" in (repo_root / "tests" / f"{module}.py").read_text(), f"{module}::{test}"
+
+
+def test_pages_are_never_cached_but_static_files_are_kept_by_the_content_named_in_their_url(unlocked, client):
+    """The editor's scripts and styles need not travel again on every page (the map's first paint waited
+    for them); a changed file gets a new URL, and pages holding interview content stay uncached."""
+    page = client.get("/settings/")
+    assert page.headers["Cache-Control"] == "no-store"
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.get_data(as_text=True))
+    assert urls and all(re.search(r"\?v=[0-9a-f]{12}$", url) for url in urls)
+    kept = client.get(urls[0])
+    assert kept.status_code == 200 and kept.headers["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert client.get(urls[0].split("?")[0]).headers["Cache-Control"] == "no-store"  # unversioned: not kept
