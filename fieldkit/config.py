@@ -7,6 +7,8 @@ from pathlib import Path
 
 import platformdirs
 
+IDLE_LOCK_MINUTES_RANGE = (1, 240)
+
 DEFAULTS = {
     "DATA_DIR": None,  # None: the platform's user data directory
     "IDLE_LOCK_MINUTES": 15,

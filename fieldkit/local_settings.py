@@ -3,9 +3,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from .config import IDLE_LOCK_MINUTES_RANGE  # noqa: F401  (the settings screen reads it here)
 from .models import LocalSetting
-
-IDLE_LOCK_MINUTES_RANGE = (1, 240)
 
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:

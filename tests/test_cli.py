@@ -331,3 +331,21 @@ def test_doctor_checks_a_vault_and_a_damaged_page_is_named_not_traced(cli, tmp_p
     exported = cli("export", "bundle", "--out", str(tmp_path / "x.fkb"), data_dir=data_dir, env=env)
     assert exported.returncode == 1 and "Traceback" not in exported.stderr
     assert "beschädigt" in exported.stderr
+
+
+def test_the_command_line_starts_without_flask_or_the_database_layer():
+    """`fieldkit --help` and every command's own help load neither Flask nor SQLAlchemy (0.6 s of
+    imports): only a command that opens a vault or starts the app does."""
+    code = """
+import sys
+from fieldkit.cli import cli
+for args in (["--help"], *([name, "--help"] for name in cli.commands)):
+    try:
+        cli(args)
+    except SystemExit:
+        pass
+print(sorted(m for m in ("flask", "sqlalchemy", "sqlmodel", "sqlcipher3", "fieldkit.models") if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -141,7 +141,8 @@ def test_uploads_beyond_the_free_slots_wait_and_then_get_a_plain_busy_page(tmp_p
     import http.client
     import socket
 
-    from fieldkit import UploadSlots, create_app
+    from fieldkit import create_app
+    from fieldkit.app import UploadSlots
 
     from conftest import FAST_KDF, PASSPHRASE
 

@@ -52,18 +52,24 @@ _add_data_dir_option(cli)
 def main():
     _harden_process()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    from sqlalchemy.exc import DatabaseError
-
-    from ..vault import damaged
-
     try:
         cli(standalone_mode=True)
     except UserError as error:  # every command's expected failures, said plainly
         click.echo(error_text(error), err=True)
         sys.exit(1)
-    except DatabaseError as error:  # a damaged page met in the middle of a command
-        click.echo(error_text(damaged(error)), err=True)
+    except Exception as error:
+        if not _database_error(error):
+            raise
+        from ..vault import damaged
+
+        click.echo(error_text(damaged(error)), err=True)  # a damaged page met in the middle of a command
         sys.exit(1)
+
+
+def _database_error(error: Exception) -> bool:
+    """Whether SQLAlchemy raised it (only a command that opened a vault has imported SQLAlchemy)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(error, errors.DatabaseError)
 
 
 def _harden_process() -> None:

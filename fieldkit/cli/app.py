@@ -7,7 +7,6 @@ import click
 
 from .. import config
 from ..instance import single_instance
-from ..vault import new_project_identity
 from .common import CommandFailed, pass_context, t
 
 
@@ -20,6 +19,7 @@ def demo(ctx, mode):
     from sqlmodel import Session
 
     from ..demo import DEMO_PASSPHRASE, create_demo_data
+    from ..vault import new_project_identity
 
     data_dir = ctx.data_dir(default=Path(config.data_dir()) / "demo")
     passphrase = os.environ.get("FIELDKIT_PASSPHRASE") or DEMO_PASSPHRASE

@@ -1,5 +1,10 @@
 """What every command shares: the data directory, passphrases, messages in the user's language,
-machine-readable output and the vault unlocked for one command."""
+machine-readable output and the vault unlocked for one command.
+
+The database layer (SQLAlchemy, SQLCipher, the models) is imported only when a command opens a vault,
+so `fieldkit --help` and every command's start stay fast."""
+from __future__ import annotations
+
 import json
 import os
 import sys
@@ -8,11 +13,14 @@ from pathlib import Path
 
 import click
 
+from typing import TYPE_CHECKING
+
 from .. import config
-from ..db import writing
 from ..i18n import translate
 from ..instance import single_instance
-from ..vault import NoVault, Vault, WeakPassphrase
+
+if TYPE_CHECKING:
+    from ..vault import Vault
 
 LOCALE = os.environ.get("FIELDKIT_LANG", "de")
 
@@ -29,10 +37,14 @@ class Context:
         return config.data_dir(self.given_data_dir or os.environ.get("FIELDKIT_DATA_DIR") or default, create)
 
     def vault(self, data_dir: Path | None = None) -> Vault:
+        from ..vault import Vault
+
         return Vault.from_settings(data_dir or self.data_dir(), config.settings())
 
     def existing_vault(self) -> Vault:
         """The vault of the data directory, which must exist already (a typo creates no folder)."""
+        from ..vault import NoVault, Vault
+
         vault = Vault.from_settings(self.data_dir(create=False), config.settings())
         if not vault.exists:
             raise NoVault()
@@ -43,6 +55,8 @@ pass_context = click.make_pass_decorator(Context, ensure=True)
 
 
 def error_text(error) -> str:
+    from ..vault import WeakPassphrase
+
     if isinstance(error, WeakPassphrase):
         return "\n".join(t(problem) for problem in error.problems)
     return error.render(lambda message: translate(message, LOCALE))
@@ -71,6 +85,13 @@ def read_passphrase(path: Path | None) -> str:
 
 def echo(as_json: bool, data, text: str) -> None:
     click.echo(json.dumps(data, ensure_ascii=False) if as_json else text)
+
+
+def writing(engine):
+    """db.writing (a session for one action that writes), imported on first use."""
+    from ..db import writing as write
+
+    return write(engine)
 
 
 @contextmanager

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import click
 
-from ..db import writing
 from ..errors import UserError
-from .common import (echo, error_text, json_option, pass_context, passphrase_file, reading,
-                     refuse_existing, t, unlocked_vault)
+from .common import (echo, error_text, json_option, pass_context, passphrase_file, reading, refuse_existing, t,
+                     unlocked_vault, writing)
 from .maps import export_network
 
 

@@ -4,11 +4,9 @@ from pathlib import Path
 
 import click
 
-from ..db import writing
-from ..interviews import STATUSES
 from ..vocabulary import INTERVIEW_STATUSES
 from .common import (CommandFailed, echo, error_text, json_option, pass_context, passphrase_file, reading, t,
-                     unlocked_vault)
+                     unlocked_vault, writing)
 
 
 @click.group()
@@ -189,7 +187,7 @@ def _interview(session, interview_id: str):
 
 
 @interview.command("list")
-@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--status", type=click.Choice(list(INTERVIEW_STATUSES)))
 @click.option("--search", default="")
 @passphrase_file
 @json_option

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import click
 
-from ..db import writing
-from .common import (LOCALE, CommandFailed, echo, json_option, pass_context, passphrase_file, reading, refuse_existing, t,
-                     unlocked_vault)
+from .common import (CommandFailed, echo, json_option, LOCALE, pass_context, passphrase_file, reading, refuse_existing,
+                     t, unlocked_vault, writing)
 
 
 @click.group("map")

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..db import writing
-from .common import CommandFailed, echo, json_option, pass_context, passphrase_file, t, unlocked_vault
+from .common import CommandFailed, echo, json_option, pass_context, passphrase_file, t, unlocked_vault, writing
 
 by_option = click.option("--by", "actor", default=lambda: os.environ.get("FIELDKIT_USER") or getpass.getuser(),
                          help="Who decides, for the audit log (default: FIELDKIT_USER, else the login name).")

@@ -4,8 +4,7 @@ import sys
 
 import click
 
-from ..db import writing
-from .common import echo, json_option, pass_context, passphrase_file, reading, t, unlocked_vault
+from .common import echo, json_option, pass_context, passphrase_file, reading, t, unlocked_vault, writing
 
 
 @click.group("sync", invoke_without_command=True)

@@ -5,12 +5,10 @@ from pathlib import Path
 
 import click
 
-from ..db import writing
+from ..config import IDLE_LOCK_MINUTES_RANGE
 from ..instance import single_instance
-from ..local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
-from ..vault import fingerprint, new_project_identity
 from .common import (CommandFailed, echo, json_option, new_passphrase_file, pass_context, passphrase_file,
-                     read_passphrase, read_secret, refuse_existing, t, unlocked_vault)
+                     read_passphrase, read_secret, refuse_existing, t, unlocked_vault, writing)
 
 
 @click.command()
@@ -24,6 +22,8 @@ def init(ctx, recipient, recipient_file, passphrase_file, as_json):
     recipient = recipient_file.read_text(encoding="utf-8") if recipient_file else recipient
     if not recipient:
         raise click.UsageError(t("Give the project's recovery key with --recipient or --recipient-file."))
+    from ..vault import fingerprint
+
     data_dir = ctx.data_dir()
     with single_instance(data_dir):
         vault = ctx.vault(data_dir)
@@ -45,6 +45,8 @@ def keys():
 def project_init(out, as_json):
     """Create a coordinator key pair: the secret age identity (OUT, keep it with the coordinator) and
     its public key beside it (OUT with .pub, for the laptops)."""
+    from ..vault import new_project_identity
+
     public = out.with_suffix(".pub")
     refuse_existing(out)
     refuse_existing(public)
@@ -66,6 +68,8 @@ def project_init(out, as_json):
 @pass_context
 def keys_show(ctx, passphrase_file, as_json):
     """Show this device's id, signing key fingerprint and recovery keys."""
+    from ..vault import fingerprint
+
     keystore = ctx.existing_vault().keystore()
     secrets = keystore.unwrap(read_passphrase(passphrase_file))
     data = {"device_id": secrets.device_id, "fingerprint": fingerprint(secrets.public_key),
@@ -132,6 +136,8 @@ def settings_group():
 @pass_context
 def idle_lock(ctx, minutes, passphrase_file):
     """Lock the app after MINUTES without activity."""
+    from ..local_settings import set_setting
+
     with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
         set_setting(session, "idle_lock_minutes", minutes)
     click.echo(t("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))

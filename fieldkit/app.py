@@ -1,0 +1,112 @@
+"""The laptop app: Flask on 127.0.0.1, its guards, its vault, its views (DESIGN.md §5)."""
+import io
+import threading
+
+from flask import Flask, Request, g, request
+from werkzeug.exceptions import ServiceUnavailable
+
+
+def create_app(test_config=None) -> Flask:
+    """The laptop app: defaults, then FIELDKIT_* environment overrides, then test_config."""
+    from flask_babel import Babel
+    from flask_htmx import HTMX
+
+    from . import config
+    from .i18n import TRANSLATIONS_DIR
+    from .security import LaunchGuard
+    from .vault import IdleLock, Vault
+    from .views import register_views
+
+    app = Flask(__name__, template_folder=str(config.resource_dir("templates")),
+                static_folder=str(config.resource_dir("static")))
+    app.request_class = InMemoryRequest
+    app.config.from_mapping(config.settings(), SERVER_PORT=None)
+    if test_config:
+        app.config.update(test_config)
+    app.config["DATA_DIR"] = config.data_dir(app.config["DATA_DIR"])
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
+
+    vault = Vault.from_settings(app.config["DATA_DIR"], app.config)
+    app.extensions["vault"] = vault
+    app.extensions["idle_minutes"] = float(app.config["IDLE_LOCK_MINUTES"])
+    IdleLock(vault, lambda: app.extensions["idle_minutes"]).start()
+    if app.config.get("SYNC_INTERVAL", 60):
+        from .sync import SyncWorker
+
+        app.extensions["sync_worker"] = SyncWorker(vault, float(app.config.get("SYNC_INTERVAL", 60)))
+        app.extensions["sync_worker"].start()
+
+    UploadSlots(app, int(app.config["UPLOAD_SLOTS"]))  # before any body is read (LaunchGuard reads the form)
+    LaunchGuard(app)  # nothing else runs for a request it refuses
+    HTMX(app)
+    Babel(app, locale_selector=_select_locale)
+    app.before_request(_require_unlocked_vault)
+    app.teardown_appcontext(_close_session)
+    register_views(app)
+    return app
+
+
+class InMemoryRequest(Request):
+    """Uploads (transcripts, tables, guides) stay in memory: werkzeug would spool a large one to a
+    plaintext temporary file. MAX_CONTENT_LENGTH bounds what memory a request can take."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+class UploadSlots:
+    """At most `slots` uploads are read and processed at once: each holds its body (up to
+    MAX_CONTENT_LENGTH) and what it unpacks in memory, so many at once could exhaust it. Further uploads
+    wait their turn, and after WAIT_SECONDS are answered with a page asking to try again."""
+
+    WAIT_SECONDS = 120
+
+    def __init__(self, app: Flask, slots: int):
+        self._free = threading.BoundedSemaphore(slots)
+        app.before_request(self._take)
+        app.teardown_request(self._give_back)
+
+    def _take(self):
+        if request.mimetype != "multipart/form-data" and (request.content_length or 0) <= 1024 * 1024:
+            return
+        if not self._free.acquire(timeout=self.WAIT_SECONDS):
+            raise ServiceUnavailable("uploads busy")
+        g.upload_slot = True
+
+    def _give_back(self, _error=None):
+        if g.pop("upload_slot", False):
+            self._free.release()
+
+
+# Endpoints that work while the vault is locked.
+_OPEN_ENDPOINTS = {"static", "launch", "vault.setup", "vault.unlock", "vault.close_window", "settings.language"}
+
+
+def _require_unlocked_vault():
+    """Send every request to setup or unlock while the vault is locked; count it as activity."""
+    from flask import current_app
+
+    from .views import to_unlock
+
+    vault = current_app.extensions["vault"]
+    if request.endpoint in _OPEN_ENDPOINTS:
+        return None
+    if not vault.is_unlocked:
+        for pending in ("pending_imports", "pending_merges", "export_jobs"):  # they hold plaintext or keys: gone with the key
+            current_app.extensions.pop(pending, None)
+        return to_unlock()
+    vault.touch()
+    return None
+
+
+def _select_locale() -> str:
+    from .i18n import DEFAULT_LOCALE, LOCALES
+
+    chosen = request.cookies.get("lang")
+    return chosen if chosen in LOCALES else DEFAULT_LOCALE
+
+
+def _close_session(_error=None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
