@@ -6,10 +6,12 @@ A bundle is imported in one transaction: all of it or, on any error, none of it.
 """
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator, Optional
 
-from sqlalchemy import func, insert
+from sqlalchemy import JSON, Boolean, Date, DateTime, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -151,20 +153,24 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     if not_applied:
         report.warnings.append((N_("%(count)d records of the data steward (registry, decisions, approvals) were not applied: they count only from a coordinator's vault."),
                                 {"count": not_applied}))
-    for kind, records in by_type.items():  # one query and one flush per table, parents before children
+    for kind, records in by_type.items():  # a few queries and one executemany per table, parents first
         model = TRAVELLING[kind]
-        known = {row.id: row for row in session.exec(select(model).where(model.id.in_([r.id for r in records])))}
+        table = model.__table__
+        known = dict(session.execute(select(table.c.id, table.c.version).where(table.c.id.in_([r.id for r in records]))).all())
         if not device.relay:
             _check_counters(bundle, records, known)
-        defaults = _defaults(model)
-        new = [_values(model, defaults, record) for record in records if record.id not in known]
-        for record in records:
-            if record.id in known:
-                _merge_one(session, known[record.id], record, bundle, report)
+        new = [record for record in records if record.id not in known]
+        # Only records that may change anything are read whole: importing the same records again is cheap.
+        moving = [record for record in records if record.id in known
+                  and compare(known[record.id], record.version) in ("newer", "concurrent")]
+        report.unchanged += len(records) - len(new) - len(moving)
+        rows = {row.id: row for row in session.exec(select(model).where(model.id.in_([r.id for r in moving])))} if moving else {}
+        for record in moving:
+            _merge_one(session, rows[record.id], record, bundle, report)
         report.added += len(new)
         try:
-            if new:  # new records go in as one executemany: merging thousands stays fast
-                session.execute(insert(model.__table__), new)
+            if new:
+                _insert(session, model, new)
             session.flush()
         except IntegrityError as error:
             raise InvalidBundle(N_("Records of kind %(kind)s refer to something neither the bundle nor this vault has."),
@@ -185,9 +191,10 @@ class ForgedCounter(InvalidBundle):
 
 def _check_counters(bundle: Bundle, records: list[Record], known: dict) -> None:
     """A device may advance only its own counter: every other device's counter in an incoming record
-    must be one this vault has already (from that device's own bundles, or from a relay)."""
+    must be one this vault has already (from that device's own bundles, or from a relay). `known`: the
+    version vectors this vault holds, by record id."""
     for record in records:
-        local = known[record.id].version if record.id in known else {}
+        local = known.get(record.id, {})
         for other, counter in record.version.items():
             if other != bundle.device_id and counter > local.get(other, 0):
                 raise ForgedCounter(kind=record.type)
@@ -284,19 +291,52 @@ def _parents_first(records: list[Record]) -> list[Record]:
     return sorted(records, key=lambda r: (order.get(r.type, len(order)), r.fields.get("parent_id") is not None))
 
 
-def _defaults(model) -> dict:
-    """The model's default column values, built once per table (constructing a model per row is slow)."""
-    template = model(id="")
-    return {column.name: getattr(template, column.name) for column in model.__table__.columns}
+def _insert(session: Session, model, records: list[Record]) -> None:
+    """New records in one executemany through the driver, each value converted once to what SQLite holds
+    (as the ORM stores it: tests/test_bundle.py compares the raw rows); SQLAlchemy's per-value
+    parameter handling, most of a large merge's time, is skipped."""
+    sql, columns = _insert_plan(model, session.get_bind().dialect)
+    rows = []
+    for record in records:
+        fields = record.fields
+        rows.append((record.id, json.dumps(record.version), *[
+            (convert(fields[name]) if convert else fields[name]) if name in fields else default
+            for name, convert, default in columns]))
+    session.connection().exec_driver_sql(sql, rows)
 
 
-def _values(model, defaults: dict, record: Record) -> dict:
-    """A new record as column values for an INSERT, with the model's defaults for what it lacks."""
-    values = dict(defaults)
-    values.update({column.name: _from_json(column, record.fields[column.name])
-                   for column in model.__table__.columns if column.name in record.fields})
-    values["id"], values["version"] = record.id, dict(record.version)
-    return values
+@lru_cache(maxsize=None)
+def _insert_plan(model, dialect) -> tuple[str, list]:
+    """The INSERT of a record (id, version, then every other column) and, per other column: (name, value as
+    it travels → value as stored or None if the same, the model's default as stored)."""
+    table = model.__table__
+    template = model(id="")  # the model's defaults, built once (constructing a model per row is slow)
+    columns = []
+    for column in table.columns:
+        if column.name in ("id", "version"):
+            continue
+        processor = column.type._cached_bind_processor(dialect)
+        default = getattr(template, column.name)
+        columns.append((column.name, _storer(column), processor(default) if processor else default))
+    quote = dialect.identifier_preparer.quote
+    names = ["id", "version", *(name for name, _, _ in columns)]
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "
+           f"VALUES ({', '.join('?' for _ in names)})")
+    return sql, columns
+
+
+def _storer(column):
+    """value as it travels → value as SQLite holds it, for one column (None: stored as it is)."""
+    kind = getattr(column.type, "impl", column.type)
+    if isinstance(kind, DateTime):  # SQLAlchemy's SQLite format: "2026-12-04 18:05:32.000000", in UTC
+        return lambda value: None if value is None else _time(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(kind, Date):
+        return lambda value: None if value is None else dt.date.fromisoformat(value).isoformat()
+    if isinstance(kind, JSON):
+        return json.dumps
+    if isinstance(kind, Boolean):
+        return lambda value: None if value is None else int(value)
+    return None  # text and numbers
 
 
 def _apply(row: SharedRecord, record: Record) -> None:
@@ -308,18 +348,30 @@ def _apply(row: SharedRecord, record: Record) -> None:
 
 def _from_json(column, value):
     """A field back from JSON: dates and times come as ISO text."""
-    if not isinstance(value, str):
-        return value
+    read = _reader(column)
+    return read(value) if read else value
+
+
+@lru_cache(maxsize=None)
+def _reader(column):
+    """How a value as it travels becomes the column's Python value (None: as it is), chosen once per column."""
     try:
         kind = getattr(column.type, "impl", column.type).python_type  # a TypeDecorator names its own type "object"
     except NotImplementedError:
-        return value
-    if kind is dt.datetime:  # in UTC, as this vault keeps them (SQLite stores no offset)
-        parsed = dt.datetime.fromisoformat(value)
-        return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else parsed
+        return None
+    if kind is dt.datetime:
+        return _time
     if kind is dt.date:
-        return dt.date.fromisoformat(value)
-    return value
+        return lambda value: dt.date.fromisoformat(value) if isinstance(value, str) else value
+    return None
+
+
+def _time(value):
+    """A time in UTC, as this vault keeps them (SQLite stores no offset)."""
+    if not isinstance(value, str):
+        return value
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else parsed
 
 
 # Bookkeeping that differs between two devices creating the same content.

@@ -562,3 +562,25 @@ def test_a_device_cannot_raise_another_devices_counter_unless_it_is_a_coordinato
     assert relayed.added == 1
     for vault in (second, third):
         vault.lock()
+
+
+def test_merged_rows_are_stored_byte_for_byte_as_the_sending_vault_stores_them(laptop, office, coordinator):
+    """The merge writes new records through the driver, converting each value itself: every column of
+    every kind of record must land exactly as the ORM wrote it on the laptop (times, dates, JSON, flags)."""
+    from sqlalchemy import JSON, text
+
+    from fieldkit.merge import TRAVELLING
+
+    merge_into(office, export_from(laptop).data, coordinator, as_relay=True)
+    shipped = {"guide", "code"}  # created on both vaults by themselves, with their own times
+
+    def rows(vault, table):  # JSON columns parsed: bundles carry objects with their keys sorted
+        columns = TRAVELLING[table].__table__.columns
+        parse = [isinstance(getattr(c.type, "impl", c.type), JSON) and json.loads or (lambda value: value) for c in columns]
+        with vault.engine.connect() as connection:
+            query = f'SELECT {", ".join(f"{chr(34)}{c.name}{chr(34)}" for c in columns)} FROM "{table}" ORDER BY id'
+            return [tuple(read(value) for read, value in zip(parse, row)) for row in connection.execute(text(query))]
+
+    for table in TRAVELLING:
+        if table not in shipped:
+            assert rows(office, table) == rows(laptop, table), table
