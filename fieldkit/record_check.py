@@ -3,7 +3,7 @@ the merge transaction opens: a signed bundle from a broken or compromised laptop
 
 Every field must be a column of its record type, of that column's JSON type (a date or time as ISO
 text, within years 1000–9000), within its length; a JSON column must have the shape its model
-annotation gives (pydantic, strict), nested no deeper than MAX_DEPTH; a few fields take only known
+annotation gives (pydantic, strict), which bounds its nesting too; a few fields take only known
 values (RULES). Ids are UUID-shaped and version vectors map device ids to counters from 1 to 2^53.
 """
 import datetime as dt
@@ -18,7 +18,6 @@ from .i18n import N_
 
 MAX_TEXT = 2_000_000  # characters of a text field (a long transcript)
 MAX_JSON = 1_000_000  # characters of a JSON field, serialised
-MAX_DEPTH = 20
 MAX_COUNTER = 2**53
 MAX_DEVICES = 1000
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
@@ -78,15 +77,14 @@ def check(kind: str, record_id, version, fields, model) -> None:
 
 
 def check_fields(model, fields: dict, prefix: str = "") -> None:
-    rules = _rules(model)
+    checkers = _checkers(model)
     for name, value in fields.items():
-        rule = rules.get(name)
-        if rule is None:
+        checker = checkers.get(name)
+        if checker is None:
             raise BadRecord(N_("no such field in a record of this kind"), prefix + name)
-        _check_value(rule, prefix + name, value)
-        test = _RULES.get((model.__tablename__, name))
-        if test is not None and value is not None and not test(value):
-            raise BadRecord(N_("is not one of the values fieldkit knows here"), prefix + name)
+        problem = checker(value)
+        if problem:
+            raise BadRecord(problem[0], prefix + name + problem[1], **problem[2])
     if model.__tablename__ == "map_event" and isinstance(fields.get("payload"), dict):
         _check_steps(fields["payload"], prefix)
 
@@ -108,78 +106,77 @@ def _check_steps(payload: dict, prefix: str) -> None:
             check_fields(model, {key: record[key] for key in needed}, where)
 
 
-def _check_value(rule: tuple, name: str, value) -> None:
-    kind, nullable, limit, shape = rule
-    if value is None:
-        if not nullable:
-            raise BadRecord(N_("must not be empty"), name)
-        return
-    if kind is bool and type(value) is not bool:
-        raise BadRecord(N_("must be true or false"), name)
-    if kind is int and (type(value) is not int or abs(value) > MAX_COUNTER):
-        raise BadRecord(N_("must be a whole number"), name)
-    if kind is float and (type(value) not in (int, float) or not -MAX_NUMBER <= value <= MAX_NUMBER):
-        raise BadRecord(N_("must be a number"), name)  # NaN and a 400-digit integer fail the comparison too
-    if kind is str and (type(value) is not str or len(value) > limit):
-        raise BadRecord(N_("must be text of at most %(limit)d characters"), name, limit=limit)
-    if kind in (dt.date, dt.datetime):
+# A checker takes a value and returns None, or (message, where inside the field, message parameters).
+_FINE = None
+
+
+def _checker(kind, nullable: bool, limit: int, shape, test):
+    """The check of one column, built once: a merge runs it on every field of every record."""
+    empty = _FINE if nullable else (N_("must not be empty"), "", {})
+    known = test or (lambda value: True)
+    unknown = (N_("is not one of the values fieldkit knows here"), "", {})
+
+    def text(value):
+        if type(value) is not str or len(value) > limit:
+            return N_("must be text of at most %(limit)d characters"), "", {"limit": limit}
+        return _FINE if known(value) else unknown
+
+    def whole(value):
+        return _FINE if type(value) is int and abs(value) <= MAX_COUNTER else (N_("must be a whole number"), "", {})
+
+    def number(value):  # NaN and a 400-digit integer fail the comparison too
+        if type(value) not in (int, float) or not -MAX_NUMBER <= value <= MAX_NUMBER:
+            return N_("must be a number"), "", {}
+        return _FINE if known(value) else unknown
+
+    def flag(value):
+        return _FINE if type(value) is bool else (N_("must be true or false"), "", {})
+
+    def moment(value):
         if not isinstance(value, str) or len(value) > 40:
-            raise BadRecord(N_("must be a date or time as ISO 8601 text"), name)
+            return N_("must be a date or time as ISO 8601 text"), "", {}
         try:
             parsed = (dt.date if kind is dt.date else dt.datetime).fromisoformat(value)
-        except ValueError as error:
-            raise BadRecord(N_("must be a date or time as ISO 8601 text"), name) from error
+        except ValueError:
+            return N_("must be a date or time as ISO 8601 text"), "", {}
         if not 1000 <= parsed.year <= 9000:  # far from the ends, where moving to UTC overflows
-            raise BadRecord(N_("must be a date or time as ISO 8601 text"), name)
-    if kind is JSON:
-        if _depth(value) > MAX_DEPTH or len(repr(value)) > MAX_JSON:
-            raise BadRecord(N_("is nested too deeply or too large"), name)
+            return N_("must be a date or time as ISO 8601 text"), "", {}
+        return _FINE
+
+    def structure(value):
+        # Nesting is bounded by the shapes (and by the parser at 64); the size by this.
+        if len(repr(value)) > MAX_JSON:
+            return N_("is nested too deeply or too large"), "", {}
         try:
             shape.validate_python(value, strict=True)
         except pydantic.ValidationError as error:
             where = ".".join(str(part) for part in error.errors()[0]["loc"])
-            raise BadRecord(N_("does not have the shape of this field"), f"{name}.{where}" if where else name) from None
+            return N_("does not have the shape of this field"), f".{where}" if where else "", {}
+        return _FINE
 
-
-def _depth(value, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(item, level + 1) for item in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(item, level + 1) for item in value), default=level + 1)
-    return level
+    check = {str: text, int: whole, float: number, bool: flag, dt.date: moment, dt.datetime: moment,
+             JSON: structure}.get(kind, lambda value: (N_("does not have the shape of this field"), "", {}))
+    return lambda value: empty if value is None else check(value)
 
 
 @lru_cache(maxsize=None)
-def _rules(model) -> dict:
-    """column name → (kind, nullable, length limit, JSON shape) for every column but id and version."""
-    rules = {}
+def _checkers(model) -> dict:
+    """column name → its checker, for every column but id and version."""
+    checkers = {}
     for column in model.__table__.columns:
         if column.name in ("id", "version"):
             continue
         annotation = model.model_fields[column.name].annotation
         column_type = getattr(column.type, "impl", column.type)  # SQLModel's types decorate SQLAlchemy's
-        if isinstance(column_type, JSON):
-            kind = JSON
-        elif isinstance(column_type, Boolean):
-            kind = bool
-        elif isinstance(column_type, DateTime):
-            kind = dt.datetime
-        elif isinstance(column_type, Date):
-            kind = dt.date
-        elif isinstance(column_type, Float):
-            kind = float
-        elif isinstance(column_type, Integer):
-            kind = int
-        elif isinstance(column_type, String):
-            kind = str
-        else:  # a type this check does not know: refuse rather than trust
-            kind = type(None)
+        kinds = ((JSON, JSON), (Boolean, bool), (DateTime, dt.datetime), (Date, dt.date), (Float, float),
+                 (Integer, int), (String, str))
+        # a type this check does not know is refused rather than trusted
+        kind = next((kind for sql_type, kind in kinds if isinstance(column_type, sql_type)), type(None))
         limit = getattr(column_type, "length", None) or MAX_TEXT
         shape = pydantic.TypeAdapter(annotation) if kind is JSON else None
-        rules[column.name] = (kind, bool(column.nullable), limit, shape)
-    return rules
+        checkers[column.name] = _checker(kind, bool(column.nullable), limit, shape,
+                                         _RULES.get((model.__tablename__, column.name)))
+    return checkers
 
 
 _RULES = _rules_beyond_types()
