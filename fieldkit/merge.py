@@ -7,6 +7,7 @@ A bundle is imported in one transaction: all of it or, on any error, none of it.
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterator, Optional
@@ -328,8 +329,8 @@ def _insert_plan(model, dialect) -> tuple[str, list]:
 def _storer(column):
     """value as it travels → value as SQLite holds it, for one column (None: stored as it is)."""
     kind = getattr(column.type, "impl", column.type)
-    if isinstance(kind, DateTime):  # SQLAlchemy's SQLite format: "2026-12-04 18:05:32.000000", in UTC
-        return lambda value: None if value is None else _time(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(kind, DateTime):
+        return _stored_time
     if isinstance(kind, Date):
         return lambda value: None if value is None else dt.date.fromisoformat(value).isoformat()
     if isinstance(kind, JSON):
@@ -364,6 +365,20 @@ def _reader(column):
     if kind is dt.date:
         return lambda value: dt.date.fromisoformat(value) if isinstance(value, str) else value
     return None
+
+
+def _stored_time(value):
+    """An ISO time (checked already) as SQLAlchemy stores it in SQLite: "2026-12-04 18:05:32.000000", in UTC.
+    Times as fieldkit writes them (in UTC, with or without microseconds) need only characters moved."""
+    if value is None:
+        return None
+    plain = _UTC_TIME.fullmatch(value)
+    if plain:
+        return f"{plain[1]} {plain[2]}{plain[3] or '.000000'}"
+    return _time(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_UTC_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{6})?(?:\+00:00)?")
 
 
 def _time(value):

@@ -584,3 +584,23 @@ def test_merged_rows_are_stored_byte_for_byte_as_the_sending_vault_stores_them(l
     for table in TRAVELLING:
         if table not in shipped:
             assert rows(office, table) == rows(laptop, table), table
+
+
+@pytest.mark.parametrize("sent, stored", [
+    ("2026-12-04T18:05:32.123456", "2026-12-04 18:05:32.123456"),
+    ("2026-12-04T18:05:32", "2026-12-04 18:05:32.000000"),
+    ("2026-12-04T18:05:32.12345Z", "2026-12-04 18:05:32.123450"),
+    ("2026-12-04T19:05+01", "2026-12-04 18:05:00.000000"),
+    ("2026-12-04T19:05:32.123456+01:00", "2026-12-04 18:05:32.123456"),
+])
+def test_times_are_stored_in_utc_in_the_format_the_orm_reads(sent, stored):
+    from fieldkit.merge import _stored_time
+
+    assert _stored_time(sent) == stored
+
+
+def test_times_as_fieldkit_exports_them_keep_their_instant():
+    from fieldkit.merge import _stored_time
+
+    assert _stored_time("2026-12-04T18:16:42.998817+00:00") == "2026-12-04 18:16:42.998817"
+    assert _stored_time("2026-12-04T18:16:42+00:00") == "2026-12-04 18:16:42.000000"
