@@ -28,9 +28,9 @@ from pathlib import Path
 import pyrage
 
 from fieldkit import db
-from fieldkit.bundle import identity_lines, read_bundle
+from fieldkit.bundle import identity_lines
 from fieldkit.interviews import ensure_shipped_content
-from fieldkit.merge import export, import_bundle
+from fieldkit.merge import export, merge_file
 from fieldkit.models import (Alter, Answer, Code, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
                              Tie)
 from fieldkit.vault import Vault, fingerprint, new_project_identity
@@ -114,17 +114,13 @@ def export_bundles(laptop: Vault, ids: list[str], recipient: str) -> list[bytes]
     return bundles
 
 
-def merge_in_process(office: Vault, bundles: list[bytes], identities: list[str]) -> tuple[list, list[float]]:
-    """Merge each bundle in a transaction of its own; returns the reports and, per bundle, the peak resident
-    memory above what the process held before it (MiB)."""
+def merge_in_process(office: Vault, bundles: list[bytes], identities: list[str], devices: list[str]) -> tuple[list, list]:
+    """Merge each bundle as the app and the command line do (merge.merge_file: read, verify, check, import in
+    a transaction of its own); returns the reports and the process's peak resident memory after each (MiB)."""
     reports, peaks = [], []
-    for data in bundles:
-        before = reset_peak_memory()
-        bundle = read_bundle(data, identities)
-        with db.writing(office.engine) as session:
-            reports.append(import_bundle(session, bundle, accept_new_device=True))
-        del bundle
-        peaks.append((peak_memory() - before) / 2**20)
+    for number, data in enumerate(bundles):
+        reports.append(merge_file(office.engine, f"bundle-{number:02d}.fkb", data, identities, devices))
+        peaks.append(peak_memory() / 2**20)
     return reports, peaks
 
 
@@ -176,8 +172,9 @@ def main() -> None:
         devices = [fingerprint(laptop.secrets.public_key) for laptop in laptops]
 
         office = vault(scratch / "office", recipient)
-        (reports, peaks), merge_seconds = timed(lambda: merge_in_process(office, bundles, identities))
-        (rereports, _), remerge_seconds = timed(lambda: merge_in_process(office, again, identities))
+        baseline = reset_peak_memory() / 2**20
+        (reports, peaks), merge_seconds = timed(lambda: merge_in_process(office, bundles, identities, devices))
+        (rereports, _), remerge_seconds = timed(lambda: merge_in_process(office, again, identities, devices))
         command_line_seconds = merge_from_command_line(scratch, recipient, identity_file, files, devices)
         pyrage_ms, age_ms, age_work_ms = encryption_stage(max(bundles, key=len), identities, recipient)
         for opened in (*laptops, office):
@@ -188,7 +185,8 @@ def main() -> None:
     print(f"export: {len(bundles)} bundles of {PER_BUNDLE} interviews from {DEVICES} laptops, {records:,} records, "
           f"{size:.1f} MiB, in {export_seconds:.2f} s")
     print(f"merge in process into an empty vault: {merge_seconds:.2f} s ({records / merge_seconds:,.0f} records/s); "
-          f"peak memory per bundle: first {peaks[0]:.1f} MiB, last {peaks[-1]:.1f} MiB, max {max(peaks):.1f} MiB")
+          f"peak memory above the start: {peaks[0] - baseline:.0f} MiB after the first bundle, "
+          f"{peaks[len(peaks) // 2 - 1] - baseline:.0f} MiB after {len(peaks) // 2}, {peaks[-1] - baseline:.0f} MiB after {len(peaks)}")
     print(f"merge from the command line (`fieldkit merge` with the 20 files, process start and unlock included): "
           f"{command_line_seconds:.2f} s")
     unchanged = sum(r.unchanged for r in rereports)

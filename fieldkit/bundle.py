@@ -58,6 +58,7 @@ class Bundle:
     records: list[Record]
     manifest_sha256: str  # of the signed manifest: the bundle's identity, as the next one's previous_sha256 names it
     file_sha256: str  # of the age file as it arrived (one content can be encrypted many times)
+    checked: set = field(default_factory=set)  # numbers of the records merge.check_records passed (0: all ids)
 
     @property
     def device_id(self) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterator, Optional
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, func
+import orjson
+from sqlalchemy import JSON, Boolean, Date, DateTime, String, func, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -139,14 +140,13 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     if bundle.device_id == own_device:
         return MergeReport(skipped="own")
     device = check_device(session, bundle, accept_new_device, as_relay)
-    check_records(bundle)
+    _check_identities(bundle)
+    numbers = {id(record): number for number, record in enumerate(bundle.records, start=1)}
     report = MergeReport()
     if _check_sequence(session, bundle, report):
         return MergeReport(skipped="imported")
     by_type, not_applied = {}, 0
     for record in _parents_first(bundle.records):
-        if record.type not in TRAVELLING:
-            raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
         if record.type in STEWARD_RECORDS and not device.relay:
             not_applied += 1
             continue
@@ -157,7 +157,7 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     for kind, records in by_type.items():  # a few queries and one executemany per table, parents first
         model = TRAVELLING[kind]
         table = model.__table__
-        known = dict(session.execute(select(table.c.id, table.c.version).where(table.c.id.in_([r.id for r in records]))).all())
+        known = _versions(session, table, [r.id for r in records])
         if not device.relay:
             _check_counters(bundle, records, known)
         new = [record for record in records if record.id not in known]
@@ -165,6 +165,8 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
         moving = [record for record in records if record.id in known
                   and compare(known[record.id], record.version) in ("newer", "concurrent")]
         report.unchanged += len(records) - len(new) - len(moving)
+        for record in new + moving:  # what is applied has passed every check
+            _check_fields(bundle, numbers[id(record)], record)
         rows = {row.id: row for row in session.exec(select(model).where(model.id.in_([r.id for r in moving])))} if moving else {}
         for record in moving:
             _merge_one(session, rows[record.id], record, bundle, report)
@@ -201,20 +203,60 @@ def _check_counters(bundle: Bundle, records: list[Record], known: dict) -> None:
                 raise ForgedCounter(kind=record.type)
 
 
-def check_records(bundle: Bundle) -> None:
-    """Every record of a verified bundle against the rules derived from the models (record_check.py)."""
-    if getattr(bundle, "checked", False):
+def check_records(bundle: Bundle, engine=None) -> None:
+    """Every record of a verified bundle against the rules derived from the models (record_check.py):
+    the kind, id and version vector of each, and the fields of each that may change the vault. Given the
+    vault's engine, the fields of records it holds at the same or a newer version are spared: they change
+    nothing, and re-importing them stays cheap. import_bundle checks whatever it applies in any case."""
+    _check_identities(bundle)
+    held = _held_versions(engine, bundle) if engine is not None else None
+    for number, record in enumerate(bundle.records, start=1):
+        if held is None or record.id not in held or compare(held[record.id], record.version) in ("newer", "concurrent"):
+            _check_fields(bundle, number, record)
+
+
+def _check_identities(bundle: Bundle) -> None:
+    if 0 in bundle.checked:
         return
     for number, record in enumerate(bundle.records, start=1):
-        model = TRAVELLING.get(record.type)
-        if model is None:
+        if record.type not in TRAVELLING:
             raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
-        try:
-            record_check.check(record.type, record.id, record.version, record.fields, model)
-        except record_check.BadRecord as bad:
-            raise BadRecordInBundle(number=number, kind=record.type, id=str(record.id)[:40], field=bad.field[:60],
-                                    problem=bad.message, **bad.params) from None
-    bundle.checked = True
+        _refuse_bad(number, record, lambda: record_check.check_identity(record.id, record.version, record.fields))
+    bundle.checked.add(0)
+
+
+def _check_fields(bundle: Bundle, number: int, record: Record) -> None:
+    if number not in bundle.checked:
+        _refuse_bad(number, record, lambda: record_check.check_fields(TRAVELLING[record.type], record.fields))
+        bundle.checked.add(number)
+
+
+def _refuse_bad(number: int, record: Record, check) -> None:
+    try:
+        check()
+    except record_check.BadRecord as bad:
+        raise BadRecordInBundle(number=number, kind=record.type, id=str(record.id)[:40], field=bad.field[:60],
+                                problem=bad.message, **bad.params) from None
+
+
+def _held_versions(engine, bundle: Bundle) -> dict:
+    """The version vectors this vault holds of the bundle's records, by id (read without the write lock)."""
+    from sqlmodel import Session as ReadSession
+
+    held = {}
+    with ReadSession(engine) as session:
+        for kind in {record.type for record in bundle.records if record.type in TRAVELLING}:
+            table = TRAVELLING[kind].__table__
+            ids = [record.id for record in bundle.records if record.type == kind]
+            held.update(_versions(session, table, ids))
+    return held
+
+
+def _versions(session: Session, table, ids: list) -> dict:
+    """id → version vector of the rows of a table with these ids (the vectors parsed by orjson: a merge
+    reads one per record)."""
+    rows = session.execute(select(table.c.id, type_coerce(table.c.version, String)).where(table.c.id.in_(ids)))
+    return {row_id: orjson.loads(version) for row_id, version in rows}
 
 
 def merge_file(engine, file_name: str, data: bytes, identities: list[str], accepted_fingerprints,
@@ -225,7 +267,7 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
     accepted = {" ".join(shown.split()) for shown in accepted_fingerprints} | relays
     try:
         bundle = read_bundle(data, identities)
-        check_records(bundle)  # before the transaction opens: the write lock is not held while checking
+        check_records(bundle, engine)  # before the transaction opens: the write lock is not held while checking
         with db.writing(engine) as session:
             shown = fingerprint(bundle.public_key)
             return import_bundle(session, bundle, shown in accepted, own_device, shown in relays)

@@ -64,6 +64,13 @@ class BadRecord(Exception):
 
 def check(kind: str, record_id, version, fields, model) -> None:
     """Raise BadRecord for the first thing wrong with one record of `model`'s table."""
+    check_identity(record_id, version, fields)
+    check_fields(model, fields)
+
+
+def check_identity(record_id, version, fields) -> None:
+    """What deciding whether a record changes anything reads: its id, its version vector, its fields'
+    container."""
     if not isinstance(record_id, str) or not ID.fullmatch(record_id):
         raise BadRecord(N_("the id is not a UUID"), "id")
     if not isinstance(version, dict) or not 0 < len(version) <= MAX_DEVICES:
@@ -73,7 +80,6 @@ def check(kind: str, record_id, version, fields, model) -> None:
             raise BadRecord(N_("the version vector is not an object of devices and counters"), "version")
     if not isinstance(fields, dict):
         raise BadRecord(N_("the fields are not an object"), "fields")
-    check_fields(model, fields)
 
 
 def check_fields(model, fields: dict, prefix: str = "") -> None:
