@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Iterator, Optional
 
 import orjson
-from sqlalchemy import JSON, Boolean, Date, DateTime, String, func, type_coerce
+from sqlalchemy import JSON, Boolean, Date, DateTime, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -253,9 +253,11 @@ def _held_versions(engine, bundle: Bundle) -> dict:
 
 
 def _versions(session: Session, table, ids: list) -> dict:
-    """id → version vector of the rows of a table with these ids (the vectors parsed by orjson: a merge
-    reads one per record)."""
-    rows = session.execute(select(table.c.id, type_coerce(table.c.version, String)).where(table.c.id.in_(ids)))
+    """id → version vector of the rows of a table with these ids. A merge reads one per record: the ids go
+    in as one JSON array (one statement however many), the vectors come back as text for orjson."""
+    rows = session.connection().exec_driver_sql(
+        f'SELECT id, version FROM "{table.name}" WHERE id IN (SELECT value FROM json_each(?))',
+        (orjson.dumps(ids).decode(),))
     return {row_id: orjson.loads(version) for row_id, version in rows}
 
 
@@ -342,7 +344,7 @@ def _insert(session: Session, model, records: list[Record]) -> None:
     rows = []
     for record in records:
         fields = record.fields
-        rows.append((record.id, json.dumps(record.version), *[
+        rows.append((record.id, _json_text(record.version), *[
             (convert(fields[name]) if convert else fields[name]) if name in fields else default
             for name, convert, default in columns]))
     session.connection().exec_driver_sql(sql, rows)
@@ -376,7 +378,7 @@ def _storer(column):
     if isinstance(kind, Date):
         return lambda value: None if value is None else dt.date.fromisoformat(value).isoformat()
     if isinstance(kind, JSON):
-        return json.dumps
+        return _json_text
     if isinstance(kind, Boolean):
         return lambda value: None if value is None else int(value)
     return None  # text and numbers
@@ -407,6 +409,15 @@ def _reader(column):
     if kind is dt.date:
         return lambda value: dt.date.fromisoformat(value) if isinstance(value, str) else value
     return None
+
+
+def _json_text(value) -> str:
+    """JSON as stored: orjson's compact text, which SQLAlchemy's JSON columns read like json.dumps's
+    (json.dumps for what orjson cannot write, an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def _stored_time(value):
