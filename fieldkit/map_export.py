@@ -7,17 +7,18 @@ import unicodedata
 import uuid
 import zipfile
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
-
-import networkx as nx
 
 from . import __version__, maps, network
 from .i18n import N_, translate
 from .models import Interview, Organisation
 from .text import clean, clean_tree
 from .vocabulary import TIE_TYPES
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SCALE = 100  # SVG units per map radius
 NODE_SIZE = 3.4
@@ -230,9 +231,11 @@ def _legend(state: dict, locale: str) -> str:
 GRAPH_DIRECTIONS = {"forward": "forward", "backward": "forward", "mutual": "mutual", "undirected": "undirected"}
 
 
-def graph(export: MapExport, locale: str) -> nx.MultiDiGraph:
+def graph(export: MapExport, locale: str) -> "nx.MultiDiGraph":
     """The map as a networkx directed multigraph (ties of several types may join the same two ends).
     Ego is the node "ego"."""
+    import networkx as nx  # on first use: importing it takes as long as the rest of the app's start
+
     state = export.state
     sectors = {sector["id"]: sector for sector in state["sectors"]}
     ego_id = _ego_uuid(export)
@@ -261,6 +264,8 @@ def graph(export: MapExport, locale: str) -> nx.MultiDiGraph:
 
 def graphml(export: MapExport, locale: str) -> bytes:
     buffer = io.BytesIO()
+    import networkx as nx
+
     nx.write_graphml(graph(export, locale), buffer)
     return buffer.getvalue()
 
