@@ -11,7 +11,7 @@ from typing import Iterator
 
 import sqlcipher3.dbapi2 as sqlcipher
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
@@ -75,6 +75,13 @@ def writing(engine: Engine) -> Iterator[Session]:
     rolls back everything if anything fails."""
     with Session(engine.execution_options(immediate=True), expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@contextmanager
+def writing_core(engine: Engine) -> Iterator[Connection]:
+    """As writing(), without the ORM session, for a hot path of one statement (autosave)."""
+    with engine.execution_options(immediate=True).begin() as connection:
+        yield connection
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -10,6 +10,7 @@ from typing import Optional
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
+from . import db
 from .errors import UserError
 from .guide import Guide, guide_version
 from .i18n import N_
@@ -158,20 +159,23 @@ WHERE id = (SELECT id FROM answer WHERE interview_id = :interview AND question_i
 STORED_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def autosave(session: Session, device_id: str, interview_id: str, question_key: str, text: str) -> bool:
-    """Save the notes typed for a question; False if the interview or its guide is not in the vault."""
+def autosave(engine, device_id: str, interview_id: str, question_key: str, text: str) -> bool:
+    """Save the notes typed for a question, in a transaction of its own; False if the interview or its
+    guide is not in the vault."""
     text = clean(text)
-    changed = session.connection().exec_driver_sql(_SAVE_CHANGED_NOTE, {
-        "interview": interview_id, "question": question_key, "text": text,
-        "now": utcnow().strftime(STORED_TIME), "counter": f'$."{device_id}"'})
-    if changed.rowcount == 1:
+    with db.writing_core(engine) as connection:
+        changed = connection.exec_driver_sql(_SAVE_CHANGED_NOTE, {
+            "interview": interview_id, "question": question_key, "text": text,
+            "now": utcnow().strftime(STORED_TIME), "counter": f'$."{device_id}"'})
+        if changed.rowcount == 1:
+            return True
+    with db.writing(engine) as session:
+        interview = get(session, interview_id)
+        guide = guide_version(session, interview.guide_id, interview.guide_version) if interview and interview.guide_id else None
+        if guide is None:
+            return False
+        save_answer(session, device_id, interview, guide, question_key, text)
         return True
-    interview = get(session, interview_id)
-    guide = guide_version(session, interview.guide_id, interview.guide_version) if interview and interview.guide_id else None
-    if guide is None:
-        return False
-    save_answer(session, device_id, interview, guide, question_key, text)
-    return True
 
 
 def save_answer(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,

@@ -363,8 +363,7 @@ def test_autosave_counts_each_change_once_and_keeps_every_check(vault):
         planned = interviews.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
 
     def autosave(question, note, interview_id=None):
-        with db.writing(vault.engine) as session:
-            return interviews.autosave(session, vault.device_id, interview_id or planned.id, question, note)
+        return interviews.autosave(vault.engine, vault.device_id, interview_id or planned.id, question, note)
 
     with pytest.raises(interviews.NotEditable):
         autosave("organisation.history", "vor der Einwilligung")

@@ -137,10 +137,9 @@ def _neighbours(guide, section, question):
 def save_answer(interview_id: str, question_key: str):
     """Autosave of one question's notes: answers only once the text is on disk."""
     try:
-        with writing() as session:
-            if not interviews.autosave(session, current_vault().device_id, interview_id, question_key,
-                                       request.form.get("text", "")):
-                abort(404)
+        vault = current_vault()
+        if not interviews.autosave(vault.engine, vault.device_id, interview_id, question_key, request.form.get("text", "")):
+            abort(404)
     except UserError as failure:
         return render_template("interviews/_save_status.html", failed=message(failure)), 409
     return render_template("interviews/_save_status.html", saved_at=format_time(dt.datetime.now(), "medium"))
