@@ -15,7 +15,6 @@
 Goals: merge < 1 s in process, < 2 s from the command line; re-import < 0.5 s. The vaults use a low
 Argon2id cost (8 MiB), so the command line's unlock is small here; bench/startup.py measures the real one.
 """
-import datetime as dt
 import os
 import shutil
 import statistics

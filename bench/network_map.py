@@ -282,10 +282,10 @@ def main() -> None:
           f"with its layout: {script:.1f} ms), its first paint ends at {painted:.1f} ms")
     p95 = statistics.quantiles(frames, n=100)[94]
     print(f"drag frame, main-thread work per animation frame: {summary(frames)}, p95 {p95:.2f} ms  goal < 8 ms")
-    for logged, process, process_floor, http, http_floor in series:
+    for logged, process, process_floor, over_http, http_floor in series:
         print(f"saved move, log of {logged:,} events: in process {process:.2f} ms (floor {process_floor:.2f} ms, "
-              f"{process / process_floor:.1f}×), over HTTP {http:.2f} ms (floor {http_floor:.2f} ms, "
-              f"{http / http_floor:.1f}×)")
+              f"{process / process_floor:.1f}×), over HTTP {over_http:.2f} ms (floor {http_floor:.2f} ms, "
+              f"{over_http / http_floor:.1f}×)")
     print(f"move_ratio: {series[-1][3] / series[-1][4]:.2f}")
 
 

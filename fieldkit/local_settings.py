@@ -3,7 +3,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from .config import IDLE_LOCK_MINUTES_RANGE  # noqa: F401  (the settings screen reads it here)
 from .models import LocalSetting
 
 

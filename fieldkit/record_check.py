@@ -7,7 +7,6 @@ annotation gives (pydantic, strict), which bounds its nesting too; a few fields 
 values (RULES). Ids are UUID-shaped and version vectors map device ids to counters from 1 to 2^53.
 """
 import datetime as dt
-import math
 import re
 from functools import lru_cache
 

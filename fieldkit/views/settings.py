@@ -4,7 +4,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from ..local_settings import IDLE_LOCK_MINUTES_RANGE, set_setting
+from ..config import IDLE_LOCK_MINUTES_RANGE
+from ..local_settings import set_setting
 from ..vault import VaultError, WeakPassphrase, fingerprint
 from . import current_vault, message, writing
 
