@@ -309,6 +309,8 @@ def _parse_records(payload: bytes) -> list[Record]:
                 if "surrogate" in str(error):
                     raise InvalidBundle(N_("Record line %(line)d holds text that is not valid Unicode."), line=number) from None
                 item = untrusted.loads(line)
+                if not _is_unicode(item):  # orjson names only the first fault of a line
+                    raise InvalidBundle(N_("Record line %(line)d holds text that is not valid Unicode."), line=number)
             if not isinstance(item, dict) or not isinstance(item["type"], str):
                 raise TypeError("not a record")
             # the values as they came: merge.check_records decides whether they are what the models need
@@ -316,3 +318,12 @@ def _parse_records(payload: bytes) -> list[Record]:
         except (ValueError, KeyError, TypeError, RecursionError) as error:
             raise InvalidBundle(N_("Record line %(line)d is unreadable."), line=number) from error
     return records
+
+
+def _is_unicode(item) -> bool:
+    """No lone surrogate anywhere (JSON's \\ud800 escapes): it would break every later write and export."""
+    try:
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

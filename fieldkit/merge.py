@@ -341,28 +341,24 @@ def _insert(session: Session, model, records: list[Record]) -> None:
     (as the ORM stores it: tests/test_bundle.py compares the raw rows); SQLAlchemy's per-value
     parameter handling, most of a large merge's time, is skipped."""
     sql, columns = _insert_plan(model, session.get_bind().dialect)
+    template = model(id="")  # the model's defaults, times among them, built now (once per table)
+    defaults = [stored(getattr(template, name)) if stored else getattr(template, name) for name, _, stored in columns]
     rows = []
     for record in records:
         fields = record.fields
         rows.append((record.id, _json_text(record.version), *[
             (convert(fields[name]) if convert else fields[name]) if name in fields else default
-            for name, convert, default in columns]))
+            for (name, convert, _), default in zip(columns, defaults)]))
     session.connection().exec_driver_sql(sql, rows)
 
 
 @lru_cache(maxsize=None)
 def _insert_plan(model, dialect) -> tuple[str, list]:
     """The INSERT of a record (id, version, then every other column) and, per other column: (name, value as
-    it travels → value as stored or None if the same, the model's default as stored)."""
+    it travels → value as stored or None if the same, the column's own bind processor for its default)."""
     table = model.__table__
-    template = model(id="")  # the model's defaults, built once (constructing a model per row is slow)
-    columns = []
-    for column in table.columns:
-        if column.name in ("id", "version"):
-            continue
-        processor = column.type._cached_bind_processor(dialect)
-        default = getattr(template, column.name)
-        columns.append((column.name, _storer(column), processor(default) if processor else default))
+    columns = [(column.name, _storer(column), column.type._cached_bind_processor(dialect))
+               for column in table.columns if column.name not in ("id", "version")]
     quote = dialect.identifier_preparer.quote
     names = ["id", "version", *(name for name, _, _ in columns)]
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "

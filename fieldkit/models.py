@@ -16,9 +16,14 @@ from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-# The shapes of JSON columns: record_check validates records from other devices against them.
+# The shapes of JSON columns: record_check validates records from other devices against them. They
+# take no keys beyond their own, which also bounds how deep a value can nest.
+_ONLY_THESE = ConfigDict(extra="forbid")
+Label = Union[str, dict[str, str]]  # a text, or its translations by language (a project's own map labels)
+
 
 class Consent(TypedDict, total=False):
+    __pydantic_config__ = _ONLY_THESE
     by: str
     how: str
     date: str
@@ -26,18 +31,21 @@ class Consent(TypedDict, total=False):
 
 
 class Position(TypedDict, total=False):
+    __pydantic_config__ = _ONLY_THESE
     section: str
     question: Optional[str]
     mode: str
 
 
 class RingSpec(TypedDict, total=False):
-    label: Required[str]
+    __pydantic_config__ = _ONLY_THESE
+    label: Required[Label]
 
 
 class SectorSpec(TypedDict, total=False):
+    __pydantic_config__ = _ONLY_THESE
     id: Required[str]
-    label: str
+    label: Label
     colour: str
     symbol: str
 

@@ -3,8 +3,8 @@ the merge transaction opens: a signed bundle from a broken or compromised laptop
 
 Every field must be a column of its record type, of that column's JSON type (a date or time as ISO
 text, within years 1000–9000), within its length; a JSON column must have the shape its model
-annotation gives (pydantic, strict), which bounds its nesting too; a few fields take only known
-values (RULES). Ids are UUID-shaped and version vectors map device ids to counters from 1 to 2^53.
+annotation gives (pydantic, strict, no keys beyond the shape's own), nested no deeper than MAX_DEPTH;
+a few fields take only known values (RULES). Ids are UUID-shaped and version vectors map device ids to counters from 1 to 2^53.
 """
 import datetime as dt
 import re
@@ -17,6 +17,7 @@ from .i18n import N_
 
 MAX_TEXT = 2_000_000  # characters of a text field (a long transcript)
 MAX_JSON = 1_000_000  # characters of a JSON field, serialised
+MAX_DEPTH = 20
 MAX_COUNTER = 2**53
 MAX_DEVICES = 1000
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
@@ -149,8 +150,7 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
         return _FINE
 
     def structure(value):
-        # Nesting is bounded by the shapes (and by the parser at 64); the size by this.
-        if len(repr(value)) > MAX_JSON:
+        if _depth(value) > MAX_DEPTH or len(repr(value)) > MAX_JSON:  # the depth first: repr recurses
             return N_("is nested too deeply or too large"), "", {}
         try:
             shape.validate_python(value, strict=True)
@@ -162,6 +162,17 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
     check = {str: text, int: whole, float: number, bool: flag, dt.date: moment, dt.datetime: moment,
              JSON: structure}.get(kind, lambda value: (N_("does not have the shape of this field"), "", {}))
     return lambda value: empty if value is None else check(value)
+
+
+def _depth(value, level: int = 0) -> int:
+    """How deep lists and objects nest, counted no further than just past MAX_DEPTH."""
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(item, level + 1) for item in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(item, level + 1) for item in value), default=level + 1)
+    return level
 
 
 @lru_cache(maxsize=None)

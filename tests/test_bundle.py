@@ -432,6 +432,13 @@ def _signed(laptop, coordinator, payload: bytes, compression=zipfile.ZIP_STORED,
     return pyrage.encrypt(buffer.getvalue(), [recipient])
 
 
+def _nested(depth: int) -> list:
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def _record_line(laptop, kind="organisation", record_id="0a000000-0000-4000-8000-000000000001", version=None, **fields):
     base = {"name": "Verein", "deleted": False} if kind == "organisation" else {"deleted": False}
     return json.dumps({"type": kind, "id": record_id, "version": version or {laptop.device_id: 1},
@@ -457,6 +464,11 @@ def _record_line(laptop, kind="organisation", record_id="0a000000-0000-4000-8000
     (lambda laptop: _record_line(laptop, created_at="9999-12-31T23:59:59-23:59"), "created_at"),
     (lambda laptop: _record_line(laptop, offer_fields=[1, None, {"a": 1}]), "offer_fields.0"),
     (lambda laptop: _record_line(laptop, kind="interview", consent={"agreed": []}), "consent.agreed"),
+    # found by the review of the fast merge: extra keys nested deep, or deep enough to break repr
+    (lambda laptop: _record_line(laptop, kind="interview", consent={"by": "x", "extra": _nested(30)}), "consent"),
+    (lambda laptop: _record_line(laptop, kind="interview", consent={"by": "x", "extra": "DEEP"}).replace(
+        b'"DEEP"', b"[" * 980 + b"]" * 980), "consent"),
+    (lambda laptop: _record_line(laptop, kind="interview", consent={"by": "x", "note": "y"}), "consent.note"),
     (lambda laptop: _record_line(laptop, kind="interview", section_seconds={"organisation": "text"}),
      "section_seconds.organisation"),
     (lambda laptop: _record_line(laptop, kind="network_map", rings=["a", {"b": 1}, None]), "rings.1.str"),
@@ -496,9 +508,12 @@ def test_deeply_nested_records_are_refused_cleanly(laptop, coordinator, payload)
         read_bundle(_signed(laptop, coordinator, payload), identity_lines(coordinator[0]))
 
 
-@pytest.mark.parametrize("name", ['"Verein \\ud800"', '"Verein \xed\xa0\x80"'])
-def test_text_that_is_not_unicode_is_refused_before_it_can_break_a_write_or_an_export(laptop, coordinator, name):
-    line = _record_line(laptop).replace(b'"Verein"', name.encode("latin-1"))
+@pytest.mark.parametrize("name, before", [
+    ('"Verein \\ud800"', ""), ('"Verein \xed\xa0\x80"', ""),
+    ('"Verein \\ud800"', '"junk": NaN, '),  # orjson names only its first fault: the NaN
+])
+def test_text_that_is_not_unicode_is_refused_before_it_can_break_a_write_or_an_export(laptop, coordinator, name, before):
+    line = _record_line(laptop).replace(b'"Verein"', name.encode("latin-1")).replace(b'{"type"', b"{" + before.encode() + b'"type"')
     with pytest.raises(InvalidBundle, match="Record line 1 holds text that is not valid Unicode"):
         read_bundle(_signed(laptop, coordinator, line), identity_lines(coordinator[0]))
 
@@ -604,3 +619,43 @@ def test_times_as_fieldkit_exports_them_keep_their_instant():
 
     assert _stored_time("2026-12-04T18:16:42.998817+00:00") == "2026-12-04 18:16:42.998817"
     assert _stored_time("2026-12-04T18:16:42+00:00") == "2026-12-04 18:16:42.000000"
+
+
+def test_a_map_with_the_projects_own_translated_labels_travels(laptop, office, coordinator):
+    """Rings and sectors from a project's guide carry their labels in several languages."""
+    from test_guide import VALID
+    from test_maps import PROJECT_MAP
+
+    from fieldkit import interviews, maps
+    from fieldkit.guide import register_guide
+    from fieldkit.models import NetworkMap, save
+
+    with db.writing(laptop.engine) as session:
+        guide = register_guide(session, VALID + PROJECT_MAP, laptop.device_id)
+        organisation = save(session, laptop.device_id, Organisation(name="Projektverein"))
+        interview = interviews.new(session, laptop.device_id, organisation, guide, "Ayla")
+        interviews.record_consent(session, laptop.device_id, interview, "Vorstand", "verbal", "2026-11-26", {"network_map"})
+        maps.create(session, laptop.device_id, interview, "Heute")
+    merge_into(office, export_from(laptop).data, coordinator)
+    with Session(office.engine) as session:
+        merged = session.exec(select(NetworkMap).where(NetworkMap.title == "Heute")).one()
+        assert merged.rings[0]["label"]["de"] == "zentral"
+
+
+def test_records_without_times_get_the_time_of_their_own_merge(laptop, office):
+    """The defaults of a record that lacks a field are the model's at that merge, not at the first one."""
+    import time
+
+    from fieldkit.bundle import Record
+    from fieldkit.merge import _insert
+
+    stored = []
+    for number in range(2):
+        record = Record("organisation", f"0a000000-0000-4000-8000-00000000000{number}", {laptop.device_id: 1},
+                        {"name": f"Verein {number}"})
+        with db.writing(office.engine) as session:
+            _insert(session, Organisation, [record])
+            stored.append(session.connection().execute(text("SELECT created_at FROM organisation WHERE id = :id"),
+                                                       {"id": record.id}).scalar())
+        time.sleep(0.01)
+    assert stored[0] < stored[1]
