@@ -306,11 +306,10 @@ def _parse_records(payload: bytes) -> list[Record]:
             try:
                 item = orjson.loads(line)
             except orjson.JSONDecodeError as error:
-                if "surrogate" in str(error):
+                # orjson names only the first fault of a line: a lone surrogate may come after another
+                item = None if "surrogate" in str(error) else untrusted.loads(line)
+                if item is None or not _is_unicode(item):
                     raise InvalidBundle(N_("Record line %(line)d holds text that is not valid Unicode."), line=number) from None
-                item = untrusted.loads(line)
-                if not _is_unicode(item):  # orjson names only the first fault of a line
-                    raise InvalidBundle(N_("Record line %(line)d holds text that is not valid Unicode."), line=number)
             if not isinstance(item, dict) or not isinstance(item["type"], str):
                 raise TypeError("not a record")
             # the values as they came: merge.check_records decides whether they are what the models need

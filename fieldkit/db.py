@@ -6,6 +6,7 @@ the lock up front avoids two readers that both try to upgrade. Reads begin defer
 """
 import sqlite3
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -75,6 +76,13 @@ def writing(engine: Engine) -> Iterator[Session]:
     rolls back everything if anything fails."""
     with Session(engine.execution_options(immediate=True), expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def stored_time(moment: datetime) -> str:
+    """A time as SQLAlchemy stores it in SQLite, in UTC: "2026-12-04 18:05:32.000000"."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(" ", "microseconds")
 
 
 @contextmanager

@@ -148,7 +148,7 @@ def answers(session: Session, interview: Interview) -> dict[str, Answer]:
 # under way) is this one UPDATE, as close to the bare write as it gets: the note's existing row vouches
 # that its question is in the guide, and the version vector counts the change in SQL. Anything else
 # (no such interview, a first note, a closed interview, the same text again) changes no row and takes
-# save_answer's path with its checks and messages. Times are stored as SQLAlchemy stores them.
+# save_answer's path with its checks and messages.
 _SAVE_CHANGED_NOTE = """
 UPDATE answer SET text = :text, updated_at = :now,
        version = json_set(version, :counter, coalesce(json_extract(version, :counter), 0) + 1)
@@ -156,7 +156,6 @@ WHERE id = (SELECT id FROM answer WHERE interview_id = :interview AND question_i
             ORDER BY created_at DESC LIMIT 1)
   AND text != :text
   AND EXISTS (SELECT 1 FROM interview WHERE id = :interview AND status = 'in_progress' AND deleted = 0)"""
-STORED_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def autosave(engine, device_id: str, interview_id: str, question_key: str, text: str) -> bool:
@@ -166,7 +165,7 @@ def autosave(engine, device_id: str, interview_id: str, question_key: str, text:
     with db.writing_core(engine) as connection:
         changed = connection.exec_driver_sql(_SAVE_CHANGED_NOTE, {
             "interview": interview_id, "question": question_key, "text": text,
-            "now": utcnow().strftime(STORED_TIME), "counter": f'$."{device_id}"'})
+            "now": db.stored_time(utcnow()), "counter": f'$."{device_id}"'})
         if changed.rowcount == 1:
             return True
     with db.writing(engine) as session:

@@ -241,14 +241,13 @@ def _refuse_bad(number: int, record: Record, check) -> None:
 
 def _held_versions(engine, bundle: Bundle) -> dict:
     """The version vectors this vault holds of the bundle's records, by id (read without the write lock)."""
-    from sqlmodel import Session as ReadSession
-
+    ids_by_kind: dict[str, list] = {}
+    for record in bundle.records:
+        ids_by_kind.setdefault(record.type, []).append(record.id)
     held = {}
-    with ReadSession(engine) as session:
-        for kind in {record.type for record in bundle.records if record.type in TRAVELLING}:
-            table = TRAVELLING[kind].__table__
-            ids = [record.id for record in bundle.records if record.type == kind]
-            held.update(_versions(session, table, ids))
+    with Session(engine) as session:
+        for kind, ids in ids_by_kind.items():
+            held.update(_versions(session, TRAVELLING[kind].__table__, ids))
     return held
 
 
@@ -424,7 +423,7 @@ def _stored_time(value):
     plain = _UTC_TIME.fullmatch(value)
     if plain:
         return f"{plain[1]} {plain[2]}{plain[3] or '.000000'}"
-    return _time(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return db.stored_time(_time(value))
 
 
 _UTC_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{6})?(?:\+00:00)?")

@@ -62,15 +62,9 @@ class BadRecord(Exception):
         self.message, self.field, self.params = message, field, params
 
 
-def check(kind: str, record_id, version, fields, model) -> None:
-    """Raise BadRecord for the first thing wrong with one record of `model`'s table."""
-    check_identity(record_id, version, fields)
-    check_fields(model, fields)
-
-
 def check_identity(record_id, version, fields) -> None:
-    """What deciding whether a record changes anything reads: its id, its version vector, its fields'
-    container."""
+    """Raise BadRecord for the first thing wrong with what deciding whether a record changes anything
+    reads: its id, its version vector, its fields' container (check_fields checks the fields)."""
     if not isinstance(record_id, str) or not ID.fullmatch(record_id):
         raise BadRecord(N_("the id is not a UUID"), "id")
     if not isinstance(version, dict) or not 0 < len(version) <= MAX_DEVICES:
