@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 
 from ..security import CONTENT_SECURITY_POLICY
 
@@ -37,6 +38,7 @@ def create_server_app(config=None) -> Flask:
         SESSION_COOKIE_SECURE=os.environ.get("FIELDKIT_SERVER_SECURE_COOKIES") == "1",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR))
+    app.session_interface = _DashboardSessions()
     Babel(app, locale_selector=lambda: request.accept_languages.best_match(["de", "en"]) or "de")
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
@@ -45,6 +47,15 @@ def create_server_app(config=None) -> Flask:
     for code in (400, 404, 405, 413, 415, 429, 500):
         app.register_error_handler(code, _error)
     return app
+
+
+class _DashboardSessions(SecureCookieSessionInterface):
+    """Only the dashboard has a session: the API's requests skip the signed cookie's work."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def _headers(response):

@@ -45,6 +45,7 @@ class Ingest:
                 self._thread.start()
 
     def _write(self) -> None:
+        connection = None
         while True:
             batch = [self.waiting.get()]
             while len(batch) < MAX_BATCH:
@@ -53,56 +54,67 @@ class Ingest:
                 except queue.Empty:
                     break
             try:
-                self._commit(batch)
-            except self.engine.dialect.dbapi.IntegrityError:  # another process stored one meanwhile: one by one
-                for item in batch:
-                    try:
-                        self._commit([item])
-                    except Exception as error:  # noqa: BLE001 (handed to the waiting request)
-                        item.error = error
+                connection = connection or self._connect()
+                self._store(connection, batch)
             except Exception as error:  # noqa: BLE001 (handed to the waiting requests)
                 for item in batch:
                     item.error = error
+                connection = self._close(connection)  # the next batch starts on a fresh connection
             finally:
                 for item in batch:
                     item.done.set()
 
-    def _commit(self, batch: list[_Item]) -> None:
-        """One transaction for the batch, on the driver directly: the writer is the one thread every
-        request waits for, so it does as little Python work per release as it can."""
+    def _connect(self):
+        """The writer's own driver connection, in autocommit: a batch is one statement, one round trip and
+        one commit, so the writer (the thread every request waits for) hands the interpreter over rarely."""
+        connection = self.engine.raw_connection()
+        if self.engine.dialect.name != "sqlite":  # the SQLite engine's driver connections commit each statement already
+            connection.driver_connection.autocommit = True
+        return connection
+
+    @staticmethod
+    def _close(connection):
+        if connection is not None:
+            try:
+                connection.invalidate()
+            except Exception:  # noqa: BLE001 (a broken connection is dropped either way)
+                pass
+        return None
+
+    def _store(self, connection, batch: list[_Item]) -> None:
+        """Insert what is new in one statement; only a release that was there already costs a lookup."""
         sqlite = self.engine.dialect.name == "sqlite"
         mark = "?" if sqlite else "%s"
-        ids = [item.values["release_id"] for item in batch]
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            cursor.execute(f"SELECT release_id, sha256 FROM release WHERE release_id IN ({','.join([mark] * len(ids))})", ids)
+        first = {}
+        for item in batch:
+            first.setdefault(item.values["release_id"], item)
+        rows = [_row(item.values, sqlite) for item in first.values()]
+        placeholders = "(" + ",".join([mark] * 8) + ")"
+        cursor = connection.cursor()
+        cursor.execute(f"INSERT INTO release ({COLUMNS}) VALUES {','.join([placeholders] * len(rows))}"
+                       " ON CONFLICT (release_id) DO NOTHING RETURNING release_id",
+                       [value for row in rows for value in row])
+        inserted = {row[0] for row in cursor.fetchall()}
+        held = [release_id for release_id in first if release_id not in inserted]
+        known = {}
+        if held:
+            cursor.execute(f"SELECT release_id, sha256 FROM release WHERE release_id IN ({','.join([mark] * len(held))})", held)
             known = dict(cursor.fetchall())
-            rows = []
-            for item in batch:
-                values = item.values
-                if values["release_id"] in known:
-                    item.stored, item.conflict = False, known[values["release_id"]] != values["sha256"]
-                    continue
-                known[values["release_id"]] = values["sha256"]
-                item.stored = True
-                received = values["received_at"]
-                rows.append((values["release_id"], values["sha256"], values["device_id"],
-                             _sqlite_time(received) if sqlite else received, values["created"], values["size"],
-                             values["counts"], values["document"]))
-            if rows:
-                cursor.executemany(f"INSERT INTO release ({COLUMNS}) VALUES ({','.join([mark] * 8)})", rows)
-            raw.commit()
-        except Exception:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
+        cursor.close()
+        for item in batch:
+            release_id = item.values["release_id"]
+            item.stored = release_id in inserted and first[release_id] is item
+            stored_sha = item.values["sha256"] if item.stored else known.get(release_id, first[release_id].values["sha256"])
+            item.conflict = stored_sha != item.values["sha256"]
 
 
 COLUMNS = "release_id, sha256, device_id, received_at, created, size, counts, document"
+
+
+def _row(values: dict, sqlite: bool) -> tuple:
+    received = _sqlite_time(values["received_at"]) if sqlite else values["received_at"]
+    return (values["release_id"], values["sha256"], values["device_id"], received, values["created"], values["size"],
+            values["counts"], values["document"])
 
 
 def _sqlite_time(moment) -> str:
