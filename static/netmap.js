@@ -6,13 +6,15 @@
   var root = document.querySelector("[data-map-editor], [data-map-replay]");
   if (!root) { return; }
   var config = JSON.parse(root.dataset.config);
-  var scale = config.scale, nodeSize = config.node_size, egoRadius = config.ego_radius;
+  var egoRadius = config.ego_radius;
   var messages = config.messages;
   var sectorById = {};
   config.sectors.forEach(function (sector, index) { sector.index = index; sectorById[sector.id] = sector; });
   var svg = root.querySelector("svg.map");
-  var tieLayer = svg.querySelector(".map-ties");
-  var alterLayer = svg.querySelector(".map-alters");
+  var stage = root.querySelector(".map-stage");
+  var layer = {};
+  ["background", "ties", "ego", "alters", "rings"].forEach(function (name) { layer[name] = svg.querySelector(".map-" + name); });
+  var Layout = window.MapLayout;
 
   // Geometry, as fieldkit/network.py has it: rings outwards from the ego disc, sectors clockwise from 12.
   function ringOf(x, y) {
@@ -42,8 +44,125 @@
     return messages.ring + " " + (ringOf(x, y) + 1) + " (" + config.rings[ringOf(x, y)] + ") · " + sectorOf(x, y).name;
   }
 
+  // The frame: the map fills its stage; R is the map's radius in pixels, sizes follow it.
+  var frame = { width: 0, height: 0, radius: 100, size: Layout.sizes(100, false) };
+  var fontFamily = getComputedStyle(svg).fontFamily;
+  var measurer = document.createElement("canvas").getContext("2d"), widths = new Map();
+  function measure(text, size, bold) {
+    var key = (bold ? "b" : "") + size.toFixed(2) + "|" + text, width = widths.get(key);
+    if (width === undefined) {
+      measurer.font = (bold ? "700 " : "") + size + "px " + fontFamily;
+      width = measurer.measureText(text).width;
+      if (widths.size > 20000) { widths.clear(); }
+      widths.set(key, width);
+    }
+    return width;
+  }
+  function sectorLabel(sector, radius, size) {
+    var angle = (sector.index + 0.5) * 2 * Math.PI / config.sectors.length;
+    var font = size.sectorFont, lines = Layout.wrap(sector.name, font * 7, function (text) { return measure(text, font); }, 3);
+    var width = Math.max.apply(null, lines.map(function (line) { return measure(line, font); })), height = lines.length * font * 1.2;
+    var sin = Math.sin(angle), cos = -Math.cos(angle), distance = radius + size.gap * 2;
+    var anchor = Math.abs(sin) < 0.3 ? "middle" : sin > 0 ? "start" : "end";
+    var x = sin * distance, y = cos * distance + (Math.abs(sin) < 0.3 ? Math.sign(cos) * height / 2 : 0);
+    var left = anchor === "middle" ? x - width / 2 : anchor === "start" ? x : x - width;
+    return { lines: lines, x: x, y: y, anchor: anchor, font: font,
+             box: { x0: left - 2, y0: y - height / 2 - 2, x1: left + width + 2, y1: y + height / 2 + 2 } };
+  }
+  function fit() {
+    var width = stage.clientWidth, height = stage.clientHeight;
+    if (!width || !height) { return false; }
+    var presenting = document.body.classList.contains("presenting");
+    var radius = Math.min(width, height) / 2 - 8, size = Layout.sizes(radius, presenting);
+    for (var attempt = 0; attempt < 8; attempt++) {  // shrink until every sector's name fits in the frame
+      size = Layout.sizes(radius, presenting);
+      var over = 0;
+      config.sectors.forEach(function (sector) {
+        var box = sectorLabel(sector, radius, size).box;
+        over = Math.max(over, box.x1 - width / 2, -width / 2 - box.x0, box.y1 - height / 2, -height / 2 - box.y0);
+      });
+      if (over <= 0) { break; }
+      radius = Math.max(80, radius - over - 2);
+    }
+    var changed = width !== frame.width || height !== frame.height || radius !== frame.radius || size.font !== frame.size.font;
+    frame = { width: width, height: height, radius: radius, size: size };
+    svg.setAttribute("viewBox", (-width / 2) + " " + (-height / 2) + " " + width + " " + height);
+    svg.dataset.radius = String(radius);
+    svg.style.setProperty("--font", size.font + "px");
+    return changed;
+  }
+  function toScreen(x, y) { return [x * frame.radius, y * frame.radius]; }
+
+  function drawBackground() {
+    var radius = frame.radius, size = frame.size, rings = config.rings.length, count = config.sectors.length;
+    var background = document.createDocumentFragment(), top = document.createDocumentFragment();
+    obstacles = [];
+    config.sectors.forEach(function (sector) {
+      var start = sector.index * 2 * Math.PI / count, end = (sector.index + 1) * 2 * Math.PI / count;
+      element("path", { "class": "sector", fill: sector.colour, d: "M 0 0 L " + (radius * Math.sin(start)).toFixed(1) + " " +
+        (-radius * Math.cos(start)).toFixed(1) + " A " + radius + " " + radius + " 0 0 1 " + (radius * Math.sin(end)).toFixed(1) +
+        " " + (-radius * Math.cos(end)).toFixed(1) + " Z" }, background);
+      var label = sectorLabel(sector, radius, size);
+      var text = element("text", { "class": "sector-label", x: label.x.toFixed(1), "text-anchor": label.anchor, "font-size": label.font.toFixed(1) }, background);
+      label.lines.forEach(function (line, index) {
+        var span = element("tspan", { x: label.x.toFixed(1), y: (label.y + (index - (label.lines.length - 1) / 2) * label.font * 1.2).toFixed(1),
+                                      "dominant-baseline": "central" }, text);
+        span.textContent = line;
+      });
+      obstacles.push(label.box);
+    });
+    for (var ring = 0; ring < rings; ring++) {
+      var outer = (egoRadius + (ring + 1) * (1 - egoRadius) / rings) * radius;
+      element("circle", { "class": "ring", r: outer.toFixed(1) }, background);
+      // Ring numbers sit on the border between the last and the first sector, above the contacts.
+      var middle = outer - (1 - egoRadius) / rings * radius / 2, font = size.ringFont, half = font * 0.75;
+      var badge = element("g", { "class": "ring-number", transform: "translate(0 " + (-middle).toFixed(1) + ")" }, top);
+      element("rect", { x: -half, y: -half, width: 2 * half, height: 2 * half, rx: half / 2 }, badge);
+      var number = element("text", { "text-anchor": "middle", "dominant-baseline": "central", "font-size": font.toFixed(1) }, badge);
+      number.textContent = String(ring + 1);
+      obstacles.push({ x0: -half - 2, y0: -middle - half - 2, x1: half + 2, y1: -middle + half + 2 });
+    }
+    layer.background.replaceChildren(background);
+    layer.rings.replaceChildren(top);
+    drawEgo();
+  }
+  function drawEgo() {
+    var ego = layer.ego, radius = egoRadius * frame.radius, name = ego.dataset.name;
+    // As large as fits in the circle; a name too long for it goes on a plate that hides the ties under it.
+    var font, lines, smallest = Math.max(12, frame.size.egoFont * 0.7);
+    function inCircle(size) {
+      var measureEgo = function (text) { return measure(text, size, true); };
+      var wrapped = Layout.wrap(name, radius * 1.7, measureEgo, 3);
+      var fits = wrapped.length * size * 1.2 <= radius * 1.8 && wrapped.every(function (line) { return measureEgo(line) <= radius * 1.8; });
+      return fits ? wrapped : null;
+    }
+    for (font = frame.size.egoFont; font >= smallest && !(lines = inCircle(font)); font -= 1) { /* smaller */ }
+    if (!lines) {
+      font = Math.max(12, frame.size.egoFont * 0.85);
+      lines = Layout.wrap(name, font * 8, function (text) { return measure(text, font, true); }, 3);
+    }
+    var width = Math.max.apply(null, lines.map(function (line) { return measure(line, font, true); })), height = lines.length * font * 1.2;
+    var parts = document.createDocumentFragment();
+    element("circle", { r: radius.toFixed(1) }, parts);
+    if (width > radius * 1.8 || height > radius * 1.8) {  // a long name gets a plate that hides the ties under it
+      element("rect", { "class": "ego-plate", x: (-width / 2 - 4).toFixed(1), y: (-height / 2 - 2).toFixed(1), width: (width + 8).toFixed(1),
+                        height: (height + 4).toFixed(1), rx: 4 }, parts);
+    }
+    var text = element("text", { "text-anchor": "middle", "font-size": font.toFixed(1) }, parts);
+    lines.forEach(function (line, index) {
+      var span = element("tspan", { x: 0, y: ((index - (lines.length - 1) / 2) * font * 1.2).toFixed(1), "dominant-baseline": "central" }, text);
+      span.textContent = line;
+    });
+    var title = element("title", {}, parts);
+    title.textContent = name;
+    ego.replaceChildren(parts);
+    var half = Math.max(radius, width / 2 + 4), halfHeight = Math.max(radius, height / 2 + 2);
+    obstacles.push({ x0: -half, y0: -halfHeight, x1: half, y1: halfHeight });
+  }
+
   // The drawing -------------------------------------------------------------------------------------
   var alters = new Map(), ties = new Map(), nodes = new Map(), lines = new Map(), incident = new Map();
+  var obstacles = [], labelSpots = new Map();
 
   function element(name, attributes, parent) {
     var node = document.createElementNS(SVG, name);
@@ -53,37 +172,74 @@
   }
   function alterNode(alter) {
     var sector = sectorById[alter.actor_type] || { colour: "#777777", symbol: "circle", name: alter.actor_type };
+    var size = frame.size;
     var group = element("g", { "class": "alter", tabindex: "0", role: "button", "data-id": alter.id });
+    element("circle", { "class": "hit", r: size.hit.toFixed(1) }, group);
     element("path", { d: config.symbols[sector.symbol], fill: sector.colour, "class": "symbol",
-                      transform: "scale(" + nodeSize + ")" }, group);
-    var label = element("text", { y: nodeSize + 4.5, "text-anchor": "middle", "class": "label" }, group);
+                      transform: "scale(" + size.symbol.toFixed(2) + ")", "stroke-width": (1.5 / size.symbol).toFixed(3) }, group);
+    element("line", { "class": "leader", x1: 0, y1: 0, x2: 0, y2: 0, visibility: "hidden" }, group);
+    var label = element("text", { "class": "label", "text-anchor": "middle", "dominant-baseline": "central", "font-size": size.font.toFixed(1) }, group);
     label.textContent = alter.label;
     group.setAttribute("aria-label", alter.label + ", " + sector.name + ", " + messages.ring + " " + (ringOf(alter.x, alter.y) + 1));
     place(group, alter.x, alter.y);
     return group;
   }
-  function place(group, x, y) { group.setAttribute("transform", "translate(" + (x * scale).toFixed(2) + " " + (y * scale).toFixed(2) + ")"); }
+  function place(group, x, y) {
+    var point = toScreen(x, y);
+    group.setAttribute("transform", "translate(" + point[0].toFixed(1) + " " + point[1].toFixed(1) + ")");
+  }
 
-  function positionOf(id) {
-    if (id === null || id === undefined) { return [0, 0]; }
-    var alter = alters.get(id);
-    return [alter.x * scale, alter.y * scale];
+  // Names: placed together, so none covers another, a symbol, a ring number or the organisation.
+  function placeLabels() {
+    var size = frame.size, items = [], height = size.font * 1.2;
+    alters.forEach(function (alter) {
+      var point = toScreen(alter.x, alter.y);
+      items.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol + 1, w: measure(alter.label, size.font), h: height });
+    });
+    var bounds = { x0: -frame.width / 2 + 2, y0: -frame.height / 2 + 2, x1: frame.width / 2 - 2, y1: frame.height / 2 - 2 };
+    var spots = Layout.placeLabels(items, obstacles, bounds);
+    items.forEach(function (item) {
+      var spot = spots.get(item.id), before = labelSpots.get(item.id), node = nodes.get(item.id);
+      if (!node || (before && before.x === spot.x && before.y === spot.y && before.cx === item.x && before.cy === item.y)) { return; }
+      labelSpots.set(item.id, { x: spot.x, y: spot.y, cx: item.x, cy: item.y });
+      var label = node.lastChild, leader = node.childNodes[2];
+      label.setAttribute("x", (spot.x - item.x).toFixed(1));
+      label.setAttribute("y", (spot.y - item.y).toFixed(1));
+      if (spot.leader) {
+        var dx = spot.x - item.x, dy = spot.y - item.y, distance = Math.hypot(dx, dy) || 1;
+        var reach = distance - Math.min(Math.abs(item.w / 2 / (dx / distance || 1e-9)), Math.abs(item.h / 2 / (dy / distance || 1e-9)));
+        leader.setAttribute("x1", (dx / distance * (size.symbol + 1)).toFixed(1));
+        leader.setAttribute("y1", (dy / distance * (size.symbol + 1)).toFixed(1));
+        leader.setAttribute("x2", (dx / distance * Math.max(size.symbol + 1, reach)).toFixed(1));
+        leader.setAttribute("y2", (dy / distance * Math.max(size.symbol + 1, reach)).toFixed(1));
+        leader.setAttribute("visibility", "visible");
+      } else {
+        leader.setAttribute("visibility", "hidden");
+      }
+    });
+  }
+
+  function positionOf(id) { return id ? toScreen(alters.get(id).x, alters.get(id).y) : [0, 0]; }
+  var circles = [];
+  function obstacleCircles() {
+    var size = frame.size;
+    circles = [{ id: "ego", x: 0, y: 0, r: egoRadius * frame.radius + size.tie * 2 }];
+    alters.forEach(function (alter) {
+      var point = toScreen(alter.x, alter.y);
+      circles.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol + size.tie * 1.5 });
+    });
   }
   function tiePath(tie) {
-    var start = positionOf(tie.source_id), end = positionOf(tie.target_id);
-    var length = Math.hypot(end[0] - start[0], end[1] - start[1]) || 1;
-    var ux = (end[0] - start[0]) / length, uy = (end[1] - start[1]) / length;
-    var startGap = tie.source_id ? nodeSize + 1 : egoRadius * scale, endGap = nodeSize + 1;
-    var x1 = start[0] + ux * startGap, y1 = start[1] + uy * startGap, x2 = end[0] - ux * endGap, y2 = end[1] - uy * endGap;
-    var offset = (tie.offset || 0) * 2;
-    return "M " + x1.toFixed(2) + " " + y1.toFixed(2) + " Q " + ((x1 + x2) / 2 - uy * offset).toFixed(2) + " " +
-      ((y1 + y2) / 2 + ux * offset).toFixed(2) + " " + x2.toFixed(2) + " " + y2.toFixed(2);
+    var size = frame.size, start = positionOf(tie.source_id), end = positionOf(tie.target_id);
+    var startGap = tie.source_id ? size.symbol + 2 : egoRadius * frame.radius, endGap = size.symbol + 2;
+    return Layout.tiePath(start, end, startGap, endGap, (tie.offset || 0) * size.tie * 1.6, circles, [tie.source_id || "ego", tie.target_id]);
   }
+  function tieWidth(tie) { return frame.size.tie * (0.75 + 0.25 * tie.strength); }
   function tieNode(tie) {
-    var style = config.tie_styles[tie.type];
+    var style = config.tie_styles[tie.type], width = tieWidth(tie);
     var path = element("path", { "class": "tie", d: tiePath(tie), stroke: style.colour, "data-id": tie.id,
-                                 "stroke-width": (0.35 + 0.35 * tie.strength).toFixed(2) });
-    if (style.dash) { path.setAttribute("stroke-dasharray", style.dash); }
+                                 "stroke-width": width.toFixed(2), "stroke-linecap": style.cap || "butt" });
+    if (style.dash) { path.setAttribute("stroke-dasharray", style.dash.split(" ").map(function (part) { return (part * width).toFixed(1); }).join(" ")); }
     var marker = "url(#arrow-" + tie.type + ")";
     if (tie.direction === "forward" || tie.direction === "mutual") { path.setAttribute("marker-end", marker); }
     if (tie.direction === "backward" || tie.direction === "mutual") { path.setAttribute("marker-start", marker); }
@@ -109,13 +265,16 @@
     alters.clear(); ties.clear(); nodes.clear(); lines.clear(); incident.clear();
     state.alters.forEach(function (alter) { alters.set(alter.id, alter); });
     state.ties.forEach(function (tie) { ties.set(tie.id, tie); });
+    fit();
+    drawBackground();
     redraw();
   }
   function redraw() {
     spreadTies();
+    obstacleCircles();
     incident.clear();
     var tieFragment = document.createDocumentFragment(), alterFragment = document.createDocumentFragment();
-    lines.clear(); nodes.clear();
+    lines.clear(); nodes.clear(); labelSpots.clear();
     ties.forEach(function (tie) {
       var path = tieNode(tie);
       lines.set(tie.id, path);
@@ -125,16 +284,25 @@
       });
     });
     alters.forEach(function (alter) { var node = alterNode(alter); nodes.set(alter.id, node); alterFragment.appendChild(node); });
-    tieLayer.replaceChildren(tieFragment);
-    alterLayer.replaceChildren(alterFragment);
+    layer.ties.replaceChildren(tieFragment);
+    layer.alters.replaceChildren(alterFragment);
+    placeLabels();
     if (selection && ((selection.kind === "alter" && !alters.has(selection.id)) || (selection.kind === "tie" && !ties.has(selection.id)))) {
       selection = null;
     }
     markSelection();
   }
+  // A contact on the move: its ties follow, and the names make room.
   function moveDrawn(id, x, y) {
     place(nodes.get(id), x, y);
+    var point = toScreen(x, y);
+    circles.forEach(function (circle) { if (circle.id === id) { circle.x = point[0]; circle.y = point[1]; } });
     (incident.get(id) || []).forEach(function (tieId) { lines.get(tieId).setAttribute("d", tiePath(ties.get(tieId))); });
+    placeLabels();
+  }
+  function rerouteTies() {
+    obstacleCircles();
+    lines.forEach(function (path, id) { path.setAttribute("d", tiePath(ties.get(id))); });
   }
   function record(steps) {
     steps.forEach(function (step) {
@@ -143,6 +311,7 @@
     });
   }
   function applySteps(steps) { record(steps); redraw(); }
+  new ResizeObserver(function () { if (fit()) { drawBackground(); redraw(); } }).observe(stage);
 
   var selection = null;  // {kind: "alter" | "tie" | "ego", id}
   function markSelection() {
@@ -458,7 +627,7 @@
       var point = svg.createSVGPoint();
       point.x = event.clientX; point.y = event.clientY;
       var local = point.matrixTransform(svg.getScreenCTM().inverse());
-      return [local.x / scale, local.y / scale];
+      return [local.x / frame.radius, local.y / frame.radius];
     }
 
     // Pointer: drag contacts, tap to select or to pick a tie's end, tap empty map to add there.
@@ -498,6 +667,7 @@
           var alter = alters.get(finished.id);
           alter.x = place[0]; alter.y = place[1];
           moveDrawn(finished.id, alter.x, alter.y);
+          rerouteTies();
           hint.textContent = "";
           select("alter", finished.id);
           commitMove(finished.id, finished.from);
@@ -523,9 +693,9 @@
         return;
       }
       if (kind) { select(kind, node.dataset.id); return; }
-      if (selection) { select(null); return; }
+      // A tap on the empty map adds a contact there, whatever was selected: one tap per new contact.
       var place = toMap(event);
-      if (Math.hypot(place[0], place[1]) > 1.02) { return; }
+      if (Math.hypot(place[0], place[1]) > 1.02) { select(null); return; }
       startAdd(sectorOf(place[0], place[1]).id, place[0], place[1]);
     }
 
@@ -611,6 +781,7 @@
       var done = keyMove;
       keyMove = null;
       hint.textContent = "";
+      rerouteTies();
       commitMove(done.id, done.from);
     }
 

@@ -29,7 +29,7 @@ def saved(page):
 def on_screen(page, x: float, y: float) -> tuple[float, float]:
     """Where a point of the map (ego at 0,0, outer edge at radius 1, y down) is on the screen."""
     return tuple(page.evaluate("""([x, y]) => { const svg = document.querySelector('svg.map');
-        const p = svg.createSVGPoint(); p.x = x * 100; p.y = y * 100;
+        const r = Number(svg.dataset.radius), p = svg.createSVGPoint(); p.x = x * r; p.y = y * r;
         const s = p.matrixTransform(svg.getScreenCTM()); return [s.x, s.y]; }""", [x, y]))
 
 

@@ -149,18 +149,18 @@ def _locale() -> str:
 
 
 def _drawing(state: dict) -> dict:
-    """What the map's page and script draw: the background (the same as in exports) and the styles."""
+    """What the map's page and script draw (static/netmap.js lays it out for the window's size)."""
     locale = _locale()
     sectors = _named(state["sectors"])
     rings = [network.label_text(ring["label"], locale) for ring in state["rings"]]
     config = {
-        "state": state, "sectors": sectors, "rings": rings, "ego_radius": network.EGO_RADIUS,
-        "scale": map_export.SCALE, "node_size": map_export.NODE_SIZE, "symbols": network.SYMBOL_PATHS,
+        "state": state, "sectors": sectors, "rings": rings, "ego_radius": network.EGO_RADIUS, "symbols": network.SYMBOL_PATHS,
         "tie_styles": network.TIE_STYLE, "tie_types": {key: gettext(label) for key, label in TIE_TYPES.items()},
         "messages": {key: gettext(text) for key, text in SCRIPT_MESSAGES.items()},
     }
-    return {"config": config, "sectors": sectors, "rings": rings, "background": map_export.background_svg(state, locale),
-            "markers": map_export.markers_svg(), "tie_types": TIE_TYPES, "directions": network.DIRECTIONS,
+    return {"config": config, "sectors": sectors, "rings": rings,
+            "markers": map_export.markers_svg(), "tie_types": TIE_TYPES,
+            "legend_dashes": {key: network.dash_array(key, 3) for key in TIE_TYPES}, "directions": network.DIRECTIONS,
             "strengths": network.STRENGTHS, "attributes": network.ALTER_ATTRIBUTES}
 
 
