@@ -6,8 +6,8 @@
 
   // Type and symbols grow with the map and stay readable on a small laptop: names >= 15 px.
   function sizes(radius, presenting) {
-    var unit = Math.min(1.9, Math.max(1, radius / 280)) * (presenting ? 1.25 : 1);
-    return { font: 15 * unit, symbol: 12 * unit, hit: Math.max(22, 12 * unit + 8), tie: 3 * unit,
+    var unit = Math.min(1.4, Math.max(1, radius / 320)) * (presenting ? 1.15 : 1);
+    return { font: 15 * unit, symbol: 12 * unit, hit: Math.max(23, 12 * unit + 9), tie: 3 * unit,
              egoFont: 15 * unit, ringFont: 13 * unit, sectorFont: 14 * unit, gap: 3 * unit };
   }
 
@@ -23,7 +23,7 @@
     var cells = this.cells;
     this.keys(box, function (key) { var list = cells.get(key); if (list) { list.push(box); } else { cells.set(key, [box]); } });
   };
-  Grid.prototype.hits = function (box, ignore) {
+  Grid.prototype.hits = function (box) {
     var cells = this.cells, hit = false;
     this.keys(box, function (key) {
       if (hit) { return; }
@@ -31,7 +31,7 @@
       if (!list) { return; }
       for (var n = 0; n < list.length; n++) {
         var other = list[n];
-        if (other.owner !== ignore && other.x0 < box.x1 && box.x0 < other.x1 && other.y0 < box.y1 && box.y0 < other.y1) { hit = true; return; }
+        if (other.x0 < box.x1 && box.x0 < other.x1 && other.y0 < box.y1 && box.y0 < other.y1) { hit = true; return; }
       }
     });
     return hit;
@@ -43,15 +43,16 @@
   function placeLabels(items, obstacles, bounds, pad) {
     pad = pad === undefined ? 2 : pad;
     var grid = new Grid(48), placed = new Map();
-    items.forEach(function (item) { grid.add({ x0: item.x - item.r, y0: item.y - item.r, x1: item.x + item.r, y1: item.y + item.r, owner: item.id }); });
+    items.forEach(function (item) { grid.add({ x0: item.x - item.r, y0: item.y - item.r, x1: item.x + item.r, y1: item.y + item.r }); });
     obstacles.forEach(function (box) { grid.add(box); });
     var order = items.slice().sort(function (a, b) {
       return (a.x * a.x + a.y * a.y) - (b.x * b.x + b.y * b.y) || (a.id < b.id ? -1 : 1);
     });
     order.forEach(function (item) {
       var spot = findSpot(item, grid, bounds, pad);
-      grid.add({ x0: spot.x - item.w / 2 - pad, y0: spot.y - item.h / 2 - pad, x1: spot.x + item.w / 2 + pad, y1: spot.y + item.h / 2 + pad, owner: null });
       placed.set(item.id, spot);
+      if (!spot) { return; }
+      grid.add({ x0: spot.x - item.w / 2 - pad, y0: spot.y - item.h / 2 - pad, x1: spot.x + item.w / 2 + pad, y1: spot.y + item.h / 2 + pad });
     });
     return placed;
   }
@@ -59,7 +60,7 @@
     var halfW = item.w / 2 + pad, halfH = item.h / 2 + pad, gap = item.r + 2;
     function free(x, y) {
       var box = { x0: x - halfW, y0: y - halfH, x1: x + halfW, y1: y + halfH };
-      return box.x0 >= bounds.x0 && box.y0 >= bounds.y0 && box.x1 <= bounds.x1 && box.y1 <= bounds.y1 && !grid.hits(box, item.id);
+      return box.x0 >= bounds.x0 && box.y0 >= bounds.y0 && box.x1 <= bounds.x1 && box.y1 <= bounds.y1 && !grid.hits(box);
     }
     for (var n = 0; n < NEAR.length; n++) {
       var dx = NEAR[n][0], dy = NEAR[n][1];
@@ -68,8 +69,8 @@
     }
     // Further out, first away from the centre, then turning to either side.
     var out = Math.atan2(item.y, item.x) || Math.PI / 2;
-    for (var step = 1; step <= 14; step++) {
-      var distance = gap + step * (item.h * 0.9);
+    for (var step = 1; step <= FAR_STEPS; step++) {
+      var distance = gap + step * item.h * 0.8;
       for (var turn = 0; turn < 16; turn++) {
         var angle = out + (turn % 2 ? -1 : 1) * Math.ceil(turn / 2) * Math.PI / 8;
         var ux = Math.cos(angle), uy = Math.sin(angle);
@@ -77,8 +78,9 @@
         if (free(cx, cy)) { return { x: cx, y: cy, leader: true }; }
       }
     }
-    return { x: item.x, y: item.y + gap + halfH, leader: false };  // a full map: below, as a last resort
+    return null;  // no room anywhere near: the name shows when its contact is selected, focused or pointed at
   }
+  var FAR_STEPS = 10;
 
   // A tie as a path: straight where it is clear, bent away from the centre and from contacts it would
   // run through, and spread sideways (offset, px) when several ties join the same two ends.

@@ -70,7 +70,8 @@
              box: { x0: left - 2, y0: y - height / 2 - 2, x1: left + width + 2, y1: y + height / 2 + 2 } };
   }
   function fit() {
-    var width = stage.clientWidth, height = stage.clientHeight;
+    var inside = stage.getBoundingClientRect(), border = stage.clientLeft * 2;
+    var width = inside.width - border, height = inside.height - border;
     if (!width || !height) { return false; }
     var presenting = document.body.classList.contains("presenting");
     var radius = Math.min(width, height) / 2 - 8, size = Layout.sizes(radius, presenting);
@@ -194,15 +195,18 @@
     var size = frame.size, items = [], height = size.font * 1.2;
     alters.forEach(function (alter) {
       var point = toScreen(alter.x, alter.y);
-      items.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol + 1, w: measure(alter.label, size.font), h: height });
+      items.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol * 1.25 + 1, w: measure(alter.label, size.font), h: height });  // symbols reach 1.2× their size
     });
     var bounds = { x0: -frame.width / 2 + 2, y0: -frame.height / 2 + 2, x1: frame.width / 2 - 2, y1: frame.height / 2 - 2 };
     var spots = Layout.placeLabels(items, obstacles, bounds);
     items.forEach(function (item) {
       var spot = spots.get(item.id), before = labelSpots.get(item.id), node = nodes.get(item.id);
-      if (!node || (before && before.x === spot.x && before.y === spot.y && before.cx === item.x && before.cy === item.y)) { return; }
-      labelSpots.set(item.id, { x: spot.x, y: spot.y, cx: item.x, cy: item.y });
+      var crowded = !spot;
+      spot = spot || { x: item.x, y: item.y + item.r + item.h / 2 + 2, leader: false };
+      if (!node || (before && before.x === spot.x && before.y === spot.y && before.cx === item.x && before.cy === item.y && before.crowded === crowded)) { return; }
+      labelSpots.set(item.id, { x: spot.x, y: spot.y, cx: item.x, cy: item.y, crowded: crowded });
       var label = node.lastChild, leader = node.childNodes[2];
+      label.classList.toggle("crowded", crowded);
       label.setAttribute("x", (spot.x - item.x).toFixed(1));
       label.setAttribute("y", (spot.y - item.y).toFixed(1));
       if (spot.leader) {
