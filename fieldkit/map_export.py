@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
-from . import __version__, maps, network
+from . import __version__, map_layout, maps, network
 from .i18n import N_, translate
 from .models import Interview, Organisation
 from .text import clean, clean_tree
@@ -20,8 +20,6 @@ from .vocabulary import TIE_TYPES
 if TYPE_CHECKING:
     import networkx as nx
 
-SCALE = 100  # SVG units per map radius
-NODE_SIZE = 3.4
 FORMATS = {"svg": "image/svg+xml", "png": "image/png", "graphml": "application/graphml+xml", "nc-csv": "application/zip"}
 SUFFIXES = {"svg": ".svg", "png": ".png", "graphml": ".graphml", "nc-csv": ".zip"}
 
@@ -85,24 +83,35 @@ def _slug(text: str) -> str:
 
 # Pictures --------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Sizes:
+    """An export's sizes in SVG units (pixels at 100 %). Printed across an A4 page's 16 cm, a name's
+    type comes out at 7 pt or more (checked as the picture is laid out)."""
+    radius: float = 320
+    font: float = 23
+    symbol: float = 15
+    tie: float = 3.5
+    ego_font: float = 21
+    ring_font: float = 17
+    sector_font: float = 18
+    legend_font: float = 18
+    title_font: float = 30
+    gap: float = 4
+
+
+PRINT_WIDTH_PT = 16 / 2.54 * 72  # 16 cm, an A4 page's text width
+MIN_PRINTED_PT = 7
+FONT = "DejaVu Sans, Arial, sans-serif"
+
+
 def svg(export: MapExport, locale: str) -> str:
-    """The map as a standalone SVG: rings, sectors, ties, contacts, title and legend."""
-    state = export.state
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="-190 -158 510 300" width="1530" height="900" '
-             'font-family="DejaVu Sans, Arial, sans-serif">',
-             '<rect x="-190" y="-158" width="510" height="300" fill="#ffffff"/>',
-             markers_svg(), background_svg(state, locale)]
-    positions = {alter["id"]: (alter["x"] * SCALE, alter["y"] * SCALE) for alter in state["alters"]}
-    parts += [_tie(tie, positions, offset) for tie, offset in _with_offsets(state["ties"])]
-    parts.append(f'<circle r="{network.EGO_RADIUS * SCALE:.1f}" fill="#ffffff" stroke="#222222" stroke-width="0.8"/>')
-    parts.append(_text(0, 1.5, export.organisation, 4, anchor="middle", weight="bold"))
-    symbols = {sector["id"]: sector for sector in state["sectors"]}
-    parts += [_alter(alter, symbols.get(alter["actor_type"])) for alter in state["alters"]]
-    parts.append(_text(-186, -146, state["title"], 7, weight="bold"))
-    parts.append(_text(-186, -138, " · ".join(filter(None, [export.organisation, export.interview_date])), 4.5, colour="#444444"))
-    parts.append(_legend(state, locale))
-    parts.append("</svg>")
-    return "\n".join(parts)
+    """The map as a standalone SVG: title, the map with every contact named, and the legend beside it."""
+    picture = _Picture(export, locale, Sizes())
+    printed = picture.sizes.font / picture.width * PRINT_WIDTH_PT
+    if printed < MIN_PRINTED_PT:  # a wide legend: larger type, laid out once more
+        grow = MIN_PRINTED_PT / printed * 1.02
+        picture = _Picture(export, locale, Sizes(font=Sizes.font * grow, legend_font=Sizes.legend_font * grow))
+    return picture.text()
 
 
 def png(export: MapExport, locale: str) -> bytes:
@@ -111,29 +120,195 @@ def png(export: MapExport, locale: str) -> bytes:
     return bytes(resvg_py.svg_to_bytes(svg_string=svg(export, locale), background="#ffffff"))
 
 
-def background_svg(state: dict, locale: str) -> str:
-    rings, sectors = state["rings"], state["sectors"]
-    parts = []
-    step = 2 * math.pi / len(sectors)
-    for index, sector in enumerate(sectors):
-        start, end = index * step, (index + 1) * step
-        x1, y1 = SCALE * math.sin(start), -SCALE * math.cos(start)
-        x2, y2 = SCALE * math.sin(end), -SCALE * math.cos(end)
-        large = 1 if step > math.pi else 0
-        parts.append(f'<path d="M 0 0 L {x1:.2f} {y1:.2f} A {SCALE} {SCALE} 0 {large} 1 {x2:.2f} {y2:.2f} Z" '
-                     f'fill="{sector["colour"]}" fill-opacity="0.08" stroke="#bbbbbb" stroke-width="0.4"/>')
-        middle = (index + 0.5) * step
-        lx, ly = 1.1 * SCALE * math.sin(middle), -1.1 * SCALE * math.cos(middle)
-        anchor = "middle" if abs(lx) < 20 else ("start" if lx > 0 else "end")
-        parts.append(_symbol(sector, lx - (7 if anchor == "start" else -7 if anchor == "end" else 0), ly - 1.5, 2.2))
-        parts.append(_text(lx, ly + 1.5 + (4 if anchor == "middle" else 0), network.label_text(sector["label"], locale),
-                           4.2, anchor=anchor, colour="#333333"))
-    for index in range(len(rings)):
-        radius = (network.EGO_RADIUS + (index + 1) * network.ring_width(len(rings))) * SCALE
-        parts.append(f'<circle r="{radius:.2f}" fill="none" stroke="#999999" stroke-width="0.5"/>')
-        middle = radius - network.ring_width(len(rings)) * SCALE / 2
-        parts.append(_text(1.5, -middle + 1.5, str(index + 1), 4, colour="#777777"))
-    return "\n".join(parts)
+class _Picture:
+    """One export picture, laid out around the map's centre and then framed with title and legend."""
+
+    def __init__(self, export: MapExport, locale: str, sizes: Sizes):
+        self.export, self.locale, self.sizes = export, locale, sizes
+        self.state = export.state
+        self.obstacles: list[map_layout.Box] = []
+        self.numbered: list[tuple[str, str]] = []  # contacts shown by number, for want of room: (number, name)
+        self.extent: list[map_layout.Box] = [map_layout.Box(-sizes.radius, -sizes.radius, sizes.radius, sizes.radius)]
+        self.background = self._background()
+        self.ring_numbers = self._ring_numbers()
+        self.ego = self._ego()
+        self.contacts, self.ties = self._contacts_and_ties()
+        self.legend, legend_width, legend_height = self._legend()
+        left, top = min(box.x0 for box in self.extent), min(box.y0 for box in self.extent)
+        right, bottom = max(box.x1 for box in self.extent), max(box.y1 for box in self.extent)
+        margin, header = 30, sizes.title_font * 2.6
+        self.origin = (margin - left, margin + header - top)  # where the map's centre lands
+        self.legend_at = (margin + (right - left) + 50, margin + header)
+        self.width = self.legend_at[0] + legend_width + margin
+        self.height = margin + header + max(bottom - top, legend_height) + margin
+
+    def text(self) -> str:
+        width, height = math.ceil(self.width), math.ceil(self.height)
+        sizes, export = self.sizes, self.export
+        subtitle = " · ".join(filter(None, [export.organisation, export.interview_date]))
+        return "\n".join([
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'font-family="{FONT}">',
+            f'<rect width="{width}" height="{height}" fill="#ffffff"/>', markers_svg(),
+            _text(30, 30 + sizes.title_font, self.state["title"], sizes.title_font, weight="bold"),
+            _text(30, 30 + sizes.title_font * 2.1, subtitle, sizes.legend_font, colour="#444444"),
+            f'<g transform="translate({self.origin[0]:.1f} {self.origin[1]:.1f})">',
+            self.background, self.ties, self.ego, self.contacts, self.ring_numbers, "</g>",
+            f'<g transform="translate({self.legend_at[0]:.1f} {self.legend_at[1]:.1f})">', self.legend, "</g>",
+            "</svg>"])
+
+    def _background(self) -> str:
+        sectors, radius = self.state["sectors"], self.sizes.radius
+        parts, step = [], 2 * math.pi / len(sectors)
+        for index, sector in enumerate(sectors):
+            start, end = index * step, (index + 1) * step
+            x1, y1, x2, y2 = radius * math.sin(start), -radius * math.cos(start), radius * math.sin(end), -radius * math.cos(end)
+            parts.append(f'<path d="M 0 0 L {x1:.1f} {y1:.1f} A {radius} {radius} 0 {int(step > math.pi)} 1 {x2:.1f} {y2:.1f} Z" '
+                         f'fill="{sector["colour"]}" fill-opacity="0.08" stroke="#9a9a9a" stroke-width="1"/>')
+            parts.append(self._sector_label(sector, (index + 0.5) * step))
+        rings = len(self.state["rings"])
+        for index in range(rings):
+            outer = (network.EGO_RADIUS + (index + 1) * network.ring_width(rings)) * radius
+            parts.append(f'<circle r="{outer:.1f}" fill="none" stroke="#8a8a8a" stroke-width="1.2"/>')
+        return "\n".join(parts)
+
+    def _sector_label(self, sector: dict, angle: float) -> str:
+        sizes = self.sizes
+        font = sizes.sector_font
+        name = network.label_text(sector["label"], self.locale)
+        lines = map_layout.wrap(name, font * 7, lambda text: map_layout.text_width(text, font), 3)
+        width, height = max(map_layout.text_width(line, font) for line in lines), len(lines) * font * 1.2
+        sin, cos, distance = math.sin(angle), -math.cos(angle), sizes.radius + sizes.gap * 2
+        anchor = "middle" if abs(sin) < 0.3 else "start" if sin > 0 else "end"
+        x, y = sin * distance, cos * distance + (math.copysign(height / 2, cos) if abs(sin) < 0.3 else 0)
+        left = x - width / 2 if anchor == "middle" else x if anchor == "start" else x - width
+        box = map_layout.Box(left - 2, y - height / 2 - 2, left + width + 2, y + height / 2 + 2)
+        self.obstacles.append(box)
+        self.extent.append(box)
+        return _lines(x, y, lines, font, anchor=anchor, colour="#222222", halo=True)
+
+    def _ring_numbers(self) -> str:
+        """Ring numbers on the border between the last and the first sector, drawn above the contacts."""
+        sizes, rings, parts = self.sizes, len(self.state["rings"]), []
+        for index in range(rings):
+            middle = (network.EGO_RADIUS + (index + 0.5) * network.ring_width(rings)) * sizes.radius
+            half = sizes.ring_font * 0.75
+            parts.append(f'<rect x="{-half:.1f}" y="{-middle - half:.1f}" width="{2 * half:.1f}" height="{2 * half:.1f}" '
+                         f'rx="{half / 2:.1f}" fill="#ffffff" stroke="#666666" stroke-width="1.2"/>')
+            parts.append(_lines(0, -middle, [str(index + 1)], sizes.ring_font, anchor="middle", weight="bold", colour="#333333"))
+            self.obstacles.append(map_layout.Box(-half - 2, -middle - half - 2, half + 2, -middle + half + 2))
+        return "\n".join(parts)
+
+    def _ego(self) -> str:
+        """The organisation in the centre, its name in the circle, or on a plate if it is too long for it."""
+        sizes, radius, name = self.sizes, network.EGO_RADIUS * self.sizes.radius, self.export.organisation
+        font, lines = sizes.ego_font, None
+
+        def measure(size):
+            return lambda text: map_layout.text_width(text, size, bold=True)
+
+        while font >= max(12, sizes.ego_font * 0.7) and lines is None:
+            wrapped = map_layout.wrap(name, radius * 1.7, measure(font), 3)
+            fits = len(wrapped) * font * 1.2 <= radius * 1.8 and all(measure(font)(line) <= radius * 1.8 for line in wrapped)
+            lines = wrapped if fits else None
+            font -= 0 if fits else 1
+        if lines is None:
+            font = sizes.ego_font * 0.85
+            lines = map_layout.wrap(name, font * 8, measure(font), 3)
+        width, height = max(measure(font)(line) for line in lines), len(lines) * font * 1.2
+        parts = [f'<circle r="{radius:.1f}" fill="#ffffff" stroke="#222222" stroke-width="2.5"/>']
+        if width > radius * 1.8 or height > radius * 1.8:
+            parts.append(f'<rect x="{-width / 2 - 4:.1f}" y="{-height / 2 - 2:.1f}" width="{width + 8:.1f}" height="{height + 4:.1f}" '
+                         f'rx="4" fill="#ffffff" stroke="#222222" stroke-width="1"/>')
+        parts.append(_lines(0, 0, lines, font, anchor="middle", weight="bold"))
+        half_w, half_h = max(radius, width / 2 + 4), max(radius, height / 2 + 2)
+        self.obstacles.append(map_layout.Box(-half_w, -half_h, half_w, half_h))
+        return "\n".join(parts)
+
+    def _contacts_and_ties(self) -> tuple[str, str]:
+        sizes, radius = self.sizes, self.sizes.radius
+        alters = self.state["alters"]
+        positions = {alter["id"]: (alter["x"] * radius, alter["y"] * radius) for alter in alters}
+        reach = sizes.symbol * 1.25 + 1  # symbols reach 1.2× their size
+        circles = [map_layout.Circle(None, 0, 0, network.EGO_RADIUS * radius + sizes.tie * 2)]
+        circles += [map_layout.Circle(alter["id"], *positions[alter["id"]], sizes.symbol + sizes.tie * 1.5) for alter in alters]
+        ties = []
+        for tie, offset in _with_offsets(self.state["ties"]):
+            start = positions.get(tie["source_id"], (0, 0))
+            start_gap = network.EGO_RADIUS * radius if tie["source_id"] is None else sizes.symbol + 2
+            path = map_layout.tie_path(start, positions[tie["target_id"]], start_gap, sizes.symbol + 2, offset * sizes.tie * 1.6,
+                                       circles, (tie["source_id"], tie["target_id"]))
+            ties.append(_tie(tie, path, sizes.tie))
+        labels = [map_layout.Label(alter["id"], *positions[alter["id"]], reach, map_layout.text_width(alter["label"], sizes.font),
+                                   sizes.font * 1.2) for alter in alters]
+        # Names may reach beyond the rim, a little to the sides (the page is only so wide), more above and below.
+        bounds = map_layout.Box(-radius - 150, -radius - 140, radius + 150, radius + 140)
+        numbers = {alter["id"]: str(index + 1) for index, alter in enumerate(alters)}
+
+        def numbered(label: map_layout.Label) -> map_layout.Label:  # no room for the name: its number, resolved in the legend
+            return map_layout.Label(label.id, label.x, label.y, label.r, map_layout.text_width(numbers[label.id], sizes.font) + 4, label.h)
+
+        spots = map_layout.place_labels(labels, self.obstacles, bounds, short=numbered)
+        symbols = {sector["id"]: sector for sector in self.state["sectors"]}
+        parts = []
+        for alter, label in zip(alters, labels):
+            x, y = positions[alter["id"]]
+            parts.append(_symbol(symbols.get(alter["actor_type"]) or {"colour": "#777777", "symbol": "circle"}, x, y, sizes.symbol))
+            spot = spots[alter["id"]] or map_layout.Spot(x, y + reach + label.h / 2 + 2, False, short=True)  # a full map: below
+            text = numbers[alter["id"]] if spot.short else alter["label"]
+            if spot.short:
+                self.numbered.append((numbers[alter["id"]], alter["label"]))
+                label = numbered(label)
+            if spot.leader:
+                parts.append(_leader(x, y, spot, label, sizes.symbol + 1))
+            parts.append(_lines(spot.x, spot.y, [text], sizes.font, anchor="middle", weight="bold" if spot.short else "normal", halo=True))
+            self.extent.append(map_layout.Box(spot.x - label.w / 2, spot.y - label.h / 2, spot.x + label.w / 2, spot.y + label.h / 2))
+        return "\n".join(parts), "\n".join(ties)
+
+    def _legend(self) -> tuple[str, float, float]:
+        """Actor types, tie kinds (patterns without arrowheads; one sample says what an arrow means), rings."""
+        sizes, locale, font = self.sizes, self.locale, self.sizes.legend_font
+        line, y, parts, widths = font * 1.6, 0.0, [], []
+
+        def heading(text: str) -> None:
+            nonlocal y
+            y += line
+            parts.append(_lines(0, y, [text], font * 1.05, weight="bold"))
+            widths.append(map_layout.text_width(text, font * 1.05, bold=True))
+
+        def entry(sample, text: str, indent: float) -> None:
+            nonlocal y
+            y += line
+            parts.append(sample(y) if sample else "")
+            parts.append(_lines(indent, y, [text], font))
+            widths.append(indent + map_layout.text_width(text, font))
+
+        heading(translate(N_("Actor types"), locale))
+        for sector in self.state["sectors"]:
+            entry(lambda at, sector=sector: _symbol(sector, 12, at, font * 0.45), network.label_text(sector["label"], locale), 34)
+        y += font * 0.6
+        heading(translate(N_("Ties"), locale))
+        for key, label in TIE_TYPES.items():
+            style = network.TIE_STYLE[key]
+            dash = network.dash_array(key, sizes.tie)
+            entry(lambda at, style=style, dash=dash: (
+                f'<path d="M 2 {at:.1f} H 54" stroke="{style["colour"]}" stroke-width="{sizes.tie}" stroke-linecap="{style["cap"]}"'
+                + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"), translate(label, locale), 66)
+        entry(lambda at: (f'<path d="M 2 {at:.1f} H 44" stroke="#444444" stroke-width="2.5"/>'
+                          f'<path d="M 42 {at - 6:.1f} L 56 {at:.1f} L 42 {at + 6:.1f} Z" fill="#444444"/>'),
+              translate(N_("Direction of a tie"), locale), 66)
+        y += font * 0.6
+        heading(translate(N_("Rings, from the centre"), locale))
+        for index, ring in enumerate(self.state["rings"]):
+            entry(None, f"{index + 1}  {network.label_text(ring['label'], locale)}", 0)
+        y += font * 0.6
+        entry(None, translate(N_("Thicker lines, stronger ties."), locale), 0)
+        if self.numbered:
+            y += font * 0.6
+            heading(translate(N_("Contacts shown by number"), locale))
+            for number, name in self.numbered:
+                entry(None, f"{number}  {name}", 0)
+        return "\n".join(part for part in parts if part), max(widths), y + font
 
 
 def _with_offsets(ties: list[dict]):
@@ -148,31 +323,20 @@ def _with_offsets(ties: list[dict]):
             yield tie, flip * (index - (len(group) - 1) / 2) * 5
 
 
-def tie_path(start: tuple, end: tuple, offset: float, start_gap: float, end_gap: float) -> str:
-    (x1, y1), (x2, y2) = start, end
-    length = math.hypot(x2 - x1, y2 - y1) or 1
-    ux, uy = (x2 - x1) / length, (y2 - y1) / length
-    x1, y1, x2, y2 = x1 + ux * start_gap, y1 + uy * start_gap, x2 - ux * end_gap, y2 - uy * end_gap
-    cx, cy = (x1 + x2) / 2 - uy * offset * 2, (y1 + y2) / 2 + ux * offset * 2
-    return f"M {x1:.2f} {y1:.2f} Q {cx:.2f} {cy:.2f} {x2:.2f} {y2:.2f}"
-
-
-def _tie(tie: dict, positions: dict, offset: float) -> str:
+def _tie(tie: dict, path: str, base_width: float) -> str:
     style = network.TIE_STYLE[tie["type"]]
-    ego_gap = network.EGO_RADIUS * SCALE
-    start = positions.get(tie["source_id"], (0, 0))
-    gaps = (ego_gap if tie["source_id"] is None else NODE_SIZE + 1, NODE_SIZE + 1)
+    width = base_width * (0.75 + 0.25 * tie["strength"])
     markers = {"forward": ' marker-end="url(#arrow-{t})"', "backward": ' marker-start="url(#arrow-{t})"',
                "mutual": ' marker-start="url(#arrow-{t})" marker-end="url(#arrow-{t})"'}
     marker = markers.get(tie["direction"], "").format(t=tie["type"])
-    dash = f' stroke-dasharray="{style["dash"]}"' if style["dash"] else ""
-    return (f'<path d="{tie_path(start, positions[tie["target_id"]], offset, *gaps)}" fill="none" '
-            f'stroke="{style["colour"]}" stroke-width="{0.35 + 0.35 * tie["strength"]:.2f}"{dash}{marker}/>')
+    dash = network.dash_array(tie["type"], width)
+    return (f'<path d="{path}" fill="none" stroke="{style["colour"]}" stroke-width="{width:.2f}" stroke-linecap="{style["cap"]}"'
+            + (f' stroke-dasharray="{dash}"' if dash else "") + f"{marker}/>")
 
 
 def markers_svg() -> str:
     markers = "".join(
-        f'<marker id="arrow-{key}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" markerHeight="5" '
+        f'<marker id="arrow-{key}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="4" markerHeight="4" '
         f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 Z" fill="{style["colour"]}"/></marker>'
         for key, style in network.TIE_STYLE.items())
     return f"<defs>{markers}</defs>"
@@ -180,47 +344,32 @@ def markers_svg() -> str:
 
 def _symbol(sector: dict, x: float, y: float, size: float) -> str:
     return (f'<path d="{network.SYMBOL_PATHS[sector["symbol"]]}" transform="translate({x:.2f} {y:.2f}) scale({size})" '
-            f'fill="{sector["colour"]}" stroke="#222222" stroke-width="{0.3 / size:.3f}"/>')
+            f'fill="{sector["colour"]}" stroke="#222222" stroke-width="{1.5 / size:.3f}"/>')
 
 
-def _alter(alter: dict, sector: dict) -> str:
-    sector = sector or {"colour": "#777777", "symbol": "circle"}
-    x, y = alter["x"] * SCALE, alter["y"] * SCALE
-    return _symbol(sector, x, y, NODE_SIZE) + _text(x, y + NODE_SIZE + 4.5, alter["label"], 4.2, anchor="middle", halo=True)
+def _leader(x: float, y: float, spot: "map_layout.Spot", label: "map_layout.Label", start: float) -> str:
+    """A thin line from a symbol to its name, where the name had to move away."""
+    dx, dy = spot.x - x, spot.y - y
+    distance = math.hypot(dx, dy) or 1
+    reach = distance - min(abs(label.w / 2 / (dx / distance or 1e-9)), abs(label.h / 2 / (dy / distance or 1e-9)))
+    reach = max(start, reach)
+    return (f'<line x1="{x + dx / distance * start:.1f}" y1="{y + dy / distance * start:.1f}" x2="{x + dx / distance * reach:.1f}" '
+            f'y2="{y + dy / distance * reach:.1f}" stroke="#555555" stroke-width="1.2"/>')
 
 
-def _text(x, y, content: str, size: float, anchor: str = "start", weight: str = "normal", colour: str = "#111111",
-          halo: bool = False) -> str:
-    halo_attrs = ' stroke="#ffffff" stroke-width="1.2" paint-order="stroke" stroke-linejoin="round"' if halo else ""
-    return (f'<text x="{x:.2f}" y="{y:.2f}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" '
-            f'fill="{colour}"{halo_attrs}>{escape(content)}</text>')
+def _lines(x: float, y: float, lines: list[str], size: float, anchor: str = "start", weight: str = "normal",
+           colour: str = "#111111", halo: bool = False) -> str:
+    """Text in lines centred on y (each line's middle: dominant-baseline central)."""
+    halo_attrs = ' stroke="#ffffff" stroke-width="3.5" paint-order="stroke" stroke-linejoin="round"' if halo else ""
+    spans = "".join(f'<tspan x="{x:.1f}" y="{y + (index - (len(lines) - 1) / 2) * size * 1.2:.1f}" dominant-baseline="central">'
+                    f"{escape(line)}</tspan>" for index, line in enumerate(lines))
+    return (f'<text font-size="{size:.1f}" text-anchor="{anchor}" font-weight="{weight}" fill="{colour}"{halo_attrs}>'
+            f"{spans}</text>")
 
 
-def _legend(state: dict, locale: str) -> str:
-    x, y = 150, -125
-    parts = [_text(x, y, translate(N_("Actor types"), locale), 5, weight="bold")]
-    for sector in state["sectors"]:
-        y += 8
-        parts.append(_symbol(sector, x + 3, y - 1.5, 2.4))
-        parts.append(_text(x + 9, y, network.label_text(sector["label"], locale), 4.2))
-    y += 14
-    parts.append(_text(x, y, translate(N_("Ties"), locale), 5, weight="bold"))
-    for key, label in TIE_TYPES.items():
-        y += 8
-        style = network.TIE_STYLE[key]
-        dash = f' stroke-dasharray="{style["dash"]}"' if style["dash"] else ""
-        parts.append(f'<path d="M {x} {y - 1.5} H {x + 14}" stroke="{style["colour"]}" stroke-width="1"{dash} '
-                     f'marker-end="url(#arrow-{key})"/>')
-        parts.append(_text(x + 18, y, translate(label, locale), 4.2))
-    y += 14
-    parts.append(_text(x, y, translate(N_("Rings, from the centre"), locale), 5, weight="bold"))
-    for index, ring in enumerate(state["rings"]):
-        y += 8
-        parts.append(_text(x, y, f"{index + 1}  {network.label_text(ring['label'], locale)}", 4.2))
-    y += 10
-    parts.append(_text(x, y, translate(N_("Arrows show the direction of a tie; thicker lines, stronger ties."), locale), 3.4,
-                       colour="#444444"))
-    return "\n".join(parts)
+def _text(x, y, content: str, size: float, weight: str = "normal", colour: str = "#111111") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" font-weight="{weight}" fill="{colour}">'
+            f"{escape(content)}</text>")
 
 
 # Data for analysis -----------------------------------------------------------------------------------

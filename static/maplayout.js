@@ -118,7 +118,7 @@
       while (last.length > 1 && measure(last + "…") > width) { last = last.slice(0, -1); }
       result = result.slice(0, lines - 1).concat([last.trim() + "…"]);
     }
-    return result;
+    return result.length ? result : [""];
   }
 
   global.MapLayout = { sizes: sizes, placeLabels: placeLabels, tiePath: tiePath, wrap: wrap };

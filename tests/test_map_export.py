@@ -151,23 +151,29 @@ def test_network_canvas_writes_one_empty_edge_list_without_ties_among_contacts()
                                                    "networkCanvasSourceUUID,networkCanvasTargetUUID,direction,strength,note\r\n")
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def texts_of(svg_text: str) -> list[str]:
+    return ["".join(element.itertext()) for element in ET.fromstring(svg_text).iter(f"{SVG}text")]
+
+
 def test_svg_is_valid_xml_with_every_contact_and_the_legend():
     export = make_export()
-    text = map_export.svg(export, "de")
-    root = ET.fromstring(text)
-    texts = [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
-    assert "Frauentreff <Demo> & Co" in texts
+    texts = texts_of(map_export.svg(export, "de"))
+    assert "Frauentreff <Demo> & Co · 2026-11-26" in texts
     assert {"Jobcenter", "Moschee", "Caritas", "=Verein"} <= set(texts)
     assert {"Akteurstypen", "Beziehungen", "Kooperation", "Machtasymmetrie / einseitige Arbeit", "Sehr wichtig"} <= {
         t.split("  ")[-1] for t in texts}
-    assert "Actor types" in [e.text for e in ET.fromstring(map_export.svg(export, "en")).iter("{http://www.w3.org/2000/svg}text")]
+    assert "Actor types" in texts_of(map_export.svg(export, "en"))
 
 
 def test_png_is_a_picture_of_the_svg():
-    data = map_export.png(make_export(), "de")
+    export = make_export()
+    data = map_export.png(export, "de")
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1530, 900)
+    root = ET.fromstring(map_export.svg(export, "de"))
+    assert struct.unpack(">II", data[16:24]) == (int(root.get("width")), int(root.get("height")))
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +257,99 @@ def test_every_export_survives_every_character_a_user_can_paste(label, note, tit
 
 def test_a_vertical_tab_becomes_a_line_break():
     assert clean("Erste Zeile\x0bzweite\x00\ud800 Zeile") == "Erste Zeile\nzweite Zeile"
+
+
+def crowded_export(contacts: int = 40) -> map_export.MapExport:
+    """40 contacts at random places with random ties, as in the window's test of a crowded map."""
+    import math
+    import random
+
+    chance = random.Random(40)
+    export = make_export()
+    sectors = [sector["id"] for sector in export.state["sectors"]]
+    alters = []
+    for number in range(contacts):
+        radius, angle = chance.uniform(0.18, 0.97), chance.uniform(0, 2 * math.pi)
+        alters.append({"id": str(uuid.uuid4()), "label": f"Beratungsstelle {number + 1}", "actor_type": chance.choice(sectors),
+                       "x": round(radius * math.sin(angle), 4), "y": round(-radius * math.cos(angle), 4), "attributes": {}})
+    export.state["alters"] = alters
+    export.state["ties"] = [{"id": str(uuid.uuid4()), "source_id": None if number % 3 == 0 else chance.choice(alters)["id"],
+                             "target_id": alters[number]["id"], "type": kind, "direction": "forward", "strength": 1 + number % 3,
+                             "note": ""} for number, kind in enumerate(list(network.TIE_STYLE) * 6)]
+    return export
+
+
+def picture(export, locale="de"):
+    """The SVG's parts: its width, the map's names as boxes, its symbols as boxes, the legend's left edge."""
+    root = ET.fromstring(map_export.svg(export, locale))
+    groups = [group for group in root.iter(f"{SVG}g")]
+    map_group, legend_group = groups[0], groups[1]
+    shift = [float(v) for v in re.findall(r"[-\d.]+", map_group.get("transform"))]
+    names, symbols = [], []
+    for element in map_group:
+        if element.tag == f"{SVG}text" and element.get("stroke") == "#ffffff" and element.get("text-anchor") == "middle":
+            size = float(element.get("font-size"))
+            for span in element:
+                x, y = float(span.get("x")) + shift[0], float(span.get("y")) + shift[1]
+                width = map_export.map_layout.text_width(span.text or "", size, bold=element.get("font-weight") == "bold")
+                names.append((span.text, size, (x - width / 2, y - size * 0.6, x + width / 2, y + size * 0.6)))
+        if element.tag == f"{SVG}path" and "scale(" in (element.get("transform") or ""):
+            x, y, scale = [float(v) for v in re.findall(r"[-\d.]+", element.get("transform"))]
+            reach = scale * 1.2
+            symbols.append((x + shift[0] - reach, y + shift[1] - reach, x + shift[0] + reach, y + shift[1] + reach))
+    legend_left = float(re.findall(r"[-\d.]+", legend_group.get("transform"))[0])
+    return root, float(root.get("width")), names, symbols, legend_left, map_group
+
+
+def boxes_overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("make", [make_export, crowded_export])
+def test_exported_names_are_readable_in_print_and_overlap_nothing(make):
+    root, width, names, symbols, legend_left, _ = picture(make())
+    assert names
+    for name, size, box in names:
+        assert size / width * map_export.PRINT_WIDTH_PT >= 7, f"{name!r} prints below 7 pt at 16 cm"
+        assert box[2] < legend_left, f"{name!r} runs into the legend"
+        for symbol in symbols:
+            assert not boxes_overlap(box, symbol), f"{name!r} covers a symbol"
+    for index, (name, _, box) in enumerate(names):
+        for other, _, other_box in names[index + 1:]:
+            assert not boxes_overlap(box, other_box), f"{name!r} and {other!r} overlap"
+
+
+def test_a_crowded_export_numbers_the_contacts_it_has_no_room_to_name():
+    export = crowded_export(90)
+    texts = texts_of(map_export.svg(export, "de"))
+    assert "Kontakte mit Nummer" in texts
+    numbered = [text for text in texts if re.fullmatch(r"\d+  Beratungsstelle \d+", text)]
+    assert numbered and all(text.split("  ")[0] == text.split()[-1] for text in numbered)
+    named = {text for text in texts if re.fullmatch(r"Beratungsstelle \d+", text)}
+    assert len(named) + len(numbered) == 90
+
+
+def test_tie_kinds_differ_in_greyscale_and_the_legend_shows_no_arrowheads_on_them():
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    styles = network.TIE_STYLE
+    assert all(1.05 / (luminance(style["colour"]) + 0.05) >= 4.5 for style in styles.values()), "a faint line in greyscale"
+    assert len({(style["dash"], style["cap"]) for style in styles.values()}) == len(styles), "two kinds share a pattern"
+    root, _, _, _, _, map_group = picture(make_export())
+    legend = list(root.iter(f"{SVG}g"))[1]
+    samples = [path for path in legend.iter(f"{SVG}path") if path.get("stroke") in {s["colour"] for s in styles.values()}]
+    assert len(samples) == len(styles) and not any(path.get("marker-end") or path.get("marker-start") for path in samples)
+    drawn = {path.get("stroke"): path.get("stroke-dasharray") for path in map_group.iter(f"{SVG}path") if path.get("fill") == "none"
+             and path.get("stroke") in {s["colour"] for s in styles.values()}}
+    assert len(set(drawn.values())) == len(drawn)
+
+
+def test_ring_numbers_are_drawn_above_the_contacts():
+    _, _, _, _, _, map_group = picture(make_export())
+    children = list(map_group)
+    last_symbol = max(index for index, element in enumerate(children) if "scale(" in (element.get("transform") or ""))
+    numbers = [index for index, element in enumerate(children) if element.tag == f"{SVG}text" and "".join(element.itertext()) in "1234"]
+    assert len(numbers) == 4 and min(numbers) > last_symbol
