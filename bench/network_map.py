@@ -10,6 +10,8 @@ Measured from chromium's performance trace (devtools.timeline), so parsing, styl
   script, and the rest up to that paint. Goal < 150 ms.
 - drag frame: the contact with the most ties dragged by real pointer moves; per animation frame, the
   renderer main thread's busy time within it (event handlers, script, style, layout, paint). Goal p95 < 8 ms.
+- label placement (static/maplayout.js, the Placer's placeAll and move, timed by a wrapper the benchmark
+  puts around them): its share of the first draw and of each drag update, for the 300 names.
 A saved move (one contact moved, as the editor sends it at the end of a drag) on a map whose log holds
 100, 1,000 and 10,000 events: in process through maps.change, and over HTTP, each beside its floor in the
 same run, the same two writes (the contact's UPDATE and the event's INSERT) in one commit, in process and
@@ -131,11 +133,32 @@ def frame_work_ms(events: list[dict]) -> list[float]:
     return frames
 
 
-def browser_runs(server: LocalServer, interview_id: str, map_id: str, alter_id: str) -> tuple[list, list]:
-    paints, frames = [], []
+# Times every call of the page's label placement, without touching the app's code.
+TIME_LABELS = """
+(() => {
+  window.labelTimes = [];
+  let layout;
+  Object.defineProperty(window, "MapLayout", { configurable: true, get: () => layout, set: (value) => {
+    ["placeAll", "move"].forEach((name) => {
+      const original = value.Placer.prototype[name];
+      value.Placer.prototype[name] = function () {
+        const started = performance.now(), result = original.apply(this, arguments);
+        window.labelTimes.push(performance.now() - started);
+        return result;
+      };
+    });
+    layout = value;
+  } });
+})();
+"""
+
+
+def browser_runs(server: LocalServer, interview_id: str, map_id: str, alter_id: str) -> tuple[list, list, list, list]:
+    paints, frames, first_labels = [], [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(TIME_LABELS)
         page.goto(server.launch_url)
         editor = server.launch_url.split("/launch")[0] + f"/interviews/{interview_id}/maps/{map_id}"
         page.goto(editor)  # warm: the browser's cache holds the static files, as in daily use
@@ -148,9 +171,11 @@ def browser_runs(server: LocalServer, interview_id: str, map_id: str, alter_id: 
             events = json.loads(browser.stop_tracing())["traceEvents"]
             assert page.locator(".map .alter").count() == ALTERS and page.locator(".map .tie").count() == TIES
             paints.append(first_paint_ms(events))
+            first_labels.append(page.evaluate("window.labelTimes[0]"))
         box = page.locator(f'.alter[data-id="{alter_id}"] path').bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+        page.evaluate("window.labelTimes = []")
         page.mouse.move(x, y)
         page.mouse.down()
         for step in range(1, 241):  # a slow circle, as a hand drags
@@ -159,8 +184,9 @@ def browser_runs(server: LocalServer, interview_id: str, map_id: str, alter_id: 
         page.mouse.up()
         page.wait_for_timeout(300)
         frames = frame_work_ms(json.loads(browser.stop_tracing())["traceEvents"])
+        drag_labels = page.evaluate("window.labelTimes")
         browser.close()
-    return paints, frames
+    return paints, frames, first_labels, drag_labels
 
 
 # A saved move as the history grows -----------------------------------------------------------------------
@@ -268,7 +294,7 @@ def main() -> None:
         print(f"drawn through maps.change: {ALTERS} contacts, {TIES} ties in {time.perf_counter() - started:.1f} s")
         server = LocalServer(app)
         server.start()
-        paints, frames = browser_runs(server, interview_id, map_id, alter_id)
+        paints, frames, first_labels, drag_labels = browser_runs(server, interview_id, map_id, alter_id)
         series = move_series(server, vault)
         server.shutdown()
         vault.lock()
@@ -282,6 +308,8 @@ def main() -> None:
           f"with its layout: {script:.1f} ms), its first paint ends at {painted:.1f} ms")
     p95 = statistics.quantiles(frames, n=100)[94]
     print(f"drag frame, main-thread work per animation frame: {summary(frames)}, p95 {p95:.2f} ms  goal < 8 ms")
+    print(f"label placement of {ALTERS} names: in the first draw {summary(first_labels)}; per drag update "
+          f"{summary(drag_labels)}, p95 {statistics.quantiles(drag_labels, n=100)[94]:.2f} ms")
     for logged, process, process_floor, over_http, http_floor in series:
         print(f"saved move, log of {logged:,} events: in process {process:.2f} ms (floor {process_floor:.2f} ms, "
               f"{process / process_floor:.1f}×), over HTTP {over_http:.2f} ms (floor {http_floor:.2f} ms, "

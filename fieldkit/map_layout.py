@@ -78,7 +78,7 @@ class _Grid:
 
 
 NEAR = [(0, 1), (0, -1), (1, 0), (-1, 0), (0.75, 0.75), (-0.75, 0.75), (0.75, -0.75), (-0.75, -0.75)]
-FAR_STEPS = 10
+FAR_STEPS, TURNS = 6, 12
 
 
 def place_labels(items: list[Label], obstacles: list[Box], bounds: Box, pad: float = 2,
@@ -121,8 +121,8 @@ def _find_spot(item: Label, grid: _Grid, bounds: Box, pad: float) -> Optional[Sp
     out = math.atan2(item.y, item.x) or math.pi / 2
     for step in range(1, FAR_STEPS + 1):
         distance = gap + step * item.h * 0.8
-        for turn in range(16):
-            angle = out + (-1 if turn % 2 else 1) * math.ceil(turn / 2) * math.pi / 8
+        for turn in range(TURNS):
+            angle = out + (-1 if turn % 2 else 1) * math.ceil(turn / 2) * 2 * math.pi / TURNS
             ux, uy = math.cos(angle), math.sin(angle)
             x, y = item.x + ux * distance + ux * half_w, item.y + uy * distance + uy * half_h
             if free(x, y):

@@ -163,7 +163,7 @@
 
   // The drawing -------------------------------------------------------------------------------------
   var alters = new Map(), ties = new Map(), nodes = new Map(), lines = new Map(), incident = new Map();
-  var obstacles = [], labelSpots = new Map();
+  var obstacles = [];
 
   function element(name, attributes, parent) {
     var node = document.createElementNS(SVG, name);
@@ -178,7 +178,6 @@
     element("circle", { "class": "hit", r: size.hit.toFixed(1) }, group);
     element("path", { d: config.symbols[sector.symbol], fill: sector.colour, "class": "symbol",
                       transform: "scale(" + size.symbol.toFixed(2) + ")", "stroke-width": (1.5 / size.symbol).toFixed(3) }, group);
-    element("line", { "class": "leader", x1: 0, y1: 0, x2: 0, y2: 0, visibility: "hidden" }, group);
     var label = element("text", { "class": "label", "text-anchor": "middle", "dominant-baseline": "central", "font-size": size.font.toFixed(1) }, group);
     label.textContent = alter.label;
     group.setAttribute("aria-label", alter.label + ", " + sector.name + ", " + messages.ring + " " + (ringOf(alter.x, alter.y) + 1));
@@ -191,35 +190,36 @@
   }
 
   // Names: placed together, so none covers another, a symbol, a ring number or the organisation.
+  var placer = null;
+  function labelItem(alter) {
+    var size = frame.size, point = toScreen(alter.x, alter.y);
+    // symbols reach 1.2× their size
+    return { id: alter.id, x: point[0], y: point[1], r: size.symbol * 1.25 + 1, w: measure(alter.label, size.font), h: size.font * 1.2 };
+  }
   function placeLabels() {
-    var size = frame.size, items = [], height = size.font * 1.2;
-    alters.forEach(function (alter) {
-      var point = toScreen(alter.x, alter.y);
-      items.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol * 1.25 + 1, w: measure(alter.label, size.font), h: height });  // symbols reach 1.2× their size
-    });
     var bounds = { x0: -frame.width / 2 + 2, y0: -frame.height / 2 + 2, x1: frame.width / 2 - 2, y1: frame.height / 2 - 2 };
-    var spots = Layout.placeLabels(items, obstacles, bounds);
-    items.forEach(function (item) {
-      var spot = spots.get(item.id), before = labelSpots.get(item.id), node = nodes.get(item.id);
-      var crowded = !spot;
+    var items = [];
+    alters.forEach(function (alter) { items.push(labelItem(alter)); });
+    placer = new Layout.Placer(obstacles, bounds);
+    showLabels(placer.placeAll(items));
+  }
+  function showLabels(spots) {
+    spots.forEach(function (spot, id) {
+      var node = nodes.get(id), item = placer.labels.get(id).item;
+      if (!node) { return; }
+      var crowded = !spot, label = node.lastChild, leader = node.querySelector(".leader");
       spot = spot || { x: item.x, y: item.y + item.r + item.h / 2 + 2, leader: false };
-      if (!node || (before && before.x === spot.x && before.y === spot.y && before.cx === item.x && before.cy === item.y && before.crowded === crowded)) { return; }
-      labelSpots.set(item.id, { x: spot.x, y: spot.y, cx: item.x, cy: item.y, crowded: crowded });
-      var label = node.lastChild, leader = node.childNodes[2];
       label.classList.toggle("crowded", crowded);
       label.setAttribute("x", (spot.x - item.x).toFixed(1));
       label.setAttribute("y", (spot.y - item.y).toFixed(1));
-      if (spot.leader) {
-        var dx = spot.x - item.x, dy = spot.y - item.y, distance = Math.hypot(dx, dy) || 1;
-        var reach = distance - Math.min(Math.abs(item.w / 2 / (dx / distance || 1e-9)), Math.abs(item.h / 2 / (dy / distance || 1e-9)));
-        leader.setAttribute("x1", (dx / distance * (size.symbol + 1)).toFixed(1));
-        leader.setAttribute("y1", (dy / distance * (size.symbol + 1)).toFixed(1));
-        leader.setAttribute("x2", (dx / distance * Math.max(size.symbol + 1, reach)).toFixed(1));
-        leader.setAttribute("y2", (dy / distance * Math.max(size.symbol + 1, reach)).toFixed(1));
-        leader.setAttribute("visibility", "visible");
-      } else {
-        leader.setAttribute("visibility", "hidden");
-      }
+      if (!spot.leader) { if (leader) { leader.remove(); } return; }
+      leader = leader || node.insertBefore(element("line", { "class": "leader" }), label);
+      var dx = spot.x - item.x, dy = spot.y - item.y, distance = Math.hypot(dx, dy) || 1, start = frame.size.symbol + 1;
+      var reach = Math.max(start, distance - Math.min(Math.abs(item.w / 2 / (dx / distance || 1e-9)), Math.abs(item.h / 2 / (dy / distance || 1e-9))));
+      leader.setAttribute("x1", (dx / distance * start).toFixed(1));
+      leader.setAttribute("y1", (dy / distance * start).toFixed(1));
+      leader.setAttribute("x2", (dx / distance * reach).toFixed(1));
+      leader.setAttribute("y2", (dy / distance * reach).toFixed(1));
     });
   }
 
@@ -227,16 +227,17 @@
   var circles = [];
   function obstacleCircles() {
     var size = frame.size;
-    circles = [{ id: "ego", x: 0, y: 0, r: egoRadius * frame.radius + size.tie * 2 }];
+    var list = [{ id: "ego", x: 0, y: 0, r: egoRadius * frame.radius + size.tie * 2 }];
     alters.forEach(function (alter) {
       var point = toScreen(alter.x, alter.y);
-      circles.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol + size.tie * 1.5 });
+      list.push({ id: alter.id, x: point[0], y: point[1], r: size.symbol + size.tie * 1.5 });
     });
+    circles = Layout.byX(list);
   }
   function tiePath(tie) {
     var size = frame.size, start = positionOf(tie.source_id), end = positionOf(tie.target_id);
     var startGap = tie.source_id ? size.symbol + 2 : egoRadius * frame.radius, endGap = size.symbol + 2;
-    return Layout.tiePath(start, end, startGap, endGap, (tie.offset || 0) * size.tie * 1.6, circles, [tie.source_id || "ego", tie.target_id]);
+    return Layout.tiePath(start, end, startGap, endGap, (tie.offset || 0) * size.tie * 1.6, circles, tie.source_id || "ego", tie.target_id);
   }
   function tieWidth(tie) { return frame.size.tie * (0.75 + 0.25 * tie.strength); }
   function tieNode(tie) {
@@ -278,7 +279,7 @@
     obstacleCircles();
     incident.clear();
     var tieFragment = document.createDocumentFragment(), alterFragment = document.createDocumentFragment();
-    lines.clear(); nodes.clear(); labelSpots.clear();
+    lines.clear(); nodes.clear();
     ties.forEach(function (tie) {
       var path = tieNode(tie);
       lines.set(tie.id, path);
@@ -301,12 +302,15 @@
     place(nodes.get(id), x, y);
     var point = toScreen(x, y);
     circles.forEach(function (circle) { if (circle.id === id) { circle.x = point[0]; circle.y = point[1]; } });
+    circles.sort(function (a, b) { return a.x - b.x; });  // tiePath looks circles up by x
     (incident.get(id) || []).forEach(function (tieId) { lines.get(tieId).setAttribute("d", tiePath(ties.get(tieId))); });
-    placeLabels();
+    showLabels(placer.move(labelItem(alters.get(id))));
   }
-  function rerouteTies() {
+  // After a move: every tie finds its way again, and every name its place.
+  function settle() {
     obstacleCircles();
     lines.forEach(function (path, id) { path.setAttribute("d", tiePath(ties.get(id))); });
+    placeLabels();
   }
   function record(steps) {
     steps.forEach(function (step) {
@@ -671,7 +675,7 @@
           var alter = alters.get(finished.id);
           alter.x = place[0]; alter.y = place[1];
           moveDrawn(finished.id, alter.x, alter.y);
-          rerouteTies();
+          settle();
           hint.textContent = "";
           select("alter", finished.id);
           commitMove(finished.id, finished.from);
@@ -785,7 +789,7 @@
       var done = keyMove;
       keyMove = null;
       hint.textContent = "";
-      rerouteTies();
+      settle();
       commitMove(done.id, done.from);
     }
 

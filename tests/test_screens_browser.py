@@ -70,13 +70,14 @@ MAP_BOXES = """() => {
   const box = (node) => { const r = node.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
   const ego = document.querySelector('.map-ego');
   return {
-    labels: [...document.querySelectorAll('.map .alter .label')].filter((node) => getComputedStyle(node).visibility === 'visible')
+    labels: [...document.querySelectorAll('.map .alter .label')].filter((node) => getComputedStyle(node).display !== 'none')
       .map((node) => [node.textContent, box(node)]),
     crowded: document.querySelectorAll('.map .alter .label.crowded').length,
     symbols: [...document.querySelectorAll('.map .alter .symbol')].map((node) => [node.closest('.alter').querySelector('.label').textContent, box(node)]),
     hits: [...document.querySelectorAll('.map .alter .hit')].map((node) => node.getBoundingClientRect().width),
     ego: box(ego.querySelector('text')),
-    fonts: [...document.querySelectorAll('.map .alter .label')].map((node) => node.getBoundingClientRect().height / 1.16),
+    fonts: [...document.querySelectorAll('.map .alter .label')].filter((node) => getComputedStyle(node).display !== 'none')
+      .map((node) => node.getBoundingClientRect().height / 1.16),
     ties: [...document.querySelectorAll('.map .tie')].map((node) => parseFloat(node.getAttribute('stroke-width')) * node.getScreenCTM().a),
     map: box(document.querySelector('svg.map')),
     scroll: [document.documentElement.scrollWidth, document.documentElement.clientWidth,
