@@ -284,6 +284,14 @@ def guide_version(session: Session, guide_id: str, version: str) -> Optional[Gui
     return _parsed(record.source) if record else None
 
 
+def title_of(record: GuideVersion, locale: str) -> str:
+    """A stored guide's title in the reader's language (the record keeps the German one)."""
+    try:
+        return _parsed(record.source).title(locale)
+    except Exception:  # noqa: BLE001 (a guide that no longer parses still has its stored title)
+        return record.title
+
+
 def _record_id(guide_id: str, version: str) -> str:
     return str(uuid.uuid5(GUIDE_NAMESPACE, f"{guide_id}@{version}"))
 

@@ -24,6 +24,8 @@ class QuoteError(UserError):
 class QuoteView:
     quote: Quote
     codes: list[Code]
+    source_kind: str = ""  # "answer" (a note to a question of the guide) or "transcript"
+    source_key: str = ""  # the question's key in the guide, or the transcript's file name
 
 
 def ensure_default_codebook(session: Session, device_id: str) -> None:
@@ -34,6 +36,19 @@ def ensure_default_codebook(session: Session, device_id: str) -> None:
             code_id = str(uuid.uuid5(CODEBOOK_NAMESPACE, label))
             save(session, device_id, Code(id=code_id, label=translate(label), description=translate(description),
                                           colour=colour))
+
+
+# The study's codes by id: a code still as shipped is shown in the reader's language.
+_DEFAULTS = {str(uuid.uuid5(CODEBOOK_NAMESPACE, label)): (label, description) for label, description, _ in DEFAULT_CODES}
+
+
+def code_text(code: Code, locale: str) -> tuple[str, str]:
+    """(label, description) of a code for the reader: a shipped code nobody renamed in their language,
+    every other code as it was written."""
+    shipped = _DEFAULTS.get(code.id)
+    if shipped and code.label == translate(shipped[0]) and code.description == translate(shipped[1]):
+        return translate(shipped[0], locale), translate(shipped[1], locale)
+    return code.label, code.description
 
 
 def codebook(session: Session) -> list[Code]:
@@ -114,5 +129,11 @@ def quotes(session: Session, interview: Interview, code_id: Optional[str] = None
     for link in links:
         if link.code_id in codes:
             by_quote.setdefault(link.quote_id, []).append(codes[link.code_id])
-    views = [QuoteView(q, sorted(by_quote.get(q.id, []), key=lambda c: c.label)) for q in rows]
+    questions = dict(session.exec(select(Answer.id, Answer.question_id).where(
+        Answer.id.in_([q.answer_id for q in rows if q.answer_id]))).all())
+    files = dict(session.exec(select(Transcript.id, Transcript.source_name).where(
+        Transcript.id.in_([q.transcript_id for q in rows if q.transcript_id]))).all())
+    views = [QuoteView(q, sorted(by_quote.get(q.id, []), key=lambda c: c.label),
+                       "answer" if q.answer_id else "transcript", questions.get(q.answer_id) or files.get(q.transcript_id, ""))
+             for q in rows]
     return [v for v in views if code_id is None or any(c.id == code_id for c in v.codes)]

@@ -244,7 +244,13 @@
     if (!button) { return; }
     var area = document.getElementById(button.dataset.for);
     var start = area.selectionStart, end = area.selectionEnd;
-    if (start === end) { window.alert(body.dataset.msgSelect); area.focus(); return; }
+    var hint = button.parentNode.querySelector(".quote-hint");
+    if (start === end) {  // said beside the button, not in a dialog that stops the interview
+      if (hint) { hint.textContent = body.dataset.msgSelect; }
+      area.focus();
+      return;
+    }
+    if (hint) { hint.textContent = ""; }
     // What was selected at the click is what is quoted; the server checks it against the saved note.
     var values = {
       source_kind: area.dataset.sourceKind || "answer",

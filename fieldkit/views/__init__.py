@@ -19,6 +19,26 @@ def register_views(app: Flask) -> None:
     for code in (404, 405, 413, 500, 503):
         app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
+    app.add_template_filter(local_date)
+
+
+def local_date(value, length: str = "medium") -> str:
+    """A date or time as the reader's language writes it ("30.11.2026", "Nov 30, 2026"); dates stored as
+    ISO text too; anything else as it is."""
+    import datetime as dt
+
+    from flask_babel import format_date, format_datetime
+
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        return format_datetime(value, "short" if length == "medium" else length)
+    if isinstance(value, dt.date):
+        return format_date(value, length)
+    return "" if value is None else str(value)
 
 
 def current_vault() -> Vault:
@@ -98,11 +118,18 @@ def _error_page(error):
 
 
 def _template_context() -> dict:
+    from ..guide import title_of
+    from ..quotes import code_text
+
     unlocked = current_vault().is_unlocked
+    locale = str(get_locale())
     return {
+        "code_label": lambda code: code_text(code, locale)[0],
+        "code_description": lambda code: code_text(code, locale)[1],
+        "guide_title": lambda record: title_of(record, locale),
         "vocabulary": vocabulary,
         "vault_unlocked": unlocked,
         "idle_seconds": int(current_app.extensions["idle_minutes"] * 60),
         "is_demo": unlocked and current_app.extensions.get("is_demo", False),
-        "current_locale": str(get_locale()),
+        "current_locale": locale,
     }

@@ -203,10 +203,10 @@ def quote_list(interview_id: str):
 
 def _quotes_page(interview_id: str, error=None, status=200):
     """The quotes (the list fragment for an HTMX swap), filtered by the code in the query."""
-    interview, _guide = _load(interview_id)
+    interview, guide = _load(interview_id)
     code = request.args.get("code") or None
     session = db_session()
-    return render_view("interviews/quotes.html", "interviews/_quotes.html", interview=interview, error=error,
+    return render_view("interviews/quotes.html", "interviews/_quotes.html", interview=interview, error=error, guide=guide,
                        quote_views=quotes.quotes(session, interview, code), codebook=quotes.codebook(session),
                        code=code, editable=not interviews.why_not_editable(interview)), status
 
@@ -252,12 +252,12 @@ def upload_transcript(interview_id: str):
 def transcript(interview_id: str, transcript_id: str):
     from ..models import Transcript
 
-    interview, _guide = _load(interview_id)
+    interview, guide = _load(interview_id)
     record = db_session().get(Transcript, transcript_id)
     if record is None or record.interview_id != interview.id or record.deleted:
         abort(404)
     session = db_session()
-    return render_template("interviews/transcript.html", interview=interview, transcript=record,
+    return render_template("interviews/transcript.html", interview=interview, transcript=record, guide=guide,
                            locked_reason=interviews.why_not_editable(interview),
                            quote_views=quotes.quotes(session, interview), codebook=quotes.codebook(session))
 

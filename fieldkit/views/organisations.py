@@ -6,6 +6,7 @@ from flask_babel import gettext
 
 from .. import imports
 from ..errors import UserError
+from ..i18n import N_
 from ..models import Organisation
 from ..organisations import list_organisations, organisation_detail, update_profile
 from . import current_vault, db_session, message, render_view, writing
@@ -42,12 +43,26 @@ def profile(organisation_id: str):
         with writing() as session:
             errors = update_profile(session, current_vault().device_id, session.get(Organisation, organisation_id), values)
         if not errors:
-            return redirect(url_for(".detail", organisation_id=organisation_id))
+            return redirect(url_for(".detail", organisation_id=organisation_id, saved=1))
     shown = values or {column: getattr(organisation, column) for column in Organisation.model_fields}
     if isinstance(shown.get("target_groups"), list):
         shown["target_groups"] = ", ".join(shown["target_groups"])
-    return render_template("organisations/profile.html", organisation=organisation, values=shown,
-                           errors=[gettext(text, **params) for text, params in errors]), 400 if errors else 200
+    field_errors = {}
+    for text, params in errors:  # each problem beside its field, named as the form names it
+        field = params.get("column", "name")
+        field_errors[field] = gettext(text, **{**params, "column": gettext(PROFILE_LABELS.get(field, field))})
+    return render_template("organisations/profile.html", organisation=organisation, values=shown, labels=PROFILE_LABELS,
+                           errors=list(field_errors.values()), field_errors=field_errors), 400 if errors else 200
+
+
+# The profile form's labels, also used to name a field in its error message.
+PROFILE_LABELS = {
+    "name": N_("Name"), "pseudonym_code": N_("Code"), "city": N_("City"), "founded": N_("Founded (year)"),
+    "staff_volunteer": N_("Volunteers"), "staff_paid": N_("Paid staff"), "members_band": N_("Members"), "reach": N_("Reach"),
+    "offers_scope": N_("Offers"), "offer_fields": N_("Fields of work"), "practices_formal": N_("Formal practices"),
+    "practices_informal": N_("Informal practices"), "funding_sources": N_("Funding"),
+    "target_groups": N_("Target groups (separated by commas)"), "notes": N_("Notes"),
+}
 
 
 @bp.route("/import", methods=["GET", "POST"])

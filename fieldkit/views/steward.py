@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..i18n import N_
 from ..local_settings import get_setting, set_setting
 from ..models import Interview, Organisation, Release
-from . import current_vault, db_session, message, render_view, writing
+from . import current_vault, db_session, local_date, message, render_view, writing
 
 bp = Blueprint("steward", __name__, url_prefix="/steward")
 
@@ -173,7 +173,7 @@ def _next_to_review(record_type: str, record_id: str):
 def _interview_choices() -> list:
     session = db_session()
     organisations = {o.id: o.name for o in session.exec(select(Organisation))}
-    return [(i.id, f"{organisations.get(i.organisation_id, '')} · {i.date.isoformat() if i.date else ''}")
+    return [(i.id, f"{organisations.get(i.organisation_id, '')} · {local_date(i.date) if i.date else ''}")
             for i in session.exec(select(Interview).where(Interview.deleted == False))]  # noqa: E712
 
 
