@@ -152,10 +152,11 @@
     var text = element("text", { "text-anchor": "middle", "font-size": font.toFixed(1) }, parts);
     lines.forEach(function (line, index) {
       var span = element("tspan", { x: 0, y: ((index - (lines.length - 1) / 2) * font * 1.2).toFixed(1), "dominant-baseline": "central" }, text);
-      span.textContent = line;
+      span.textContent = index ? " " + line : line;  // words stay apart when the lines are read as one text
     });
-    var title = element("title", {}, parts);
-    title.textContent = name;
+    var title = element("title", {}, null);  // the accessible name: the whole name, also where the lines shorten it
+    title.textContent = ego.dataset.label;
+    parts.insertBefore(title, parts.firstChild);
     ego.replaceChildren(parts);
     var half = Math.max(radius, width / 2 + 4), halfHeight = Math.max(radius, height / 2 + 2);
     obstacles.push({ x0: -half, y0: -halfHeight, x1: half, y1: halfHeight });

@@ -3,7 +3,9 @@ chromium at common laptop and projector sizes: nothing scrolls sideways, the map
 its names never cover one another, a symbol or the organisation's name; sizes for touch and for a
 projector; presentation mode; adding contacts one tap each."""
 import random
+import re
 from math import cos, sin
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -156,3 +158,121 @@ def test_three_contacts_with_three_taps(demo):
         page.keyboard.press("Enter")
         expect(page.locator(".map .alter")).to_have_count(before + number + 1)
     expect(page.locator("#map-status")).to_contain_text("Gespeichert")
+
+
+# The other screens ---------------------------------------------------------------------------------
+
+AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
+SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
+
+
+def demo_places(demo) -> dict:
+    """The main screens of the demo vault, by name: their addresses."""
+    page, base, pages, crowded, empty = demo
+    page.goto(base + "/interviews/")
+    open_row = page.locator("tr", has_text="Bildungsbrücke")
+    interview = open_row.get_by_role("link").first.get_attribute("href")
+    page.goto(base + "/organisations/")
+    organisation = page.get_by_role("link", name=re.compile("Bildungsbrücke")).first.get_attribute("href")
+    return {"interviews": "/interviews/", "interview": interview, "guide": interview + "/guide", "quotes": interview + "/quotes",
+            "map": [url for url in pages if url.startswith(interview)][0], "organisation": organisation,
+            "profile": organisation + "/profile", "guides": "/guides/", "exchange": "/exchange/", "anonymisation": "/steward/"}
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's findings of impact serious or critical on the page as it stands."""
+    found = page.evaluate(AXE + "\n;axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} – {[n['target'] for n in v['nodes']][:3]}" for v in found["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+def test_main_screens_pass_axe_and_are_saved_as_screenshots(demo):
+    page = demo[0]
+    page.set_viewport_size({"width": 1366, "height": 768})
+    places = demo_places(demo)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    problems = {}
+    for name in ("interviews", "guide", "map", "profile", "quotes", "exchange", "organisation", "guides", "anonymisation"):
+        page.goto(demo[1] + places[name])
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=SCREENSHOTS / f"{name}-1366x768.png")
+        found = serious_violations(page)
+        if found:
+            problems[name] = found
+        if name == "map":
+            page.keyboard.press("p")
+            page.wait_for_timeout(300)
+            page.screenshot(path=SCREENSHOTS / "map-presentation-1366x768.png")
+    assert problems == {}
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1366])
+def test_the_top_bar_is_one_row(demo, width):
+    page = demo[0]
+    page.set_viewport_size({"width": width, "height": 768})
+    page.goto(demo[1] + "/interviews/")
+    assert page.locator(".topbar").bounding_box()["height"] < 70
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def test_quoting_explains_itself_and_the_quotes_say_where_they_come_from(demo):
+    page = demo[0]
+    places = demo_places(demo)
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.type), dialog.dismiss()))
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(demo[1] + places["guide"] + "?section=resources&mode=question")  # no note taken here yet
+    question_id = page.locator(".question").filter(has=page.locator(".save-slot:empty")).first.get_attribute("id")
+    question = page.locator(f"[id=\"{question_id}\"]")
+    button, tools = question.locator(".mark-quote"), question.locator(".note-tools")
+
+    def place():  # where the button sits within its row of tools, whatever the page's scroll
+        row, own = tools.bounding_box(), button.bounding_box()
+        return own["x"] - row["x"], own["y"] - row["y"]
+
+    before = place()
+    button.click()
+    expect(question.locator(".quote-hint")).to_have_text("Bitte zuerst die Textstelle markieren, die zitiert werden soll.")
+    assert page.dialogs == []
+    question.locator("textarea").type("Ein neuer Satz.")
+    expect(question.locator(".save-status")).to_contain_text("Gespeichert")
+    assert place() == before, "the quote button moved when the note was saved"
+    page.goto(demo[1] + places["quotes"])
+    expect(page.locator(".quote-source").first).to_contain_text("Aus den Notizen zu:")
+
+
+def test_the_profile_names_its_fields_and_says_it_is_saved(demo):
+    page = demo[0]
+    places = demo_places(demo)
+    page.expected_errors.append("the server responded with a status of 400")
+    page.goto(demo[1] + places["profile"])
+    page.get_by_label("Gegründet (Jahr)").fill("neunzehnhundert")
+    page.get_by_label("Hauptamtliche").fill("-3")
+    page.get_by_role("button", name="Profil speichern").click()
+    expect(page.locator(".errors")).to_contain_text("Gegründet (Jahr)")
+    expect(page.locator(".errors")).not_to_contain_text("founded")
+    expect(page.locator(".errors")).not_to_contain_text("staff_paid")
+    expect(page.get_by_label("Gegründet (Jahr)")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#error-founded")).to_be_visible()
+    page.get_by_label("Gegründet (Jahr)").fill("1998")
+    page.get_by_label("Hauptamtliche").fill("9")
+    page.get_by_role("button", name="Profil speichern").click()
+    expect(page.get_by_role("status")).to_contain_text("Das Profil ist gespeichert.")
+
+
+def test_english_mode_is_complete_and_dates_are_localised(demo):
+    page = demo[0]
+    places = demo_places(demo)
+    page.goto(demo[1] + places["interview"])
+    expect(page.locator("main")).not_to_contain_text(re.compile(r"\b20\d\d-\d\d-\d\d\b"))
+    page.get_by_role("button", name="English").click()
+    page.goto(demo[1] + "/guides/")
+    expect(page.locator(".codebook")).to_contain_text("Cooperation")
+    expect(page.locator(".codebook")).not_to_contain_text("Kooperation")
+    expect(page.locator("main table")).to_contain_text("Expert interview with migrant organisations")
+    page.goto(demo[1] + places["quotes"])
+    expect(page.locator(".code-chip").first).to_be_visible()
+    assert not page.locator(".code-chip", has_text="Kooperation").count()
+    page.goto(demo[1] + places["interview"])
+    expect(page.locator("main")).not_to_contain_text(re.compile(r"\b20\d\d-\d\d-\d\d\b"))
+    page.get_by_role("button", name="Deutsch").click()
