@@ -46,7 +46,7 @@
 
   // The frame: the map fills its stage; R is the map's radius in pixels, sizes follow it.
   var frame = { width: 0, height: 0, radius: 100, size: Layout.sizes(100, false) };
-  var fontFamily = getComputedStyle(svg).fontFamily;
+  var fontFamily = '"DejaVu Sans", "Noto Sans", system-ui, sans-serif';  // as .map in fieldkit.css: names measured before any layout
   var measurer = document.createElement("canvas").getContext("2d"), widths = new Map();
   function measure(text, size, bold) {
     var key = (bold ? "b" : "") + size.toFixed(2) + "|" + text, width = widths.get(key);

@@ -20,6 +20,14 @@ def register_views(app: Flask) -> None:
         app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
     app.add_template_filter(local_date)
+    app.add_template_filter(local_number)
+
+
+def local_number(value, pattern: str = "0.00") -> str:
+    """A number as the reader's language writes it ("0,07" in German); a Babel pattern, e.g. "+0.00;-0.00"."""
+    from flask_babel import format_decimal
+
+    return format_decimal(value, format=pattern)
 
 
 def local_date(value, length: str = "medium") -> str:
