@@ -1,0 +1,180 @@
+"""The analyses on a small fixture whose every number is computed by hand: three organisations, their
+maps (one with a second map "five years ago" that the cross-interview analyses leave out), their
+coded quotes; and the downloads read back."""
+import csv
+import datetime as dt
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from fieldkit import analysis, db, interviews, maps, network
+from fieldkit.guide import guide_version, latest_guide
+from fieldkit.models import Organisation, save
+from fieldkit.quotes import codebook, mark_quote
+
+SECTORS = list(network.default_config()["sectors"])
+SECTOR_INDEX = {sector["id"]: index for index, sector in enumerate(SECTORS)}
+
+
+def place(actor_type: str, ring: int) -> tuple[float, float]:
+    """The middle of a ring (0 innermost) in the actor type's sector."""
+    return network.position(ring + 0.5, SECTOR_INDEX[actor_type] + 0.5, 4, len(SECTORS))
+
+
+def draw(session, device, interview, title, contacts, ties):
+    network_map = maps.create(session, device, interview, title)
+    ids = {}
+    for label, actor_type, ring in contacts:
+        x, y = place(actor_type, ring)
+        step = maps.change(session, device, interview, network_map, {"action": "add_alter", "alter": {
+            "label": label, "actor_type": actor_type, "x": x, "y": y}})
+        ids[label] = step["steps"][0]["record"]["id"]
+    for source, target, kind in ties:
+        maps.change(session, device, interview, network_map, {"action": "add_tie", "tie": {
+            "source_id": ids.get(source), "target_id": ids[target], "type": kind}})
+    return network_map
+
+
+@pytest.fixture
+def study(vault):
+    device = vault.device_id
+    with db.writing(vault.engine) as session:
+        guide_record = latest_guide(session, "mikoss")
+        guide = guide_version(session, guide_record.guide_id, guide_record.guide_version)
+        codes = {code.label: code.id for code in codebook(session)}
+        made = {}
+        for name, interviewer, date in (("Verein A", "Ayla", dt.date(2026, 10, 1)), ("Verein B", "Ben", dt.date(2026, 10, 5)),
+                                        ("Verein C", "Ayla", dt.date(2026, 11, 1))):
+            organisation = save(session, device, Organisation(name=name, founded=1990, staff_paid=2, staff_volunteer=10,
+                                                              offers_scope="holistic", reach="city"))
+            interview = interviews.new(session, device, organisation, guide_record, interviewer, date)
+            interviews.record_consent(session, device, interview, "Vorsitz", "written", "2026-10-01",
+                                      {"network_map", "quotes"})
+            made[name] = (organisation, interview)
+        # A: two state actors (rings 1 and 2: relevance 4 and 3), one association (ring 4: relevance 1)
+        draw(session, device, made["Verein A"][1], "Netzwerk heute",
+             [("Amt 1", "state_actor", 0), ("Amt 2", "state_actor", 1), ("Sportverein", "association", 3)],
+             [(None, "Amt 1", "cooperation"), (None, "Sportverein", "conflict"), ("Amt 1", "Sportverein", "tension")])
+        draw(session, device, made["Verein A"][1], "Vor fünf Jahren",  # a second map: left out of the cross-interview figures
+             [("Kirche", "religious_institution", 0)], [(None, "Kirche", "cooperation")])
+        # B: a state actor (ring 3: relevance 2), a welfare association (ring 1: relevance 4)
+        draw(session, device, made["Verein B"][1], "Netzwerk heute",
+             [("Jobcenter", "state_actor", 2), ("Caritas", "welfare_association", 0)],
+             [(None, "Caritas", "power_asymmetry"), ("Jobcenter", "Caritas", "cooperation")])
+        # C: one migrant organisation (ring 2: relevance 3)
+        draw(session, device, made["Verein C"][1], "Netzwerk heute", [("Elternverein", "migrant_organisation", 1)], [])
+        # Quotes: A two coded Kooperation, B one coded Konflikt
+        for name, text, code, times in (("Verein A", "Wir arbeiten gut mit dem Amt zusammen.", "Kooperation", 2),
+                                        ("Verein B", "Mit dem Jobcenter gibt es Streit.", "Konflikt", 1)):
+            interview = made[name][1]
+            answer = interviews.save_answer(session, device, interview, guide, "organisation.history", text)
+            for _ in range(times):
+                mark_quote(session, device, interview, "answer", answer.id, 0, 10, text[:10], [codes[code]])
+    return vault, made
+
+
+def test_the_studys_chart_share_and_mean_relevance_per_actor_type(study):
+    vault, _ = study
+    with db.writing(vault.engine) as session:
+        table = analysis.actor_types(analysis.load(session))
+    rows = {row[0]: row[2:] for row in table.rows}
+    # 6 contacts over the first maps: state 3 (4, 3, 2), association 1 (1), welfare 1 (4), migrant organisation 1 (3)
+    assert rows["state_actor"] == [3, 50.0, 3.0]
+    assert rows["association"] == [1, 16.667, 1.0]
+    assert rows["welfare_association"] == [1, 16.667, 4.0]
+    assert rows["migrant_organisation"] == [1, 16.667, 3.0]
+    assert rows["religious_institution"] == [0, 0.0, None]  # only on the second map
+    assert [row[0] for row in table.rows] == list(SECTOR_INDEX)  # the study's order
+
+
+def test_a_choice_of_interviewer_or_period_narrows_every_figure(study):
+    vault, made = study
+    with db.writing(vault.engine) as session:
+        ayla = {row[0]: row[2:] for row in analysis.actor_types(analysis.load(session, analysis.Choice(interviewers=("Ayla",)))).rows}
+        october = analysis.load(session, analysis.Choice(since=dt.date(2026, 10, 2), until=dt.date(2026, 10, 31)))
+        one = analysis.load(session, analysis.Choice(organisations=(made["Verein C"][0].id,)))
+    assert ayla["state_actor"] == [2, 50.0, 3.5] and ayla["migrant_organisation"] == [1, 25.0, 3.0]
+    assert [interview.interviewer for interview in october.interviews] == ["Ben"]
+    assert [item.organisation.name for item in one.maps] == ["Verein C"]
+
+
+def test_tie_kinds_by_actor_type_to_the_organisation_and_among_contacts(study):
+    vault, _ = study
+    with db.writing(vault.engine) as session:
+        data = analysis.load(session)
+        ego, among = analysis.tie_types(data, among=False), analysis.tie_types(data, among=True)
+    kinds = list(network.TIE_STYLE)
+
+    def cells(table):
+        return {row[0]: dict(zip(kinds + ["all"], row[2:])) for row in table.rows if row[-1]}
+
+    assert cells(ego) == {
+        "state_actor": {"cooperation": 1, "conflict": 0, "tension": 0, "power_asymmetry": 0, "competition": 0, "all": 1},
+        "association": {"cooperation": 0, "conflict": 1, "tension": 0, "power_asymmetry": 0, "competition": 0, "all": 1},
+        "welfare_association": {"cooperation": 0, "conflict": 0, "tension": 0, "power_asymmetry": 1, "competition": 0, "all": 1}}
+    assert cells(among) == {
+        "state_actor": {"cooperation": 1, "conflict": 0, "tension": 1, "power_asymmetry": 0, "competition": 0, "all": 2},
+        "association": {"cooperation": 0, "conflict": 0, "tension": 1, "power_asymmetry": 0, "competition": 0, "all": 1},
+        "welfare_association": {"cooperation": 1, "conflict": 0, "tension": 0, "power_asymmetry": 0, "competition": 0, "all": 1}}
+
+
+def test_ego_network_measures_per_map_side_by_side(study):
+    vault, _ = study
+    with db.writing(vault.engine) as session:
+        table = analysis.ego_networks(analysis.load(session))
+    rows = {(row[1], row[3]): row[4:] for row in table.rows}
+    # A today: 3 contacts, mean relevance (4+3+1)/3, density 1 pair of 3, IQV 1-(4/9+1/9) over 1-1/8,
+    # E-I among contacts: the one pair is external (+1); ego E-I (3 - 0)/3 = +1
+    size, composition, relevance, density, iqv, ei, ego_ei = rows[("Verein A", "Netzwerk heute")]
+    assert (size, relevance, density, ei, ego_ei) == (3, 2.667, 0.333, 1.0, 1.0)
+    assert iqv == round((1 - (4 / 9 + 1 / 9)) / (1 - 1 / 8), 3)
+    assert "Staatlicher Akteur 2" in composition
+    assert rows[("Verein A", "Vor fünf Jahren")][0] == 1  # every map of an interview, side by side
+    assert rows[("Verein C", "Netzwerk heute")][3] is None  # one contact: no pairs, no density
+    assert rows[("Verein C", "Netzwerk heute")][6] == -1.0  # only a migrant organisation: all internal
+
+
+def test_code_frequencies_by_organisation(study):
+    vault, _ = study
+    with db.writing(vault.engine) as session:
+        table = analysis.code_frequencies(session, analysis.load(session))
+    by_code = {row[1]: row[2:] for row in table.rows}
+    assert table.columns[2:] == ["Verein A", "Verein B", "Verein C", "Alle"]
+    assert by_code["Kooperation"] == [2, 0, 0, 2]
+    assert by_code["Konflikt"] == [0, 1, 0, 1]
+    assert by_code["Konkurrenz"] == [0, 0, 0, 0]
+
+
+def test_organisations_side_by_side_and_fieldwork_progress(study):
+    vault, made = study
+    with db.writing(vault.engine) as session:
+        side = analysis.characteristics(session, [made["Verein A"][0].id, made["Verein B"][0].id])
+        data = analysis.load(session)
+        people = analysis.interviews_by_interviewer(data)
+        coverage = analysis.guide_coverage(session, data)
+        consents = analysis.missing_consents(data)
+    assert side.columns == ["Merkmal", "Verein A", "Verein B"]
+    assert dict((row[0], row[1:]) for row in side.rows)["Professionalisierung"] == ["2 hauptamtlich, 10 ehrenamtlich"] * 2
+    assert {row[0]: row[-1] for row in people.rows} == {"Ayla": 2, "Ben": 1}
+    history = next(row for row in coverage.rows if row[0] == "organisation.history")
+    assert history[3:] == [2, 3, 66.667]  # notes in A and B of the three consented interviews
+    assert consents.rows == []
+
+
+def test_downloads_hold_the_same_numbers(study):
+    vault, _ = study
+    with db.writing(vault.engine) as session:
+        table = analysis.actor_types(analysis.load(session))
+    rows = list(csv.reader(io.StringIO(table.csv().decode("utf-8-sig"))))
+    assert rows[0] == table.columns
+    state = next(row for row in rows if row[0] == "state_actor")
+    assert state[2:] == ["3", "50.0", "3.0"]
+    sheet = load_workbook(io.BytesIO(table.xlsx())).active
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values[0] == table.columns and ["state_actor", "Staatlicher Akteur", 3, 50, 3] in values
+
+
+def test_downloads_never_carry_a_formula():
+    table = analysis.Table("t", "T", ["a"], [["=HYPERLINK(\"x\")"], ["+1"], [-3]])
+    assert list(csv.reader(io.StringIO(table.csv().decode("utf-8-sig"))))[1:] == [["'=HYPERLINK(\"x\")"], ["'+1"], ["-3"]]
