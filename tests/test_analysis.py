@@ -178,3 +178,52 @@ def test_downloads_hold_the_same_numbers(study):
 def test_downloads_never_carry_a_formula():
     table = analysis.Table("t", "T", ["a"], [["=HYPERLINK(\"x\")"], ["+1"], [-3]])
     assert list(csv.reader(io.StringIO(table.csv().decode("utf-8-sig"))))[1:] == [["'=HYPERLINK(\"x\")"], ["'+1"], ["-3"]]
+
+
+# The Auswertung pages, through the app ------------------------------------------------------------
+
+@pytest.fixture
+def demo_client(client, unlocked):
+    from fieldkit.demo import create_demo_data
+
+    vault = unlocked.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+    return client
+
+
+def test_the_analysis_pages_downloads_and_charts(demo_client):
+    page = demo_client.get("/analysis/")
+    assert page.status_code == 200
+    html = page.data.decode()
+    for heading in ("Typen im Vergleich zur Relevanz", "Beziehungen zur Organisation nach Art und Akteurstyp",
+                    "Ego-Netzwerke", "Organisationen im Vergleich", "Codierte Zitate nach Code und Organisation"):
+        assert heading in html
+    progress = demo_client.get("/analysis/progress")
+    assert progress.status_code == 200 and "Abdeckung des Leitfadens" in progress.data.decode()
+    csv_file = demo_client.get("/analysis/table/actor_types.csv")
+    assert csv_file.mimetype == "text/csv" and "attachment" in csv_file.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(csv_file.data.decode("utf-8-sig"))))
+    assert sum(int(row[2]) for row in rows[1:]) == 14  # the demo's first maps: 6 + 8 contacts
+    assert demo_client.get("/analysis/table/codes.xlsx").data[:2] == b"PK"
+    svg = demo_client.get("/analysis/chart/actor_types.svg")
+    assert svg.mimetype == "image/svg+xml" and b"Typen im Vergleich zur Relevanz" in svg.data
+    assert demo_client.get("/analysis/chart/ties_ego.png").data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert demo_client.get("/analysis/chart/ego_networks.svg").status_code == 404  # read as a table
+    assert demo_client.get("/analysis/table/unknown.csv").status_code == 404
+
+
+def test_a_bad_date_is_named_and_the_rest_of_the_choice_still_applies(demo_client):
+    page = demo_client.get("/analysis/?since=gestern&interviewer=Nobody").data.decode()
+    assert "„gestern“ ist kein Datum" in page or "gestern" in page
+    assert "0 Interviews" in page
+
+
+def test_each_count_opens_its_quotes(demo_client):
+    import re
+
+    html = demo_client.get("/analysis/").data.decode()
+    links = [link.replace("&amp;", "&") for link in re.findall(r'href="(/analysis/quotes\?[^"]*)"', html)]
+    assert links
+    opened = demo_client.get(links[0]).data.decode()
+    assert opened.count('class="quote"') >= 1
