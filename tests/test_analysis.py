@@ -4,6 +4,7 @@ coded quotes; and the downloads read back."""
 import csv
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -227,3 +228,76 @@ def test_each_count_opens_its_quotes(demo_client):
     assert links
     opened = demo_client.get(links[0]).data.decode()
     assert opened.count('class="quote"') >= 1
+
+
+# REFI-QDA ------------------------------------------------------------------------------------------
+
+QDA = "{urn:QDA-XML:project:1.0}"
+SCHEMA = Path(__file__).parent / "data" / "refi-qda" / "Project-mrt2019.xsd"
+
+
+def read_qdpx(data: bytes):
+    import zipfile
+
+    from lxml import etree
+
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    project = etree.fromstring(archive.read("project.qde"))
+    etree.XMLSchema(etree.parse(str(SCHEMA))).assertValid(project)
+    return archive, project
+
+
+def test_qdpx_validates_and_every_selection_holds_its_quote(study):
+    from fieldkit import qdpx
+    from fieldkit.models import Quote
+    from sqlmodel import select
+
+    vault, made = study
+    with db.writing(vault.engine) as session:
+        data = qdpx.export(session, vault.device_id)
+        quotes = {quote.id: quote.text for quote in session.exec(select(Quote))}
+    archive, project = read_qdpx(data)
+    sources = project.findall(f"{QDA}Sources/{QDA}TextSource")
+    assert len(sources) == 2  # the notes of A and B; C has none
+    checked = 0
+    for source in sources:
+        text = archive.read("sources/" + source.get("plainTextPath").removeprefix("internal://")).decode("utf-8")
+        for selection in source.findall(f"{QDA}PlainTextSelection"):
+            start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
+            assert text[start:end] == quotes[selection.get("guid")]
+            assert selection.find(f"{QDA}Coding/{QDA}CodeRef") is not None
+            checked += 1
+    assert checked == 3
+    codes = {code.get("name") for code in project.iter(f"{QDA}Code")}
+    assert {"Kooperation", "Konflikt", "Machtasymmetrie / einseitige Arbeit"} <= codes
+    cases = {case.get("name"): case for case in project.iter(f"{QDA}Case")}
+    assert set(cases) == {"Verein A", "Verein B", "Verein C"}
+    assert len(cases["Verein A"].findall(f"{QDA}SourceRef")) == 1
+    variables = {v.get("guid"): v.get("name") for v in project.iter(f"{QDA}Variable")}
+    values = {variables[value.find(f"{QDA}VariableRef").get("targetGUID")]: value[1].text
+              for value in sources[0].findall(f"{QDA}VariableValue")}
+    assert values["Interviewer"] == "Ayla" and values["Founded"] == "1990" and values["Interview date"] == "2026-10-01"
+
+
+def test_qdpx_on_the_command_line(cli, tmp_path):
+    from conftest import run_cli
+    from fieldkit.demo import DEMO_PASSPHRASE
+
+    data_dir = tmp_path / "demo"
+    assert run_cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    out = tmp_path / "projekt.qdpx"
+    result = cli("export", "qdpx", "--out", str(out), data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": DEMO_PASSPHRASE})
+    assert result.returncode == 0, result.stderr
+    archive, project = read_qdpx(out.read_bytes())
+    assert len(project.findall(f"{QDA}Sources/{QDA}TextSource")) >= 2
+    again = cli("export", "qdpx", "--out", str(out), data_dir=data_dir, env={"FIELDKIT_PASSPHRASE": DEMO_PASSPHRASE})
+    assert again.returncode == 1
+
+
+def test_qdpx_from_the_analysis_page_covers_the_chosen_interviews(demo_client):
+    whole = demo_client.get("/analysis/project.qdpx")
+    assert whole.status_code == 200 and "attachment" in whole.headers["Content-Disposition"]
+    archive, project = read_qdpx(whole.data)
+    assert len(project.findall(f"{QDA}Cases/{QDA}Case")) == 2
+    none = demo_client.get("/analysis/project.qdpx?interviewer=Niemand")
+    assert read_qdpx(none.data)[1].find(f"{QDA}Cases") is None

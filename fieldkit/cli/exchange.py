@@ -15,6 +15,26 @@ def export_group():
     """Export data for the coordination."""
 
 
+@export_group.command("qdpx")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The .qdpx file to write.")
+@click.option("--interview", "interview_ids", multiple=True, help="Only these interviews (repeatable).")
+@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True,
+              help="Language of the question texts and shipped codes.")
+@passphrase_file
+@json_option
+@pass_context
+def export_qdpx(ctx, out, interview_ids, lang, passphrase_file, as_json):
+    """Notes, transcripts, quotes and codes as a REFI-QDA project for MAXQDA, ATLAS.ti or NVivo.
+    The file is not encrypted."""
+    from .. import qdpx
+
+    refuse_existing(out)
+    with unlocked_vault(ctx, passphrase_file) as vault, reading(vault) as session:
+        data = qdpx.export(session, vault.device_id, list(interview_ids) or None, lang)
+    out.write_bytes(data)
+    echo(as_json, {"file": str(out), "bytes": len(data)}, t("REFI-QDA project written to %(file)s (not encrypted).", file=out))
+
+
 @export_group.command("bundle")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="The .fkb file to write (default: fieldkit-DEVICE-DATE-NUMBER.fkb here).")

@@ -70,6 +70,19 @@ def chart(key: str, fmt: str):
     return response
 
 
+@bp.route("/project.qdpx")
+def qdpx_file():
+    """The chosen interviews' notes, transcripts, quotes and codes as a REFI-QDA project."""
+    from .. import qdpx
+    from . import current_vault
+
+    choice, _ = _choice()
+    session = db_session()
+    ids = [interview.id for interview in analysis.load(session, choice).interviews]
+    return _file(qdpx.export(session, current_vault().device_id, ids, _locale()), "application/zip",
+                 f"fieldkit_{dt.date.today().isoformat()}.qdpx")
+
+
 @bp.route("/quotes")
 def quotes():
     """The quotes behind a count: one code, optionally one organisation, within the choice."""
