@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from . import maps, network
 from .guide import guide_version
 from .i18n import N_, translate
-from .models import (Alter, Answer, Code, Device, Interview, NetworkMap, Organisation, Quote, QuoteCode,
+from .models import (Alter, Answer, Code, Device, Interview, NetworkMap, Organisation, Quote, QuoteCode, QuoteLink,
                      ReceivedBundle, Tie)
 from .quotes import code_text
 from .vocabulary import (ACTOR_TYPES, FUNDING_SOURCES, INTERVIEW_STATUSES, MEMBERS_BANDS, OFFER_FIELDS, OFFER_SCOPES,
@@ -254,6 +254,26 @@ def code_frequencies(session: Session, data: Data, locale: str = "de") -> Table:
     return Table("codes", translate(N_("Coded quotes by code and organisation"), locale),
                  [translate(N_("code"), locale), translate(N_("Code"), locale)] + [o.name for o in columns]
                  + [translate(N_("All"), locale)], rows)
+
+
+def codes_by_tie_kind(session: Session, data: Data, locale: str = "de") -> Table:
+    """Coded quotes linked to ties, by the tie's kind (columns) and the quote's code: what the interview
+    says about each kind of relation drawn on the maps."""
+    map_ids = [item.network_map.id for item in data.maps]
+    counts = defaultdict(Counter)
+    for code_id, kind in session.exec(
+            select(QuoteCode.code_id, Tie.type).join(QuoteLink, QuoteLink.quote_id == QuoteCode.quote_id)
+            .join(Tie, Tie.id == QuoteLink.tie_id).join(Quote, Quote.id == QuoteCode.quote_id)
+            .where(QuoteLink.map_id.in_(map_ids), QuoteLink.deleted == False, QuoteCode.deleted == False,  # noqa: E712
+                   Quote.deleted == False, Tie.deleted == False)):  # noqa: E712
+        counts[code_id][kind] += 1
+    codes = session.exec(select(Code).where(Code.deleted == False).order_by(Code.label)).all()  # noqa: E712
+    kinds = list(TIE_TYPES)
+    return Table("codes_by_tie", translate(N_("Coded quotes linked to ties, by kind of tie"), locale),
+                 [translate(N_("code"), locale), translate(N_("Code"), locale)] + [translate(TIE_TYPES[k], locale) for k in kinds]
+                 + [translate(N_("All"), locale)],
+                 [[code.id, code_text(code, locale)[0]] + [counts[code.id][k] for k in kinds] + [sum(counts[code.id].values())]
+                  for code in codes])
 
 
 # Fieldwork progress --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from .local_settings import set_setting
 from .interviews import ensure_shipped_content
 from . import maps, network
 from .models import Answer, Interview, Organisation, Quote, QuoteCode, SharedRecord, save
-from .quotes import codebook
+from .quotes import codebook, link_quote
 from .vocabulary import DEFAULT_CODES
 
 DEMO_PASSPHRASE = "Demo-Passphrase fuer fieldkit"
@@ -74,9 +74,10 @@ def create_demo_data(session: Session, device_id: str) -> None:
                         text="Wenn eine Frau einen Brief vom Amt bekommt, kommt sie zu uns. Wir gehen dann "
                              "zusammen hin. Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit "
                              "nebenbei."))
-    _add_quote(add, talk, answer, "Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit nebenbei.",
-               power_asymmetry)
-    _add_map(session, device_id, talk, "Netzwerk heute", *WOMENS_GROUP_MAP)
+    unequal = _add_quote(add, talk, answer, "Das Jobcenter sieht uns aber nicht als Partner, wir machen die Arbeit nebenbei.",
+                         power_asymmetry)
+    ties = _add_map(session, device_id, talk, "Netzwerk heute", *WOMENS_GROUP_MAP)
+    link_quote(session, device_id, talk, unequal, ties[(None, "Jobcenter Musterstadt")])
     talk.status = "completed"
     add(talk)
 
@@ -87,21 +88,24 @@ def create_demo_data(session: Session, device_id: str) -> None:
     role = add(Answer(interview_id=visit.id, question_id="self_image.role",
                       text="Wir verstehen uns als Scharnier zwischen den Familien, den Schulen und der Stadtverwaltung. "
                            "Mit dem Kommunalen Integrationszentrum planen wir die Elternabende gemeinsam."))
-    _add_quote(add, visit, role, "Mit dem Kommunalen Integrationszentrum planen wir die Elternabende gemeinsam.",
-               cooperation)
-    _add_map(session, device_id, visit, "Netzwerk heute", *EDUCATION_MAP)
+    together = _add_quote(add, visit, role, "Mit dem Kommunalen Integrationszentrum planen wir die Elternabende gemeinsam.",
+                          cooperation)
+    ties = _add_map(session, device_id, visit, "Netzwerk heute", *EDUCATION_MAP)
+    link_quote(session, device_id, visit, together, ties[(None, "Kommunales Integrationszentrum")])
 
     set_setting(session, "demo", True)
 
 
-def _add_quote(add, interview: Interview, answer: Answer, passage: str, code) -> None:
+def _add_quote(add, interview: Interview, answer: Answer, passage: str, code) -> Quote:
     start = answer.text.index(passage)
     quote = add(Quote(interview_id=interview.id, answer_id=answer.id, start=start, end=start + len(passage), text=passage))
     add(QuoteCode(quote_id=quote.id, code_id=code.id))
+    return quote
 
 
-def _add_map(session: Session, device_id: str, interview: Interview, title: str, alters: list, ties: list) -> None:
-    """Draw a map the way an interviewer would, so its replay shows each step."""
+def _add_map(session: Session, device_id: str, interview: Interview, title: str, alters: list, ties: list) -> dict:
+    """Draw a map the way an interviewer would, so its replay shows each step; the ties' ids by
+    (first end's label or None for the organisation, second end's label)."""
     network_map = maps.create(session, device_id, interview, title)
     sectors = [sector["id"] for sector in maps.config_of(network_map)["sectors"]]
     ids = {}
@@ -111,7 +115,10 @@ def _add_map(session: Session, device_id: str, interview: Interview, title: str,
         step = maps.change(session, device_id, interview, network_map, {"action": "add_alter", "alter": {
             "label": label, "actor_type": actor_type, "x": x, "y": y}})
         ids[label] = step["steps"][0]["record"]["id"]
+    drawn = {}
     for source, target, tie_type in ties:
-        maps.change(session, device_id, interview, network_map, {"action": "add_tie", "tie": {
+        step = maps.change(session, device_id, interview, network_map, {"action": "add_tie", "tie": {
             "source_id": ids.get(source), "target_id": ids[target], "type": tie_type,
             "direction": "forward" if tie_type == "power_asymmetry" else "undirected"}})
+        drawn[(source, target)] = step["steps"][0]["record"]["id"]
+    return drawn

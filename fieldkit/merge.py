@@ -23,7 +23,7 @@ from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
 from .models import (SHARED_TABLES, Answer, AuditEvent, Conflict, Device, Interview, MapEvent, NetworkMap, Quote,
-                     QuoteCode, ReceivedBundle, SharedRecord, Transcript, Alter, Tie, utcnow)
+                     QuoteCode, QuoteLink, ReceivedBundle, SharedRecord, Transcript, Alter, Tie, utcnow)
 from .vault import fingerprint
 
 # What travels: every shared table but the local audit log, parents before children.
@@ -468,7 +468,7 @@ def _interview_closure(session: Session, interview_ids: list[str]) -> dict[str, 
     for model in (Answer, Transcript, Quote, NetworkMap):
         ids[model.__tablename__] |= set(session.exec(select(model.id).where(model.interview_id.in_(chosen))))
     ids["quote_code"] |= set(session.exec(select(QuoteCode.id).where(QuoteCode.quote_id.in_(ids["quote"]))))
-    for model in (Alter, Tie, MapEvent):
+    for model in (Alter, Tie, MapEvent, QuoteLink):
         ids[model.__tablename__] |= set(session.exec(select(model.id).where(model.map_id.in_(ids["network_map"]))))
     return ids
 

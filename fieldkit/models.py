@@ -226,6 +226,17 @@ class MapEvent(SharedRecord, table=True):
     payload: MapEventPayload = Field(default_factory=dict, sa_type=JSON)
 
 
+class QuoteLink(SharedRecord, table=True):
+    """A quote about a contact or a tie of a map ("this passage is about our cooperation with the
+    welfare association"): exactly one of alter_id and tie_id. A record of its own, so links merge."""
+
+    __tablename__ = "quote_link"
+    quote_id: str = Field(foreign_key="quote.id", index=True)
+    map_id: str = Field(foreign_key="network_map.id", index=True)
+    alter_id: Optional[str] = Field(default=None, foreign_key="network_alter.id", index=True)
+    tie_id: Optional[str] = Field(default=None, foreign_key="network_tie.id", index=True)
+
+
 class AuditEvent(SharedRecord, table=True):
     """Who did what when on this device: key operations, merges, releases. Append-only."""
 
@@ -365,7 +376,7 @@ class Conflict(SQLModel, table=True):
 
 
 SHARED_TABLES = (Organisation, Interview, GuideVersion, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
-                 Alter, Tie, MapEvent, RegistryEntry, StewardDecision, Approval, AuditEvent)
+                 Alter, Tie, MapEvent, QuoteLink, RegistryEntry, StewardDecision, Approval, AuditEvent)
 
 IDENTIFYING = {
     Organisation: ("name", "city", "notes"),

@@ -1,7 +1,7 @@
 """Quotes and the codebook: passages of notes or transcripts marked as quotes and coded."""
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from sqlmodel import Session, select
@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from .errors import UserError
 from .i18n import N_, translate
 from .interviews import ensure_editable
-from .models import Answer, Code, Interview, Quote, QuoteCode, Transcript, save
+from .models import Alter, Answer, Code, Interview, NetworkMap, Quote, QuoteCode, QuoteLink, Tie, Transcript, save
 from .vocabulary import DEFAULT_CODES
 
 
@@ -26,6 +26,7 @@ class QuoteView:
     codes: list[Code]
     source_kind: str = ""  # "answer" (a note to a question of the guide) or "transcript"
     source_key: str = ""  # the question's key in the guide, or the transcript's file name
+    links: list = field(default_factory=list)  # LinkView: the contacts and ties it is about
 
 
 def ensure_default_codebook(session: Session, device_id: str) -> None:
@@ -118,15 +119,15 @@ def delete_quote(session: Session, device_id: str, interview: Interview, quote: 
     save(session, device_id, quote)
 
 
-def quotes(session: Session, interview: Interview, code_id: Optional[str] = None) -> list[QuoteView]:
+def quotes(session: Session, interview: Interview, code_id: Optional[str] = None, tie_names: Optional[dict] = None) -> list[QuoteView]:
     """The interview's quotes in the order they were marked, each with its codes; only those with code_id if given."""
     rows = session.exec(select(Quote).where(Quote.interview_id == interview.id, Quote.deleted == False)  # noqa: E712
                         .order_by(Quote.created_at)).all()
     codes = {code.id: code for code in codebook(session)}
-    links = session.exec(select(QuoteCode).where(QuoteCode.quote_id.in_([q.id for q in rows]),
+    coded = session.exec(select(QuoteCode).where(QuoteCode.quote_id.in_([q.id for q in rows]),
                                                  QuoteCode.deleted == False)).all()  # noqa: E712
     by_quote = {}
-    for link in links:
+    for link in coded:
         if link.code_id in codes:
             by_quote.setdefault(link.quote_id, []).append(codes[link.code_id])
     questions = dict(session.exec(select(Answer.id, Answer.question_id).where(
@@ -136,4 +137,88 @@ def quotes(session: Session, interview: Interview, code_id: Optional[str] = None
     views = [QuoteView(q, sorted(by_quote.get(q.id, []), key=lambda c: c.label),
                        "answer" if q.answer_id else "transcript", questions.get(q.answer_id) or files.get(q.transcript_id, ""))
              for q in rows]
-    return [v for v in views if code_id is None or any(c.id == code_id for c in v.codes)]
+    views = [v for v in views if code_id is None or any(c.id == code_id for c in v.codes)]
+    by_quote = {}
+    for link in links(session, [v.quote.id for v in views], tie_names):
+        by_quote.setdefault(link.link.quote_id, []).append(link)
+    for view in views:
+        view.links = by_quote.get(view.quote.id, [])
+    return views
+
+
+def link_targets(session: Session, interview: Interview, tie_names: dict) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What a quote of this interview can be linked to: per map, its contacts and ties as (id, name)."""
+    found = []
+    for network_map in session.exec(select(NetworkMap).where(NetworkMap.interview_id == interview.id,
+                                                             NetworkMap.deleted == False).order_by(NetworkMap.created_at)):  # noqa: E712
+        alters = session.exec(select(Alter).where(Alter.map_id == network_map.id, Alter.deleted == False)  # noqa: E712
+                              .order_by(Alter.label)).all()
+        names = {alter.id: alter.label for alter in alters}
+        options = [(alter.id, alter.label) for alter in alters]
+        for tie in session.exec(select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False)):  # noqa: E712
+            ends = [names.get(end, tie_names.get("ego", "Ego")) if end else tie_names.get("ego", "Ego") for end in (tie.source_id, tie.target_id)]
+            options.append((tie.id, f"{tie_names.get(tie.type, tie.type)}: {ends[0]} – {ends[1]}"))
+        found.append((network_map.title, options))
+    return found
+
+
+# Quotes linked to contacts and ties of the interview's maps (mixed methods) ----------------------------
+
+@dataclass
+class LinkView:
+    link: QuoteLink
+    map_title: str
+    target: str  # the contact's name, or "kind: first end – second end" for a tie
+    kind: str  # "alter" or "tie"
+
+
+def link_quote(session: Session, device_id: str, interview: Interview, quote: Quote, target_id: str) -> QuoteLink:
+    """Link a quote to a contact or a tie of one of its interview's maps (once)."""
+    ensure_editable(interview)
+    alter, tie = session.get(Alter, target_id), session.get(Tie, target_id)
+    found = alter or tie
+    network_map = session.get(NetworkMap, found.map_id) if found and not found.deleted else None
+    if network_map is None or network_map.deleted or network_map.interview_id != interview.id or quote.interview_id != interview.id:
+        raise QuoteError(N_("Link the quote to a contact or tie of this interview's maps."))
+    for existing in links(session, [quote.id]):
+        if target_id in (existing.link.alter_id, existing.link.tie_id):
+            return existing.link
+    return save(session, device_id, QuoteLink(quote_id=quote.id, map_id=network_map.id,
+                                              alter_id=alter.id if alter else None, tie_id=tie.id if tie else None))
+
+
+def unlink_quote(session: Session, device_id: str, interview: Interview, link: QuoteLink) -> None:
+    ensure_editable(interview)
+    link.deleted = True
+    save(session, device_id, link)
+
+
+def links(session: Session, quote_ids: list[str], tie_names: Optional[dict] = None) -> list[LinkView]:
+    """The live links of these quotes, each with what it points at (a link to something deleted is left out)."""
+    rows = session.exec(select(QuoteLink).where(QuoteLink.quote_id.in_(quote_ids), QuoteLink.deleted == False)  # noqa: E712
+                        .order_by(QuoteLink.created_at)).all()
+    maps = {m.id: m for m in session.exec(select(NetworkMap).where(NetworkMap.id.in_({r.map_id for r in rows})))}
+    alters = {a.id: a for a in session.exec(select(Alter).where(Alter.map_id.in_(maps)))}
+    ties = {t.id: t for t in session.exec(select(Tie).where(Tie.map_id.in_(maps)))}
+    views = []
+    for row in rows:
+        network_map = maps.get(row.map_id)
+        target = alters.get(row.alter_id) if row.alter_id else ties.get(row.tie_id)
+        if network_map is None or network_map.deleted or target is None or target.deleted:
+            continue
+        if row.alter_id:
+            views.append(LinkView(row, network_map.title, target.label, "alter"))
+        else:
+            ends = [alters[end].label if end in alters else (tie_names or {}).get("ego", "Ego") for end in (target.source_id, target.target_id)]
+            kind = (tie_names or {}).get(target.type, target.type)
+            views.append(LinkView(row, network_map.title, f"{kind}: {ends[0]} – {ends[1]}", "tie"))
+    return views
+
+
+def linked_quotes(session: Session, map_id: str) -> dict[str, list[dict]]:
+    """For the map editor: by contact or tie id, the quotes linked to it."""
+    found = {}
+    for link, quote in session.exec(select(QuoteLink, Quote).join(Quote, Quote.id == QuoteLink.quote_id).where(
+            QuoteLink.map_id == map_id, QuoteLink.deleted == False, Quote.deleted == False)):  # noqa: E712
+        found.setdefault(link.alter_id or link.tie_id, []).append({"id": quote.id, "text": quote.text})
+    return found

@@ -323,8 +323,22 @@
   new ResizeObserver(function () { if (fit()) { drawBackground(); redraw(); } }).observe(stage);
 
   var selection = null;  // {kind: "alter" | "tie" | "ego", id}
+  // The quotes linked to the selected contact or tie (mixed methods: the interview's words beside the map).
+  var linkedPanel = root.querySelector("#linked-quotes");
+  function showLinked() {
+    if (!linkedPanel) { return; }
+    var found = selection && selection.kind !== "ego" ? (config.linked || {})[selection.id] || [] : [];
+    linkedPanel.hidden = !found.length;
+    var list = linkedPanel.querySelector(".linked-list");
+    list.replaceChildren.apply(list, found.map(function (quote) {
+      var block = document.createElement("blockquote");
+      block.textContent = quote.text;
+      return block;
+    }));
+  }
   function markSelection() {
     svg.querySelectorAll(".selected").forEach(function (node) { node.classList.remove("selected"); });
+    showLinked();
     if (!selection) { return; }
     var node = selection.kind === "alter" ? nodes.get(selection.id) : selection.kind === "tie" ? lines.get(selection.id)
       : svg.querySelector(".map-ego");
@@ -396,6 +410,10 @@
     drawAll(config.state);
     svg.getBoundingClientRect();  // include layout in the first draw's time
     performance.measure("map-first-draw", { start: start, end: performance.now() });
+    if (config.highlight) {  // opened from a quote: its contact or tie is selected
+      selection = { kind: alters.has(config.highlight) ? "alter" : "tie", id: config.highlight };
+      markSelection();
+    }
     root.dataset.drawn = "yes";
     updateHistoryButtons(config.state);
     function present() {

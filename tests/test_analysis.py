@@ -301,3 +301,35 @@ def test_qdpx_from_the_analysis_page_covers_the_chosen_interviews(demo_client):
     assert len(project.findall(f"{QDA}Cases/{QDA}Case")) == 2
     none = demo_client.get("/analysis/project.qdpx?interviewer=Niemand")
     assert read_qdpx(none.data)[1].find(f"{QDA}Cases") is None
+
+
+# Mixed methods: quotes linked to contacts and ties ------------------------------------------------
+
+def test_a_quote_links_to_a_contact_or_tie_of_its_own_interviews_maps(study):
+    from sqlmodel import select
+
+    from fieldkit import quotes
+    from fieldkit.models import Quote, Tie
+    from fieldkit.quotes import QuoteError
+
+    vault, made = study
+    device = vault.device_id
+    with db.writing(vault.engine) as session:
+        interview_a, interview_b = made["Verein A"][1], made["Verein B"][1]
+        quote = session.exec(select(Quote).where(Quote.interview_id == interview_a.id)).first()
+        tie = session.exec(select(Tie).where(Tie.type == "tension")).one()  # A: Amt 1 – Sportverein
+        link = quotes.link_quote(session, device, interview_a, quote, tie.id)
+        assert quotes.link_quote(session, device, interview_a, quote, tie.id).id == link.id  # once
+        other_tie = session.exec(select(Tie).where(Tie.type == "power_asymmetry")).one()  # B's map
+        with pytest.raises(QuoteError):
+            quotes.link_quote(session, device, interview_a, quote, other_tie.id)
+        with pytest.raises(QuoteError):
+            quotes.link_quote(session, device, interview_b, quote, other_tie.id)
+        views = quotes.quotes(session, interview_a, tie_names={"tension": "Spannung", "ego": "Ego"})
+        linked = next(view for view in views if view.quote.id == quote.id).links
+        assert [(item.map_title, item.target) for item in linked] == [("Netzwerk heute", "Spannung: Amt 1 – Sportverein")]
+        assert quotes.linked_quotes(session, tie.map_id) == {tie.id: [{"id": quote.id, "text": quote.text}]}
+        by_tie = {row[1]: row[2:] for row in analysis.codes_by_tie_kind(session, analysis.load(session)).rows}
+        assert by_tie["Kooperation"] == [0, 0, 1, 0, 0, 1]  # the quote coded Kooperation is about a tension
+        quotes.unlink_quote(session, device, interview_a, link)
+        assert quotes.linked_quotes(session, tie.map_id) == {}

@@ -1,6 +1,7 @@
 """Auswertung in Debian's chromium: open it, narrow it to one interviewer, open a count's quotes,
 download a table and a chart; no serious accessibility problem."""
 import csv
+import re
 import io
 
 import pytest
@@ -49,3 +50,26 @@ def test_filter_open_quotes_and_download(served, page, coordinator):
     with page.expect_download() as picture:
         page.locator("a[href*='/analysis/chart/actor_types.svg']").first.click()
     assert open(picture.value.path(), encoding="utf-8").read().startswith("<svg")
+
+
+def test_link_a_quote_to_a_contact_and_find_it_from_the_map(served, page, coordinator):
+    set_up_vault(page, served.launch_url, coordinator[1])
+    vault = served.app.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.get_by_role("link", name="Interviews").click()
+    page.locator("tr", has_text="Bildungsbrücke").get_by_role("link").first.click()
+    page.get_by_role("link", name="1 Zitat").click()
+    quote = page.locator(".quote").first
+    expect(quote.locator(".link-chip")).to_contain_text("Netzwerk heute · Kooperation: Ego")  # the demo's own link
+    quote.get_by_label("Zu einem Kontakt oder einer Beziehung der Karte").select_option(label="Schulamt Musterstadt")
+    quote.get_by_role("button", name="Verknüpfen").click()
+    chip = page.locator(".quote").first.locator(".link-chip", has_text="Schulamt Musterstadt")
+    expect(chip).to_be_visible()
+    chip.get_by_role("link").click()
+    expect(page.locator("[data-map-editor]")).to_have_attribute("data-drawn", "yes")
+    expect(page.locator(".alter.selected")).to_have_attribute("aria-label", re.compile("^Schulamt Musterstadt"))
+    expect(page.locator("#linked-quotes")).to_contain_text("Mit dem Kommunalen Integrationszentrum planen wir")
+    page.keyboard.press("Escape")
+    expect(page.locator("#linked-quotes")).to_be_hidden()

@@ -34,7 +34,9 @@ def on_screen(page, x: float, y: float) -> tuple[float, float]:
 
 
 def drag_chip_to(page, sector_name: str, x: float, y: float) -> None:
-    """Drag a type from the palette onto the map, to a point in map coordinates."""
+    """Drag a type from the palette onto the map, to a point in map coordinates (the side panel scrolls
+    by itself: the chip is brought into view first, as a hand would scroll to it)."""
+    page.locator(".palette .chip", has_text=sector_name).scroll_into_view_if_needed()
     chip = page.locator(".palette .chip", has_text=sector_name).bounding_box()
     page.mouse.move(chip["x"] + chip["width"] / 2, chip["y"] + chip["height"] / 2)
     page.mouse.down()

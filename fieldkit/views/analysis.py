@@ -33,6 +33,7 @@ def index():
         chosen=choice, study=analysis.actor_types(data, locale), ties_ego=analysis.tie_types(data, False, locale),
         ties_among=analysis.tie_types(data, True, locale), ego_networks=ego_networks, compared=compared,
         characteristics=analysis.characteristics(session, compared, locale), codes=analysis.code_frequencies(session, data, locale),
+        codes_by_tie=analysis.codes_by_tie_kind(session, data, locale),
         sort=request.args.get("sort", ""))
 
 
@@ -111,6 +112,7 @@ def _table(key: str) -> analysis.Table:
         "characteristics": lambda: analysis.characteristics(
             session, request.args.getlist("compare") or [o.id for o in data.organisations.values()], locale),
         "codes": lambda: analysis.code_frequencies(session, data, locale),
+        "codes_by_tie": lambda: analysis.codes_by_tie_kind(session, data, locale),
         "interviewers": lambda: analysis.interviews_by_interviewer(data, locale),
         "consents": lambda: analysis.missing_consents(data, locale),
         "coverage": lambda: analysis.guide_coverage(session, data, locale),

@@ -118,7 +118,21 @@ def guide(interview_id: str):
                            neighbours=_neighbours(guide, section, question),
                            progress=interviews.progress(interview, guide, notes),
                            locked_reason=interviews.why_not_editable(interview),
-                           quote_views=quotes.quotes(session, interview), codebook=quotes.codebook(session))
+                           **_quote_context(session, interview))
+
+
+def _quote_context(session, interview, code=None) -> dict:
+    """What the quotes panel shows: the quotes with their codes and links, the codebook, what a quote can
+    be linked to."""
+    names = _tie_names()
+    return {"quote_views": quotes.quotes(session, interview, code, names), "codebook": quotes.codebook(session),
+            "link_targets": quotes.link_targets(session, interview, names)}
+
+
+def _tie_names() -> dict:
+    from ..vocabulary import TIE_TYPES
+
+    return {**{key: gettext(label) for key, label in TIE_TYPES.items()}, "ego": gettext("Ego (the organisation)")}
 
 
 def _neighbours(guide, section, question):
@@ -207,8 +221,7 @@ def _quotes_page(interview_id: str, error=None, status=200):
     code = request.args.get("code") or None
     session = db_session()
     return render_view("interviews/quotes.html", "interviews/_quotes.html", interview=interview, error=error, guide=guide,
-                       quote_views=quotes.quotes(session, interview, code), codebook=quotes.codebook(session),
-                       code=code, editable=not interviews.why_not_editable(interview)), status
+                       **_quote_context(session, interview, code), code=code, editable=not interviews.why_not_editable(interview)), status
 
 
 @bp.post("/<interview_id>/quotes/<quote_id>")
@@ -226,6 +239,28 @@ def quote_codes(interview_id: str, quote_id: str):
                 quotes.delete_quote(session, current_vault().device_id, interview, quote)
             else:
                 quotes.code_quote(session, current_vault().device_id, interview, quote, request.form.getlist("code"))
+    except UserError as failure:
+        return _quotes_page(interview_id, message(failure), 409)
+    return _quotes_page(interview_id) if request.headers.get("HX-Request") else redirect(
+        url_for(".quote_list", interview_id=interview_id))
+
+
+@bp.post("/<interview_id>/quotes/<quote_id>/links")
+def quote_links(interview_id: str, quote_id: str):
+    """Link a quote to a contact or tie of the interview's maps, or remove a link (`remove`: its id)."""
+    from ..models import Quote, QuoteLink
+
+    try:
+        with writing() as session:
+            interview, _guide = _load(interview_id, session=session)
+            quote = session.get(Quote, quote_id)
+            if quote is None or quote.interview_id != interview.id:
+                abort(404)
+            removed = session.get(QuoteLink, request.form.get("remove", "")) if request.form.get("remove") else None
+            if removed is not None and removed.quote_id == quote.id:
+                quotes.unlink_quote(session, current_vault().device_id, interview, removed)
+            elif removed is None:
+                quotes.link_quote(session, current_vault().device_id, interview, quote, request.form.get("target", ""))
     except UserError as failure:
         return _quotes_page(interview_id, message(failure), 409)
     return _quotes_page(interview_id) if request.headers.get("HX-Request") else redirect(
@@ -259,7 +294,7 @@ def transcript(interview_id: str, transcript_id: str):
     session = db_session()
     return render_template("interviews/transcript.html", interview=interview, transcript=record, guide=guide,
                            locked_reason=interviews.why_not_editable(interview),
-                           quote_views=quotes.quotes(session, interview), codebook=quotes.codebook(session))
+                           **_quote_context(session, interview))
 
 
 def _load(interview_id: str, session=None, need_guide: bool = False):

@@ -4,7 +4,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 
-from .. import map_export, maps, network, untrusted
+from .. import map_export, maps, network, quotes, untrusted
 from ..errors import UserError
 from ..i18n import N_
 from ..models import Interview, Organisation
@@ -34,9 +34,14 @@ def editor(interview_id: str, map_id: str):
     interview, network_map = _load(interview_id, map_id)
     session = db_session()
     state = maps.state(session, network_map)
+    drawing = _drawing(state)
+    highlight = request.args.get("highlight", "")
+    drawing["config"].update(linked=quotes.linked_quotes(session, network_map.id),
+                             highlight=highlight if any(highlight == item["id"] for item in state["alters"] + state["ties"]) else None,
+                             quotes_url=url_for("interviews.quote_list", interview_id=interview.id))
     return render_template("maps/editor.html", interview=interview, network_map=network_map,
                            organisation=session.get(Organisation, interview.organisation_id),
-                           readonly_reason=_readonly_reason(interview), **_drawing(state))
+                           readonly_reason=_readonly_reason(interview), **drawing)
 
 
 @bp.route("/<map_id>/state")
