@@ -333,3 +333,30 @@ def test_a_quote_links_to_a_contact_or_tie_of_its_own_interviews_maps(study):
         assert by_tie["Kooperation"] == [0, 0, 1, 0, 0, 1]  # the quote coded Kooperation is about a tension
         quotes.unlink_quote(session, device, interview_a, link)
         assert quotes.linked_quotes(session, tie.map_id) == {}
+
+
+def test_the_studys_chart_recomputed_from_the_maps_network_canvas_csv(study):
+    """The same shares and mean relevances from the files a researcher would export for R or egor."""
+    import zipfile
+    from collections import defaultdict
+
+    from fieldkit import map_export
+
+    vault, _ = study
+    counts, relevance = defaultdict(int), defaultdict(list)
+    with db.writing(vault.engine) as session:
+        data = analysis.load(session)
+        table = analysis.actor_types(data)
+        for item in data.main_maps:
+            archive = zipfile.ZipFile(io.BytesIO(map_export.render(map_export.load(session, item.network_map), "nc-csv")))
+            name = next(member for member in archive.namelist() if member.endswith("_attributeList_Actor.csv"))
+            for row in csv.DictReader(io.StringIO(archive.read(name).decode("utf-8"))):
+                actor_type = next(column.removeprefix("actor_type_") for column, value in row.items()
+                                  if column.startswith("actor_type_") and value == "true")
+                counts[actor_type] += 1
+                relevance[actor_type].append(int(row["relevance"]))
+    total = sum(counts.values())
+    for key, _, contacts, share, mean in table.rows:
+        assert contacts == counts[key]
+        assert share == round(100 * counts[key] / total, 3)
+        assert mean == (round(sum(relevance[key]) / len(relevance[key]), 3) if relevance[key] else None)
