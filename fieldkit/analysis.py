@@ -132,6 +132,36 @@ def load(session: Session, choice: Choice = Choice()) -> Data:
     return Data(interviews, organisations, list(items.values()))
 
 
+def from_releases(documents: list[dict]) -> Data:
+    """The same Data from anonymised release documents (the project server's view): organisations are
+    their codes, interviews their months; a map released again, by any laptop, counts once (its newest)."""
+    from types import SimpleNamespace
+
+    organisations, interviews, networks = {}, {}, {}
+    for document in sorted(documents, key=lambda d: str(d.get("created", ""))):
+        records = document.get("records", {})
+        for row in records.get("organisations", []):
+            organisations[row["id"]] = SimpleNamespace(id=row["id"], name=row.get("code") or row["id"][:8])
+        for row in records.get("interviews", []):
+            interviews[row["id"]] = SimpleNamespace(id=row["id"], organisation_id=row["organisation_id"], date=None,
+                                                    interviewer=row.get("interviewer") or "", status=row.get("status", ""),
+                                                    month=row.get("month") or "")
+        for row in records.get("networks", []):
+            networks[row["id"]] = row
+    maps_data = []
+    for row in networks.values():
+        interview = interviews.get(row["interview_id"])
+        if interview is None or interview.organisation_id not in organisations:
+            continue
+        sectors = [sector["id"] for sector in row.get("sectors", [])]
+        item = MapData(SimpleNamespace(id=row["id"], title=row.get("title", "")), interview,
+                       organisations[interview.organisation_id], sectors, len(row.get("rings", [])) or 4)
+        item.nodes = [network.Node(alter["id"], alter["actor_type"], int(alter["ring"]) - 1) for alter in row.get("alters", [])]
+        item.links = [network.Link(tie["source_id"], tie["target_id"], tie["type"]) for tie in row.get("ties", [])]
+        maps_data.append(item)
+    return Data(list(interviews.values()), organisations, maps_data)
+
+
 def _type_order(data: Data) -> list[str]:
     """The study's order of actor types, then any a project added, in the order its maps list them."""
     order = list(ACTOR_TYPES)

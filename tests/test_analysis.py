@@ -360,3 +360,23 @@ def test_the_studys_chart_recomputed_from_the_maps_network_canvas_csv(study):
         assert contacts == counts[key]
         assert share == round(100 * counts[key] / total, 3)
         assert mean == (round(sum(relevance[key]) / len(relevance[key]), 3) if relevance[key] else None)
+
+
+def test_the_same_analyses_from_release_documents_count_each_map_once():
+    def release(created, alters):
+        return {"created": created, "records": {
+            "organisations": [{"id": "o1", "code": "MO-01"}],
+            "interviews": [{"id": "i1", "organisation_id": "o1", "interviewer": "I-01", "month": "2026-10", "status": "completed"}],
+            "networks": [{"id": "m1", "interview_id": "i1", "title": "Netzwerk heute", "rings": [{}] * 4,
+                          "sectors": [{"id": key} for key in SECTOR_INDEX],
+                          "alters": [{"id": f"a{n}", "actor_type": kind, "ring": ring} for n, (kind, ring) in enumerate(alters)],
+                          "ties": [{"id": "t1", "source_id": None, "target_id": "a0", "type": "cooperation"}]}]}}
+
+    older = release("2026-11-01T10:00:00+00:00", [("state_actor", 1)])
+    newer = release("2026-12-01T10:00:00+00:00", [("state_actor", 1), ("association", 4)])
+    data = analysis.from_releases([newer, older])  # the newest release of a map wins, whatever the order
+    rows = {row[0]: row[2:] for row in analysis.actor_types(data).rows}
+    assert rows["state_actor"] == [1, 50.0, 4.0] and rows["association"] == [1, 50.0, 1.0]
+    assert [row[1] for row in analysis.ego_networks(data).rows] == ["MO-01"]
+    ego = {row[0]: row[2] for row in analysis.tie_types(data, among=False).rows}
+    assert ego["state_actor"] == 1

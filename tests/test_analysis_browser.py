@@ -25,7 +25,7 @@ def test_filter_open_quotes_and_download(served, page, coordinator):
     expect(page.get_by_role("heading", name="Typen im Vergleich zur Relevanz")).to_be_visible()
     chart = page.get_by_role("img", name="Diagramm: Typen im Vergleich zur Relevanz", exact=False)
     expect(chart).to_be_visible()
-    assert page.evaluate("(img) => img.naturalWidth", chart.element_handle()) > 300  # the SVG drawn offline
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 300", arg=chart.element_handle())  # the SVG drawn offline
     expect(page.get_by_role("status").first).to_contain_text("2 Interviews")
     assert serious_violations(page) == []
 

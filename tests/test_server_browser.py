@@ -82,3 +82,15 @@ def test_the_sync_screen_sends_a_release(dashboard, served, page, coordinator, t
     expect(page.locator(".notice")).to_have_text("1 gesendet, 0 abgelehnt, 0 werden später erneut versucht.")
     expect(page.locator("tbody tr")).to_contain_text("gesendet")
     expect(page.get_by_text("Letzte erfolgreiche Synchronisation:")).not_to_contain_text("noch nie")
+
+    # The coordinators see the study's analyses over every release received.
+    page.goto(dashboard.url + "/login")
+    page.get_by_label("Passwort der Verwaltung").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    page.get_by_role("link", name="Auswertung aller Freigaben").click()
+    expect(page.get_by_role("heading", name="Typen im Vergleich zur Relevanz")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("2 Interviews, 2 Karten")
+    chart = page.get_by_role("img", name="Diagramm: Typen im Vergleich zur Relevanz", exact=False)
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 300", arg=chart.element_handle())
+    contacts = page.locator("table.analysis-table").first.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert sum(int(value) for value in contacts) == 14  # the demo's two maps: 6 + 8 contacts

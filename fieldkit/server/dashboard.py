@@ -92,6 +92,55 @@ def index():
                            devices=admin.list_devices(engine()))
 
 
+@bp.route("/analysis")
+@login_required
+def analysis_page():
+    """The study's analyses over every release received (each map once, in its newest release)."""
+    from .. import analysis
+
+    data = analysis.from_releases(_documents())
+    locale = _locale()
+    return render_template("server/analysis.html", data=data, study=analysis.actor_types(data, locale),
+                           ties_ego=analysis.tie_types(data, False, locale), ties_among=analysis.tie_types(data, True, locale),
+                           ego_networks=analysis.ego_networks(data, locale))
+
+
+@bp.route("/analysis/<key>.<fmt>")
+@login_required
+def analysis_file(key: str, fmt: str):
+    """A table of the server's analyses as CSV or XLSX, or its chart as SVG or PNG."""
+    from .. import analysis
+
+    data = analysis.from_releases(_documents())
+    locale = _locale()
+    makers = {"actor_types": lambda: analysis.actor_types(data, locale), "ties_ego": lambda: analysis.tie_types(data, False, locale),
+              "ties_among": lambda: analysis.tie_types(data, True, locale), "ego_networks": lambda: analysis.ego_networks(data, locale)}
+    if key not in makers or fmt not in ("csv", "xlsx", "svg", "png"):
+        abort(404)
+    table = makers[key]()
+    if fmt in ("svg", "png"):
+        spec = analysis.chart(table, locale)
+        if spec is None:
+            abort(404)
+        body, mimetype = analysis.picture(spec, fmt), "image/svg+xml" if fmt == "svg" else "image/png"
+    else:
+        body = table.csv() if fmt == "csv" else table.xlsx()
+        mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = current_app.response_class(body, mimetype=mimetype)
+    if not request.args.get("inline"):
+        response.headers["Content-Disposition"] = f'attachment; filename="fieldkit-server_{key}.{fmt}"'
+    return response
+
+
+def _documents() -> list[dict]:
+    with engine().connect() as connection:
+        return [json.loads(document) for (document,) in connection.execute(select(releases.c.document))]
+
+
+def _locale() -> str:
+    return request.accept_languages.best_match(["de", "en"]) or "de"
+
+
 @bp.route("/releases/<release_id>")
 @login_required
 def release_detail(release_id: str):

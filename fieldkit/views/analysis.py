@@ -8,6 +8,7 @@ from flask_babel import get_locale, gettext
 from sqlmodel import select
 
 from .. import analysis
+from ..i18n import local_cell
 from ..models import Code, Interview, Organisation, Quote, QuoteCode
 from . import db_session
 
@@ -159,14 +160,7 @@ def _locale() -> str:
     return str(get_locale())
 
 
-@bp.app_template_filter("local_cell")
-def local_cell(value) -> str:
-    """A table cell as the reader's language writes numbers ("16,667", "1.024")."""
-    from flask_babel import format_decimal
-
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "–" if value in (None, "") else str(value)
-    return format_decimal(value, format="#,##0.###")
+bp.add_app_template_filter(local_cell, "local_cell")
 
 
 @bp.app_template_global()
