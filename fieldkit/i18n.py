@@ -25,11 +25,3 @@ def translate(message: str, locale: str = DEFAULT_LOCALE, **params) -> str:
     text = translations(locale).gettext(message)
     return text % params if params else text
 
-
-def local_cell(value) -> str:
-    """A table cell as the request's language writes numbers ("16,667", "1.024"); empty cells as –."""
-    from flask_babel import format_decimal
-
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "–" if value in (None, "") else str(value)
-    return format_decimal(value, format="#,##0.###")

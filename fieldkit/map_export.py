@@ -114,6 +114,32 @@ def svg(export: MapExport, locale: str) -> str:
     return picture.text()
 
 
+def thumbnail_svg(export: MapExport, size: int = 160) -> str:
+    """A small picture of the map for tables: sectors, rings, ties and symbols, no names."""
+    radius, state = 100, export.state
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="-104 -104 208 208" width="{size}" height="{size}">',
+             '<rect x="-104" y="-104" width="208" height="208" fill="#ffffff"/>']
+    step = 2 * math.pi / max(1, len(state["sectors"]))
+    for index, sector in enumerate(state["sectors"]):
+        x1, y1 = radius * math.sin(index * step), -radius * math.cos(index * step)
+        x2, y2 = radius * math.sin((index + 1) * step), -radius * math.cos((index + 1) * step)
+        parts.append(f'<path d="M 0 0 L {x1:.1f} {y1:.1f} A {radius} {radius} 0 {int(step > math.pi)} 1 {x2:.1f} {y2:.1f} Z" '
+                     f'fill="{sector["colour"]}" fill-opacity="0.1" stroke="#aaaaaa" stroke-width="0.6"/>')
+    for index in range(1, export.rings + 1):
+        parts.append(f'<circle r="{(network.EGO_RADIUS + index * network.ring_width(export.rings)) * radius:.1f}" '
+                     f'fill="none" stroke="#999999" stroke-width="0.6"/>')
+    positions = {alter["id"]: (alter["x"] * radius, alter["y"] * radius) for alter in state["alters"]}
+    for tie in state["ties"]:
+        (x1, y1), (x2, y2) = positions.get(tie["source_id"], (0, 0)), positions[tie["target_id"]]
+        parts.append(f'<path d="M {x1:.1f} {y1:.1f} L {x2:.1f} {y2:.1f}" stroke="{network.TIE_STYLE[tie["type"]]["colour"]}" '
+                     f'stroke-width="1.4"/>')
+    parts.append(f'<circle r="{network.EGO_RADIUS * radius:.1f}" fill="#ffffff" stroke="#222222" stroke-width="1.5"/>')
+    sectors = {sector["id"]: sector for sector in state["sectors"]}
+    parts += [_symbol(sectors.get(alter["actor_type"]) or {"colour": "#777777", "symbol": "circle"}, *positions[alter["id"]], 4.5)
+              for alter in state["alters"]]
+    return "\n".join(parts + ["</svg>"])
+
+
 def png(export: MapExport, locale: str) -> bytes:
     import resvg_py
 

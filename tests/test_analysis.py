@@ -212,6 +212,13 @@ def test_the_analysis_pages_downloads_and_charts(demo_client):
     assert demo_client.get("/analysis/chart/ties_ego.png").data[:8] == b"\x89PNG\r\n\x1a\n"
     assert demo_client.get("/analysis/chart/ego_networks.svg").status_code == 404  # read as a table
     assert demo_client.get("/analysis/table/unknown.csv").status_code == 404
+    import re
+    import xml.etree.ElementTree as ET
+
+    thumbnails = re.findall(r'class="thumbnail" src="([^"]+)"', html)
+    assert len(thumbnails) == 2  # one small picture per map in the ego networks' table
+    picture = demo_client.get(thumbnails[0])
+    assert picture.mimetype == "image/svg+xml" and ET.fromstring(picture.data).get("width") == "160"
 
 
 def test_a_bad_date_is_named_and_the_rest_of_the_choice_still_applies(demo_client):

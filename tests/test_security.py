@@ -106,7 +106,7 @@ def test_locked_vault_sends_htmx_requests_to_unlock(unlocked, client, guard):
 
 DOMAIN_MODULES = ["vault", "db", "models", "demo", "organisations", "instance", "i18n", "local_settings",
                   "vocabulary", "config", "bundle", "merge", "maps", "map_export", "network", "interviews", "quotes",
-                  "transcripts", "imports", "guide", "text", "untrusted", "record_check", "doctor", "release", "sync",
+                  "transcripts", "imports", "guide", "text", "untrusted", "record_check", "doctor", "release", "sync", "analysis", "qdpx", "map_layout",
                   "anonymise/registry", "anonymise/matching", "anonymise/patterns", "anonymise/candidates",
                   "anonymise/review", "anonymise/generalise"]
 

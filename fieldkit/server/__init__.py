@@ -19,7 +19,8 @@ def create_server_app(config=None) -> Flask:
     from flask_babel import Babel
 
     from .. import config as settings
-    from ..i18n import TRANSLATIONS_DIR, local_cell
+    from .. import formats
+    from ..i18n import TRANSLATIONS_DIR
     from . import api, dashboard, ingest, storage
 
     config = dict(config or {})
@@ -43,7 +44,7 @@ def create_server_app(config=None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.jinja_env.globals["csrf_token"] = dashboard.csrf_token
-    app.jinja_env.filters["local_cell"] = local_cell
+    formats.register(app)
     app.after_request(_headers)
     for code in (400, 404, 405, 413, 415, 429, 500):
         app.register_error_handler(code, _error)

@@ -4,7 +4,7 @@ from flask_babel import get_locale, gettext
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session
 
-from .. import db, vocabulary
+from .. import db, formats, vocabulary
 from ..vault import Vault, VaultLocked
 
 
@@ -19,34 +19,7 @@ def register_views(app: Flask) -> None:
     for code in (404, 405, 413, 500, 503):
         app.register_error_handler(code, _error_page)
     app.context_processor(_template_context)
-    app.add_template_filter(local_date)
-    app.add_template_filter(local_number)
-
-
-def local_number(value, pattern: str = "0.00") -> str:
-    """A number as the reader's language writes it ("0,07" in German); a Babel pattern, e.g. "+0.00;-0.00"."""
-    from flask_babel import format_decimal
-
-    return format_decimal(value, format=pattern)
-
-
-def local_date(value, length: str = "medium") -> str:
-    """A date or time as the reader's language writes it ("30.11.2026", "Nov 30, 2026"); dates stored as
-    ISO text too; anything else as it is."""
-    import datetime as dt
-
-    from flask_babel import format_date, format_datetime
-
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, dt.datetime):
-        return format_datetime(value, "short" if length == "medium" else length)
-    if isinstance(value, dt.date):
-        return format_date(value, length)
-    return "" if value is None else str(value)
+    formats.register(app)
 
 
 def current_vault() -> Vault:

@@ -8,7 +8,6 @@ from flask_babel import get_locale, gettext
 from sqlmodel import select
 
 from .. import analysis
-from ..i18n import local_cell
 from ..models import Code, Interview, Organisation, Quote, QuoteCode
 from . import db_session
 
@@ -158,9 +157,6 @@ def _file(body: bytes, mimetype: str, name: str):
 
 def _locale() -> str:
     return str(get_locale())
-
-
-bp.add_app_template_filter(local_cell, "local_cell")
 
 
 @bp.app_template_global()

@@ -100,6 +100,13 @@ def export(interview_id: str, map_id: str, fmt: str):
     return response
 
 
+@bp.route("/<map_id>/thumbnail.svg")
+def thumbnail(interview_id: str, map_id: str):
+    """A small picture of the map, for tables (Auswertung)."""
+    _, network_map = _load(interview_id, map_id)
+    return Response(map_export.thumbnail_svg(map_export.load(db_session(), network_map)), mimetype="image/svg+xml")
+
+
 @bp.post("/<map_id>/copy")
 def copy(interview_id: str, map_id: str):
     return _change_maps(interview_id, lambda session, interview: maps.clone(

@@ -11,10 +11,11 @@ from sqlmodel import select
 from .. import release as releases
 from ..anonymise import generalise, registry, review
 from ..errors import UserError
+from ..formats import local_date
 from ..i18n import N_
 from ..local_settings import get_setting, set_setting
 from ..models import Interview, Organisation, Release
-from . import current_vault, db_session, local_date, message, render_view, writing
+from . import current_vault, db_session, message, render_view, writing
 
 bp = Blueprint("steward", __name__, url_prefix="/steward")
 
