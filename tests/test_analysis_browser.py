@@ -52,7 +52,7 @@ def test_filter_open_quotes_and_download(served, page, coordinator):
     assert open(picture.value.path(), encoding="utf-8").read().startswith("<svg")
 
 
-def test_link_a_quote_to_a_contact_and_find_it_from_the_map(served, page, coordinator):
+def test_link_a_quote_to_a_contact_and_a_tie_and_find_them_from_the_map(served, page, coordinator):
     set_up_vault(page, served.launch_url, coordinator[1])
     vault = served.app.extensions["vault"]
     with db.writing(vault.engine) as session:
@@ -63,13 +63,24 @@ def test_link_a_quote_to_a_contact_and_find_it_from_the_map(served, page, coordi
     page.get_by_role("link", name="1 Zitat").click()
     quote = page.locator(".quote").first
     expect(quote.locator(".link-chip")).to_contain_text("Netzwerk heute · Kooperation: Ego")  # the demo's own link
-    quote.get_by_label("Zu einem Kontakt oder einer Beziehung der Karte").select_option(label="Schulamt Musterstadt")
+    choice = quote.get_by_label("Zu einem Kontakt oder einer Beziehung der Karte")
+    choice.select_option(label="Schulamt Musterstadt")
     quote.get_by_role("button", name="Verknüpfen").click()
-    chip = page.locator(".quote").first.locator(".link-chip", has_text="Schulamt Musterstadt")
-    expect(chip).to_be_visible()
-    chip.get_by_role("link").click()
+    expect(page.locator(".quote").first.locator(".link-chip", has_text="Schulamt Musterstadt")).to_have_count(1)
+    tie = page.locator(".quote").first.locator("option", has_text="Machtasymmetrie").filter(has_text="Schulamt")
+    page.locator(".quote").first.get_by_label("Zu einem Kontakt oder einer Beziehung der Karte").select_option(
+        value=tie.get_attribute("value"))
+    page.locator(".quote").first.get_by_role("button", name="Verknüpfen").click()
+    tie_chip = page.locator(".quote").first.locator(".link-chip", has_text="Machtasymmetrie")
+    expect(tie_chip).to_be_visible()
+
+    # From the quote to the map: the tie is selected and the quote stands beside the map.
+    tie_chip.get_by_role("link").click()
     expect(page.locator("[data-map-editor]")).to_have_attribute("data-drawn", "yes")
-    expect(page.locator(".alter.selected")).to_have_attribute("aria-label", re.compile("^Schulamt Musterstadt"))
+    expect(page.locator(".tie.selected title")).to_have_text(re.compile("Machtasymmetrie"))
     expect(page.locator("#linked-quotes")).to_contain_text("Mit dem Kommunalen Integrationszentrum planen wir")
     page.keyboard.press("Escape")
     expect(page.locator("#linked-quotes")).to_be_hidden()
+    # And from the map to the quote: selecting the contact shows its quote too.
+    page.locator(".alter", has_text="Schulamt Musterstadt").focus()
+    expect(page.locator("#linked-quotes")).to_contain_text("Mit dem Kommunalen Integrationszentrum planen wir")
