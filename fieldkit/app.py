@@ -24,6 +24,9 @@ def create_app(test_config=None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["DATA_DIR"] = config.data_dir(app.config["DATA_DIR"])
+    from .logs import to_file
+
+    app.extensions["log_file"] = to_file(app.config["DATA_DIR"])
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
 
     vault = Vault.from_settings(app.config["DATA_DIR"], app.config)
@@ -43,6 +46,7 @@ def create_app(test_config=None) -> Flask:
     app.before_request(_require_unlocked_vault)
     app.teardown_appcontext(_close_session)
     register_views(app)
+    app.log_exception = lambda exc_info: None  # the error page's handler logs it, with its error id
     return app
 
 

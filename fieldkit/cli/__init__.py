@@ -17,12 +17,15 @@ from .common import Context, error_text
 
 
 @click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log every request and window event to stderr.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log every request and window event to stderr too (they always go to the log file in the data directory).")
 @click.version_option(package_name="fieldkit")
 @click.pass_context
 def cli(ctx, verbose):
     """fieldkit: expert interviews and network maps with migrant organisations."""
-    logging.getLogger("fieldkit").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("fieldkit").setLevel(logging.INFO)  # the log file takes requests and window events
+    for handler in logging.getLogger().handlers:  # the terminal only with --verbose
+        handler.setLevel(logging.INFO if verbose else logging.WARNING)
     ctx.ensure_object(Context)
 
 

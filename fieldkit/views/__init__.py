@@ -85,8 +85,11 @@ def _forbidden(error):
 
 
 def _error_page(error):
-    """Not found, wrong method, or a fault of ours: a plain page in the user's language."""
+    """Not found, wrong method, or a fault of ours: a plain page in the user's language. A fault of ours
+    gets a short error id, shown on the page and written with its trace to the log, never into the window."""
     code = getattr(error, "code", 500)
+    if code == 500:
+        return _unexpected(getattr(error, "original_exception", None) or error)
     titles = {404: gettext("Not found"), 405: gettext("Not possible here"), 413: gettext("File too large"),
               503: gettext("Busy")}
     reasons = {404: gettext("This page does not exist (any more)."),
@@ -96,6 +99,22 @@ def _error_page(error):
                503: gettext("Other files are still being imported. Go back and try again in a minute; nothing was imported yet.")}
     return render_template("error.html", code=code, title=titles.get(code, gettext("Something went wrong")),
                            reason=reasons.get(code, gettext("fieldkit could not finish this step. Nothing that was shown as saved is lost; try again or restart fieldkit."))), code
+
+
+def _unexpected(error: BaseException):
+    import logging
+    import secrets
+
+    import traceback
+
+    error_id = secrets.token_hex(3).upper()
+    # Where it failed, without the exception's message: a message can quote what the user typed.
+    logging.getLogger("fieldkit.errors").error("error %s on %s %s: %s\n%s", error_id, request.method, request.path,
+                                               type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
+    return render_template("error.html", code=500, title=gettext("Something went wrong"), error_id=error_id,
+                           reason=gettext("fieldkit could not finish this step. What was shown as saved is safe. "
+                                          "Reload the page or restart fieldkit; if it happens again, tell the "
+                                          "coordination the error number %(id)s.", id=error_id)), 500
 
 
 def _template_context() -> dict:

@@ -1,4 +1,5 @@
 """Settings: this device's key fingerprint, the recovery keys, idle lock, passphrase, language."""
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -21,6 +22,37 @@ def index(errors=(), failed=None, notice=None, status=200):
                            recipients=vault.keystore().recovery_recipients,
                            idle_minutes=current_app.extensions["idle_minutes"],
                            errors=errors, failed=failed, notice=notice), status
+
+
+@bp.route("/about")
+def about():
+    """Über fieldkit: version, data directory, log file, and every component with its licence."""
+    import platform
+
+    from .. import __version__, components
+
+    return render_template("settings/about.html", version=__version__, python=platform.python_version(),
+                           packages=components.python_packages(), vendored=components.VENDORED,
+                           data_dir=current_app.config["DATA_DIR"], log_file=current_app.extensions.get("log_file"))
+
+
+@bp.route("/about/licence/<name>")
+def licence(name: str):
+    """A component's licence text, as it ships with it."""
+    from flask import abort
+
+    from .. import components
+
+    vendored = {item[0]: item for item in components.VENDORED}
+    if name in vendored:
+        text = (Path(current_app.static_folder) / vendored[name][3]).read_text(encoding="utf-8")
+    elif any(package.name == name for package in components.python_packages()):
+        text = components.licence_text(name)
+    else:
+        abort(404)
+    if not text:
+        abort(404)
+    return render_template("settings/licence.html", name=name, text=text)
 
 
 @bp.post("/idle")
