@@ -29,9 +29,11 @@ def open_window(app: Flask) -> None:
     server.start()
     # text_select: interviewers select passages to quote (and pywebview then injects no inline style,
     # which our Content-Security-Policy would refuse).
-    window = webview.create_window("fieldkit", server.launch_url, width=1280, height=860, min_size=(900, 600),
-                                   text_select=True)
+    place = WindowPlace(app.config["DATA_DIR"])
+    window = webview.create_window("fieldkit", server.launch_url, min_size=(900, 600), text_select=True, **place.saved())
     window.events.loaded += lambda: log.info("window loaded")
+    window.events.resized += place.resized
+    window.events.moved += place.moved
     window.events.closing += _SaveBeforeClosing(app, window)
     _close_on_signal(window)
     try:
@@ -40,7 +42,47 @@ def open_window(app: Flask) -> None:
     finally:
         server.shutdown()
         app.extensions["vault"].lock()
+        place.save()
         log.info("window closed")
+
+
+class WindowPlace:
+    """The window opens where it was closed, at its size (window.json in the data directory)."""
+
+    DEFAULT = {"width": 1280, "height": 860}
+
+    def __init__(self, data_dir):
+        from pathlib import Path
+
+        self.path = Path(data_dir) / "window.json"
+        self.current = self.saved()
+
+    def saved(self) -> dict:
+        import json
+
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return dict(self.DEFAULT)
+        place = {key: stored[key] for key in ("width", "height", "x", "y")
+                 if isinstance(stored, dict) and isinstance(stored.get(key), int) and -10_000 < stored[key] < 20_000}
+        if place.get("width", 0) < 900 or place.get("height", 0) < 600:
+            return dict(self.DEFAULT)
+        return place
+
+    def resized(self, width, height) -> None:
+        self.current.update(width=int(width), height=int(height))
+
+    def moved(self, x, y) -> None:
+        self.current.update(x=int(x), y=int(y))
+
+    def save(self) -> None:
+        import json
+
+        try:
+            self.path.write_text(json.dumps(self.current), encoding="utf-8")
+        except OSError as error:  # a read-only data directory costs only the window's place
+            log.warning("window place not saved: %s", error.strerror)
 
 
 class _SaveBeforeClosing:

@@ -49,6 +49,8 @@ def test_run_opens_a_window_that_loads_the_first_page_and_closes_on_sigterm(disp
     assert '"GET /launch/…" 302' in output  # the token itself never reaches the log
     assert "window closed" in output
     assert "Content Security Policy" not in output  # the window injects nothing our policy refuses
+    place = json.loads((tmp_path / "data" / "window.json").read_text())  # it opens there next time
+    assert place["width"] >= 900 and place["height"] >= 600
 
 
 def _loaded(output: str) -> bool:
@@ -141,3 +143,17 @@ def _window_env(display: str) -> dict:
     if os.geteuid() == 0:  # QtWebEngine refuses its sandbox as root; only then switch it off
         env["QTWEBENGINE_CHROMIUM_FLAGS"] = "--no-sandbox"
     return env
+
+
+def test_the_window_place_is_kept_and_nonsense_is_ignored(tmp_path):
+    from fieldkit.desktop import WindowPlace
+
+    place = WindowPlace(tmp_path)
+    assert place.saved() == {"width": 1280, "height": 860}
+    place.resized(1400, 900)
+    place.moved(40, 30)
+    place.save()
+    assert WindowPlace(tmp_path).saved() == {"width": 1400, "height": 900, "x": 40, "y": 30}
+    for nonsense in ('{"width": 5, "height": 5}', '[1, 2]', 'kein JSON', '{"width": "1400", "height": 900}'):
+        (tmp_path / "window.json").write_text(nonsense)
+        assert WindowPlace(tmp_path).saved() == {"width": 1280, "height": 860}
