@@ -28,11 +28,15 @@ ROUND = 3  # decimals kept in tables and downloads
 
 @dataclass
 class Choice:
-    """Which interviews an analysis covers: all, or those of some organisations, interviewers, a period."""
+    """Which interviews an analysis covers: all, or those of some organisations, of organisations with
+    some characteristics (offers, reach, members), of some interviewers, in a period."""
     organisations: tuple[str, ...] = ()
     interviewers: tuple[str, ...] = ()
     since: Optional[dt.date] = None
     until: Optional[dt.date] = None
+    characteristics: tuple[tuple[str, str], ...] = ()  # (Organisation field, value): offers_scope, reach, members_band
+
+    CHARACTERISTICS = ("offers_scope", "reach", "members_band")
 
 
 @dataclass
@@ -109,6 +113,10 @@ def load(session: Session, choice: Choice = Choice()) -> Data:
         query = query.where(Interview.date >= choice.since)
     if choice.until:
         query = query.where(Interview.date <= choice.until)
+    for name, value in choice.characteristics:
+        if name in Choice.CHARACTERISTICS:
+            query = query.where(Interview.organisation_id.in_(
+                select(Organisation.id).where(getattr(Organisation, name) == value)))
     interviews = list(session.exec(query.order_by(Interview.date, Interview.created_at)))
     by_id = {interview.id: interview for interview in interviews}
     organisations = {o.id: o for o in session.exec(select(Organisation).where(

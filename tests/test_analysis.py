@@ -387,3 +387,16 @@ def test_the_same_analyses_from_release_documents_count_each_map_once():
     assert [row[1] for row in analysis.ego_networks(data).rows] == ["MO-01"]
     ego = {row[0]: row[2] for row in analysis.tie_types(data, among=False).rows}
     assert ego["state_actor"] == 1
+
+
+def test_a_choice_by_organisation_characteristics(study):
+    vault, made = study
+    with db.writing(vault.engine) as session:
+        organisation = session.get(Organisation, made["Verein B"][0].id)
+        organisation.reach = "region"
+        save(session, vault.device_id, organisation)
+        regional = analysis.load(session, analysis.Choice(characteristics=(("reach", "region"),)))
+        city = analysis.load(session, analysis.Choice(characteristics=(("reach", "city"), ("offers_scope", "holistic"))))
+        ignored = analysis.load(session, analysis.Choice(characteristics=(("name", "Verein A"),)))  # not a characteristic
+    assert [i.organisation_id for i in regional.interviews] == [made["Verein B"][0].id]
+    assert len(city.interviews) == 2 and len(ignored.interviews) == 3

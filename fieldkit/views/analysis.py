@@ -133,8 +133,9 @@ def _choice() -> tuple[analysis.Choice, list[str]]:
         except ValueError:
             problems.append(gettext("“%(text)s” is not a date (YYYY-MM-DD); it is left out.", text=text[:40]))
             dates[name] = None
+    characteristics = tuple((name, request.args[name]) for name in analysis.Choice.CHARACTERISTICS if request.args.get(name))
     return analysis.Choice(tuple(request.args.getlist("organisation")), tuple(request.args.getlist("interviewer")),
-                           dates["since"], dates["until"]), problems
+                           dates["since"], dates["until"], characteristics), problems
 
 
 def _sorted(rows: list, sort: str) -> list:
