@@ -15,12 +15,19 @@ from test_screens_browser import serious_violations
 pytestmark = pytest.mark.browser
 
 
-def test_filter_open_quotes_and_download(served, page, coordinator):
+@pytest.fixture
+def demo_page(served, page, coordinator):
+    """The demo vault in chromium at a common laptop size."""
     set_up_vault(page, served.launch_url, coordinator[1])
     vault = served.app.extensions["vault"]
     with db.writing(vault.engine) as session:
         create_demo_data(session, vault.device_id)
     page.set_viewport_size({"width": 1366, "height": 768})
+    return page
+
+
+def test_filter_open_quotes_and_download(demo_page):
+    page = demo_page
     page.get_by_role("link", name="Auswertung").click()
     expect(page.get_by_role("heading", name="Typen im Vergleich zur Relevanz")).to_be_visible()
     chart = page.get_by_role("img", name="Diagramm: Typen im Vergleich zur Relevanz", exact=False)
@@ -52,12 +59,8 @@ def test_filter_open_quotes_and_download(served, page, coordinator):
     assert open(picture.value.path(), encoding="utf-8").read().startswith("<svg")
 
 
-def test_link_a_quote_to_a_contact_and_a_tie_and_find_them_from_the_map(served, page, coordinator):
-    set_up_vault(page, served.launch_url, coordinator[1])
-    vault = served.app.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        create_demo_data(session, vault.device_id)
-    page.set_viewport_size({"width": 1366, "height": 768})
+def test_link_a_quote_to_a_contact_and_a_tie_and_find_them_from_the_map(demo_page):
+    page = demo_page
     page.get_by_role("link", name="Interviews").click()
     page.locator("tr", has_text="Bildungsbrücke").get_by_role("link").first.click()
     page.get_by_role("link", name="1 Zitat").click()

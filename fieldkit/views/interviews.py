@@ -227,6 +227,32 @@ def _quotes_page(interview_id: str, error=None, status=200):
 @bp.post("/<interview_id>/quotes/<quote_id>")
 def quote_codes(interview_id: str, quote_id: str):
     """Set a quote's codes, or delete it."""
+    def change(session, device, interview, quote):
+        if request.form.get("delete"):
+            quotes.delete_quote(session, device, interview, quote)
+        else:
+            quotes.code_quote(session, device, interview, quote, request.form.getlist("code"))
+
+    return _change_quote(interview_id, quote_id, change)
+
+
+@bp.post("/<interview_id>/quotes/<quote_id>/links")
+def quote_links(interview_id: str, quote_id: str):
+    """Link a quote to a contact or tie of the interview's maps, or remove a link (`remove`: its id)."""
+    from ..models import QuoteLink
+
+    def change(session, device, interview, quote):
+        removed = session.get(QuoteLink, request.form["remove"]) if request.form.get("remove") else None
+        if removed is not None and removed.quote_id == quote.id:
+            quotes.unlink_quote(session, device, interview, removed)
+        elif removed is None:
+            quotes.link_quote(session, device, interview, quote, request.form.get("target", ""))
+
+    return _change_quote(interview_id, quote_id, change)
+
+
+def _change_quote(interview_id: str, quote_id: str, change):
+    """One change to one of the interview's quotes; the quotes list answers (a refusal says why)."""
     from ..models import Quote
 
     try:
@@ -235,32 +261,7 @@ def quote_codes(interview_id: str, quote_id: str):
             quote = session.get(Quote, quote_id)
             if quote is None or quote.interview_id != interview.id:
                 abort(404)
-            if request.form.get("delete"):
-                quotes.delete_quote(session, current_vault().device_id, interview, quote)
-            else:
-                quotes.code_quote(session, current_vault().device_id, interview, quote, request.form.getlist("code"))
-    except UserError as failure:
-        return _quotes_page(interview_id, message(failure), 409)
-    return _quotes_page(interview_id) if request.headers.get("HX-Request") else redirect(
-        url_for(".quote_list", interview_id=interview_id))
-
-
-@bp.post("/<interview_id>/quotes/<quote_id>/links")
-def quote_links(interview_id: str, quote_id: str):
-    """Link a quote to a contact or tie of the interview's maps, or remove a link (`remove`: its id)."""
-    from ..models import Quote, QuoteLink
-
-    try:
-        with writing() as session:
-            interview, _guide = _load(interview_id, session=session)
-            quote = session.get(Quote, quote_id)
-            if quote is None or quote.interview_id != interview.id:
-                abort(404)
-            removed = session.get(QuoteLink, request.form.get("remove", "")) if request.form.get("remove") else None
-            if removed is not None and removed.quote_id == quote.id:
-                quotes.unlink_quote(session, current_vault().device_id, interview, removed)
-            elif removed is None:
-                quotes.link_quote(session, current_vault().device_id, interview, quote, request.form.get("target", ""))
+            change(session, current_vault().device_id, interview, quote)
     except UserError as failure:
         return _quotes_page(interview_id, message(failure), 409)
     return _quotes_page(interview_id) if request.headers.get("HX-Request") else redirect(
