@@ -163,4 +163,49 @@ def doctor(ctx, passphrase_file, as_json):
         sys.exit(1)
 
 
-COMMANDS = (init, passwd, recover, keys, settings_group, doctor)
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="The folder to write the backup into (e.g. a USB stick).")
+@click.option("--keep", type=click.IntRange(1, 1000), default=10, show_default=True, help="Backups kept in that folder.")
+@passphrase_file
+@json_option
+@pass_context
+def backup(ctx, out, keep, passphrase_file, as_json):
+    """Back up the vault into one encrypted file (opens only with the passphrase or the recovery key)."""
+    from .. import backup as backups
+
+    with unlocked_vault(ctx, passphrase_file) as vault:
+        written = backups.write(vault, out, keep)
+    echo(as_json, {"file": str(written), "bytes": written.stat().st_size},
+         t("Backup written to %(file)s (%(size)s MB).", file=written, size=f"{written.stat().st_size / 2**20:.1f}"))
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--replace", is_flag=True, help="Replace the vault of the data directory (it is kept beside it).")
+@click.option("--identity", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The coordinator's age identity file, when the passphrase is lost (then set a new one).")
+@passphrase_file
+@json_option
+@pass_context
+def restore(ctx, file, replace, identity, passphrase_file, as_json):
+    """Restore a backup into the data directory and prove it opens; nothing is restored if it does not."""
+    from .. import backup as backups
+
+    data_dir = ctx.data_dir()
+    with single_instance(data_dir):
+        if identity:
+            passphrase = read_secret(passphrase_file, "FIELDKIT_NEW_PASSPHRASE", t("New passphrase"), confirm=True)
+        else:
+            passphrase = read_passphrase(passphrase_file)
+        aside = backups.restore(file, data_dir, passphrase, identity.read_text(encoding="utf-8") if identity else None,
+                                replace, ctx.vault)
+    lines = [t("Restored from %(file)s; the vault opens and every page checks out.", file=file)]
+    if aside:
+        lines.append(t("The vault that was there is kept in %(folder)s.", folder=aside))
+    echo(as_json, {"restored": str(file), "previous": str(aside) if aside else None}, "\n".join(lines))
+
+
+COMMANDS = (init, passwd, recover, keys, settings_group, doctor, backup, restore)

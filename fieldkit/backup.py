@@ -1,0 +1,162 @@
+"""Backups of the vault: one file holding a consistent copy of the encrypted database (taken with
+SQLite's backup API while the app runs, still encrypted with the vault's key) and the keystore, so it
+opens only with the passphrase or the coordination's recovery key, like the vault itself.
+
+The file is a ZIP of `manifest.json` (format, time, device, SHA-256 of each member), `keystore.json`
+and `fieldkit.db`. A restore goes into an empty data directory (or replaces the vault after moving it
+aside), checks every member against the manifest, opens the restored vault with the passphrase and
+checks its integrity; anything wrong leaves nothing restored.
+"""
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import __version__
+from .errors import UserError
+from .i18n import N_
+from .vault import DATABASE_NAME, KEYSTORE_NAME, Vault
+
+FORMAT = "fieldkit-backup/1"
+SUFFIX = ".fkbak"
+MAX_MEMBER = 64 * 2**30  # a vault larger than this is no vault of ours
+
+
+class BackupError(UserError):
+    message = N_("The backup could not be used.")
+
+
+def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime] = None) -> Path:
+    """Back up the unlocked vault into `folder`; the oldest backups beyond `keep` are removed."""
+    import sqlcipher3
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    name = f"fieldkit-backup_{vault.device_id[:8]}_{now.strftime('%Y-%m-%d_%H%M%S')}{SUFFIX}"
+    scratch = folder / f".partial-{uuid.uuid4().hex}"
+    copy = scratch.with_suffix(".db")
+    try:
+        target = sqlcipher3.connect(str(copy))
+        target.execute(f"PRAGMA key = \"x'{vault.secrets.database_key.hex()}'\"")
+        source = vault.engine.raw_connection()
+        try:
+            source.driver_connection.backup(target)  # page by page, consistent, while writers go on
+        finally:
+            source.close()
+            target.close()
+        keystore = vault.keystore_path.read_bytes()
+        manifest = {"format": FORMAT, "created": now.isoformat(), "device_id": vault.device_id, "app_version": __version__,
+                    "members": {KEYSTORE_NAME: _sha256_bytes(keystore), DATABASE_NAME: _sha256_file(copy)}}
+        with zipfile.ZipFile(scratch, "w", zipfile.ZIP_STORED) as archive:  # encrypted pages do not compress
+            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+            archive.writestr(KEYSTORE_NAME, keystore)
+            archive.write(copy, DATABASE_NAME)
+        with open(scratch, "rb") as written:
+            os.fsync(written.fileno())
+        target_path = folder / name
+        os.replace(scratch, target_path)
+    finally:
+        copy.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
+    for old in backups(folder)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return target_path
+
+
+def backups(folder: Path) -> list[Path]:
+    """The backup files in a folder, oldest first."""
+    return sorted(Path(folder).glob(f"fieldkit-backup_*{SUFFIX}"), key=lambda path: path.name.rsplit("_", 2)[-2:])
+
+
+def restore(file: Path, data_dir: Path, passphrase: str, identity: Optional[str] = None,
+            replace: bool = False, open_vault: Callable[[Path], Vault] = Vault) -> Optional[Path]:
+    """Restore a backup into data_dir and prove it opens with the passphrase; with the coordination's
+    recovery identity, `passphrase` becomes the vault's new one (the old one was lost). With `replace`,
+    an existing vault is first moved aside: the returned folder keeps it (else None)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    present = [data_dir / name for name in (KEYSTORE_NAME, DATABASE_NAME) if (data_dir / name).exists()]
+    if present and not replace:
+        raise BackupError(N_("There is a vault in this data directory already. Restore into an empty one, or "
+                             "replace it (the current vault is kept beside it)."))
+    aside = None
+    if present:
+        aside = data_dir / f"vault-before-restore-{dt.datetime.now().strftime('%Y-%m-%d_%H%M%S')}"
+        aside.mkdir()
+        for path in present:
+            shutil.move(str(path), aside / path.name)
+    try:
+        _unpack(Path(file), data_dir)
+        _prove(open_vault(data_dir), passphrase, identity)
+    except BaseException:
+        for name in (KEYSTORE_NAME, DATABASE_NAME):
+            (data_dir / name).unlink(missing_ok=True)
+        if aside is not None:  # put the vault that was there back
+            for path in aside.iterdir():
+                shutil.move(str(path), data_dir / path.name)
+            aside.rmdir()
+        raise
+    return aside
+
+
+def _unpack(file: Path, data_dir: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(file)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise BackupError(N_("This is not a fieldkit backup (or it is damaged).")) from error
+    with archive:
+        try:
+            manifest = json.loads(archive.read("manifest.json"))
+            members = manifest["members"]
+            if manifest.get("format") != FORMAT or set(members) != {KEYSTORE_NAME, DATABASE_NAME}:
+                raise ValueError("format")
+        except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
+            raise BackupError(N_("This is not a fieldkit backup (or it is damaged).")) from error
+        for name in (KEYSTORE_NAME, DATABASE_NAME):
+            info = archive.getinfo(name)
+            if info.file_size > MAX_MEMBER:
+                raise BackupError(N_("This is not a fieldkit backup (or it is damaged)."))
+            digest = hashlib.sha256()
+            with archive.open(info) as source, open(data_dir / name, "wb") as target:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(chunk)
+                    target.write(chunk)
+                target.flush()
+                os.fsync(target.fileno())
+            if digest.hexdigest() != members[name]:
+                raise BackupError(N_("The backup is damaged: %(member)s does not match its checksum."), member=name)
+
+
+def _prove(vault: Vault, passphrase: str, identity: Optional[str]) -> None:
+    """Open the restored vault (the key must fit and it must be this keystore's database) and check
+    every page of it."""
+    from sqlalchemy import text
+
+    if identity:
+        vault.recover(identity, passphrase)
+    vault.unlock(passphrase)
+    try:
+        with vault.engine.connect() as connection:
+            problems = [row[0] for row in connection.execute(text("PRAGMA integrity_check"))]
+        if problems != ["ok"]:
+            raise BackupError(N_("The restored vault is damaged: %(problem)s"), problem="; ".join(problems)[:200])
+    finally:
+        vault.lock()
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

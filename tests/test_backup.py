@@ -1,0 +1,152 @@
+"""Backups of the vault: taken while notes are being saved, restored record for record, unreadable
+without the passphrase, refused when wrong or damaged without restoring anything; on the command line."""
+import sqlite3
+import threading
+import zipfile
+
+import pytest
+from sqlalchemy import text
+
+from conftest import PASSPHRASE, consented_interview, run_cli
+
+from fieldkit import backup, db, interviews
+from fieldkit.demo import create_demo_data
+from fieldkit.guide import guide_version
+from fieldkit.models import SHARED_TABLES
+from fieldkit.vault import Vault
+
+NOTE = "Notiz aus dem Lindenviertel"
+
+
+def restored_vault(path):
+    return Vault(path, memory_kib=8192, iterations=1)
+
+
+def rows(vault) -> dict:
+    with vault.engine.connect() as connection:
+        return {model.__tablename__: sorted(tuple(row) for row in connection.execute(text(f"SELECT * FROM {model.__tablename__}")))
+                for model in SHARED_TABLES}
+
+
+def test_a_backup_taken_while_notes_are_saved_restores_every_record(vault, tmp_path):
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+    interview = consented_interview(vault, "Verein im Lindenviertel", {"network_map"})
+    with db.writing(vault.engine) as session:
+        guide = guide_version(session, interview.guide_id, interview.guide_version)
+        interviews.save_answer(session, vault.device_id, interview, guide, "organisation.history", NOTE)
+    stop, written = threading.Event(), []
+
+    def typing():
+        while not stop.is_set():
+            text_now = f"{NOTE} {len(written)}"
+            interviews.autosave(vault.engine, vault.device_id, interview.id, "organisation.history", text_now)
+            written.append(text_now)
+
+    writer = threading.Thread(target=typing)
+    writer.start()
+    try:
+        files = [backup.write(vault, tmp_path / "backups") for _ in range(3)]
+    finally:
+        stop.set()
+        writer.join()
+    assert written, "the note was being saved during the backups"
+    source = rows(vault)
+    aside = backup.restore(files[-1], tmp_path / "restored", PASSPHRASE, open_vault=restored_vault)
+    assert aside is None
+    copy = restored_vault(tmp_path / "restored")
+    copy.unlock(PASSPHRASE)
+    try:
+        restored = rows(copy)
+    finally:
+        copy.lock()
+    for table, records in source.items():
+        if table != "answer":
+            assert restored[table] == records, table
+    answer = next(row for row in restored["answer"] if NOTE in str(row))
+    assert any(text_now in answer for text_now in [NOTE] + written)  # the note as it stood at that moment
+
+
+def test_a_backup_is_unreadable_without_the_key(vault, tmp_path):
+    interview = consented_interview(vault, "Verein Geheim", {"network_map"})
+    with db.writing(vault.engine) as session:
+        guide = guide_version(session, interview.guide_id, interview.guide_version)
+        interviews.save_answer(session, vault.device_id, interview, guide, "organisation.history", NOTE)
+    file = backup.write(vault, tmp_path)
+    data = file.read_bytes()
+    assert NOTE.encode() not in data and b"Verein Geheim" not in data
+    extracted = tmp_path / "copy.db"
+    extracted.write_bytes(zipfile.ZipFile(file).read("fieldkit.db"))
+    with pytest.raises(sqlite3.DatabaseError):
+        sqlite3.connect(extracted).execute("SELECT * FROM sqlite_master").fetchall()
+
+
+def test_a_wrong_passphrase_or_a_damaged_file_restores_nothing(vault, tmp_path):
+    file = backup.write(vault, tmp_path / "backups")
+    target = tmp_path / "empty"
+    with pytest.raises(Exception):
+        backup.restore(file, target, "falsche Passphrase im Lindenviertel", open_vault=restored_vault)
+    assert list(target.iterdir()) == []
+    damaged = tmp_path / "damaged.fkbak"
+    with zipfile.ZipFile(file) as source, zipfile.ZipFile(damaged, "w") as copy:
+        for info in source.infolist():
+            content = source.read(info)
+            copy.writestr(info, content[:-1] + bytes([content[-1] ^ 1]) if info.filename == "fieldkit.db" else content)
+    with pytest.raises(backup.BackupError, match="checksum"):
+        backup.restore(damaged, target, PASSPHRASE, open_vault=restored_vault)
+    assert list(target.iterdir()) == []
+    (tmp_path / "nonsense.fkbak").write_bytes(b"PK\x03\x04 no zip at all")
+    with pytest.raises(backup.BackupError):
+        backup.restore(tmp_path / "nonsense.fkbak", target, PASSPHRASE, open_vault=restored_vault)
+
+
+def test_replacing_keeps_the_old_vault_and_a_failed_replace_puts_it_back(vault, tmp_path):
+    file = backup.write(vault, tmp_path / "backups")
+    target = tmp_path / "laptop"
+    backup.restore(file, target, PASSPHRASE, open_vault=restored_vault)
+    with pytest.raises(backup.BackupError):
+        backup.restore(file, target, PASSPHRASE, open_vault=restored_vault)  # not over a vault without asking
+    keystore = (target / "keystore.json").read_bytes()
+    with pytest.raises(Exception):
+        backup.restore(file, target, "falsche Passphrase im Lindenviertel", replace=True, open_vault=restored_vault)
+    assert (target / "keystore.json").read_bytes() == keystore and not list(target.glob("vault-before-restore-*"))
+    aside = backup.restore(file, target, PASSPHRASE, replace=True, open_vault=restored_vault)
+    assert (aside / "keystore.json").read_bytes() == keystore
+
+
+def test_only_the_last_backups_are_kept(vault, tmp_path):
+    import datetime as dt
+
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    for day in range(5):
+        backup.write(vault, tmp_path, keep=3, now=start + dt.timedelta(days=day))
+    assert [path.name.split("_")[2] for path in backup.backups(tmp_path)] == ["2026-12-03", "2026-12-04", "2026-12-05"]
+
+
+def test_backup_and_restore_on_the_command_line(tmp_path):
+    data = tmp_path / "data"
+    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    from fieldkit.vault import new_project_identity
+
+    created = run_cli("init", "--recipient", new_project_identity()[1], data_dir=data, env=env)
+    assert created.returncode == 0, created.stderr
+    made = run_cli("backup", "--out", str(tmp_path / "stick"), "--json", data_dir=data, env=env)
+    assert made.returncode == 0, made.stderr
+    import json
+
+    file = json.loads(made.stdout)["file"]
+    restored = run_cli("restore", file, data_dir=tmp_path / "new", env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert "jede Seite ist in Ordnung" in restored.stdout
+    again = run_cli("restore", file, data_dir=tmp_path / "new", env=env)
+    assert again.returncode == 1 and again.stderr.strip()
+
+
+def test_with_a_lost_passphrase_the_recovery_key_restores_under_a_new_one(vault, coordinator, tmp_path):
+    file = backup.write(vault, tmp_path / "backups")
+    new = "Neue Passphrase für den Lindenplatz"
+    backup.restore(file, tmp_path / "laptop", new, identity=coordinator[0], open_vault=restored_vault)
+    restored = restored_vault(tmp_path / "laptop")
+    restored.unlock(new)
+    assert restored.device_id == vault.device_id
+    restored.lock()
