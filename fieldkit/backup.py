@@ -38,7 +38,7 @@ def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.timezone.utc)
-    name = f"fieldkit-backup_{vault.device_id[:8]}_{now.strftime('%Y-%m-%d_%H%M%S')}{SUFFIX}"
+    name = f"fieldkit-backup_{vault.device_id[:8]}_{now.strftime('%Y-%m-%d_%H%M%S-%f')}{SUFFIX}"  # two in one second stay two
     scratch = folder / f".partial-{uuid.uuid4().hex}"
     copy = scratch.with_suffix(".db")
     try:
