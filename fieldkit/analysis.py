@@ -222,6 +222,12 @@ def tie_types(data: Data, among: bool, locale: str = "de") -> Table:
                  + [translate(TIE_TYPES[kind], locale) for kind in kinds] + [translate(N_("All"), locale)], rows)
 
 
+def network_tables(data: Data, locale: str = "de") -> dict:
+    """The tables that need only the maps, by key (the laptop's Auswertung and the project server's)."""
+    return {"actor_types": lambda: actor_types(data, locale), "ties_ego": lambda: tie_types(data, False, locale),
+            "ties_among": lambda: tie_types(data, True, locale), "ego_networks": lambda: ego_networks(data, locale)}
+
+
 # Per organisation ----------------------------------------------------------------------------------
 
 def ego_networks(data: Data, locale: str = "de", every_map: bool = True) -> Table:
@@ -470,3 +476,15 @@ def picture(spec: dict, fmt: str) -> bytes:
     if fmt == "svg":
         return vl_convert.vegalite_to_svg(spec).encode("utf-8")
     return bytes(vl_convert.vegalite_to_png(spec, scale=2))
+
+
+TABLE_FILES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+CHART_FILES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+def file_of(table: Table, fmt: str, locale: str = "de") -> Optional[bytes]:
+    """A table as CSV or XLSX, or its chart as SVG or PNG; None where the table has no chart."""
+    if fmt in TABLE_FILES:
+        return table.csv() if fmt == "csv" else table.xlsx()
+    spec = chart(table, locale)
+    return None if spec is None else picture(spec, fmt)

@@ -119,15 +119,10 @@ def thumbnail_svg(export: MapExport, size: int = 160) -> str:
     radius, state = 100, export.state
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="-104 -104 208 208" width="{size}" height="{size}">',
              '<rect x="-104" y="-104" width="208" height="208" fill="#ffffff"/>']
-    step = 2 * math.pi / max(1, len(state["sectors"]))
     for index, sector in enumerate(state["sectors"]):
-        x1, y1 = radius * math.sin(index * step), -radius * math.cos(index * step)
-        x2, y2 = radius * math.sin((index + 1) * step), -radius * math.cos((index + 1) * step)
-        parts.append(f'<path d="M 0 0 L {x1:.1f} {y1:.1f} A {radius} {radius} 0 {int(step > math.pi)} 1 {x2:.1f} {y2:.1f} Z" '
+        parts.append(f'<path d="{_wedge(index, len(state["sectors"]), radius)}" '
                      f'fill="{sector["colour"]}" fill-opacity="0.1" stroke="#aaaaaa" stroke-width="0.6"/>')
-    for index in range(1, export.rings + 1):
-        parts.append(f'<circle r="{(network.EGO_RADIUS + index * network.ring_width(export.rings)) * radius:.1f}" '
-                     f'fill="none" stroke="#999999" stroke-width="0.6"/>')
+    parts += [f'<circle r="{ring:.1f}" fill="none" stroke="#999999" stroke-width="0.6"/>' for ring in _ring_radii(export.rings, radius)]
     positions = {alter["id"]: (alter["x"] * radius, alter["y"] * radius) for alter in state["alters"]}
     for tie in state["ties"]:
         (x1, y1), (x2, y2) = positions.get(tie["source_id"], (0, 0)), positions[tie["target_id"]]
@@ -184,18 +179,13 @@ class _Picture:
             "</svg>"])
 
     def _background(self) -> str:
-        sectors, radius = self.state["sectors"], self.sizes.radius
-        parts, step = [], 2 * math.pi / len(sectors)
+        sectors, radius, parts = self.state["sectors"], self.sizes.radius, []
         for index, sector in enumerate(sectors):
-            start, end = index * step, (index + 1) * step
-            x1, y1, x2, y2 = radius * math.sin(start), -radius * math.cos(start), radius * math.sin(end), -radius * math.cos(end)
-            parts.append(f'<path d="M 0 0 L {x1:.1f} {y1:.1f} A {radius} {radius} 0 {int(step > math.pi)} 1 {x2:.1f} {y2:.1f} Z" '
+            parts.append(f'<path d="{_wedge(index, len(sectors), radius)}" '
                          f'fill="{sector["colour"]}" fill-opacity="0.08" stroke="#9a9a9a" stroke-width="1"/>')
-            parts.append(self._sector_label(sector, (index + 0.5) * step))
-        rings = len(self.state["rings"])
-        for index in range(rings):
-            outer = (network.EGO_RADIUS + (index + 1) * network.ring_width(rings)) * radius
-            parts.append(f'<circle r="{outer:.1f}" fill="none" stroke="#8a8a8a" stroke-width="1.2"/>')
+            parts.append(self._sector_label(sector, (index + 0.5) * 2 * math.pi / len(sectors)))
+        parts += [f'<circle r="{ring:.1f}" fill="none" stroke="#8a8a8a" stroke-width="1.2"/>'
+                  for ring in _ring_radii(len(self.state["rings"]), radius)]
         return "\n".join(parts)
 
     def _sector_label(self, sector: dict, angle: float) -> str:
@@ -335,6 +325,19 @@ class _Picture:
             for number, name in self.numbered:
                 entry(None, f"{number}  {name}", 0)
         return "\n".join(part for part in parts if part), max(widths), y + font
+
+
+def _wedge(index: int, sectors: int, radius: float) -> str:
+    """The path of one sector, clockwise from twelve o'clock."""
+    step = 2 * math.pi / max(1, sectors)
+    x1, y1 = radius * math.sin(index * step), -radius * math.cos(index * step)
+    x2, y2 = radius * math.sin((index + 1) * step), -radius * math.cos((index + 1) * step)
+    return f"M 0 0 L {x1:.1f} {y1:.1f} A {radius} {radius} 0 {int(step > math.pi)} 1 {x2:.1f} {y2:.1f} Z"
+
+
+def _ring_radii(rings: int, radius: float) -> list[float]:
+    """The rings' outer borders, from the innermost."""
+    return [(network.EGO_RADIUS + index * network.ring_width(rings)) * radius for index in range(1, rings + 1)]
 
 
 def _with_offsets(ties: list[dict]):

@@ -156,8 +156,7 @@ def link_targets(session: Session, interview: Interview, tie_names: dict) -> lis
         names = {alter.id: alter.label for alter in alters}
         options = [(alter.id, alter.label) for alter in alters]
         for tie in session.exec(select(Tie).where(Tie.map_id == network_map.id, Tie.deleted == False)):  # noqa: E712
-            ends = [names.get(end, tie_names.get("ego", "Ego")) if end else tie_names.get("ego", "Ego") for end in (tie.source_id, tie.target_id)]
-            options.append((tie.id, f"{tie_names.get(tie.type, tie.type)}: {ends[0]} – {ends[1]}"))
+            options.append((tie.id, _tie_text(tie, names, tie_names)))
         found.append((network_map.title, options))
     return found
 
@@ -209,10 +208,16 @@ def links(session: Session, quote_ids: list[str], tie_names: Optional[dict] = No
         if row.alter_id:
             views.append(LinkView(row, network_map.title, target.label, "alter"))
         else:
-            ends = [alters[end].label if end in alters else (tie_names or {}).get("ego", "Ego") for end in (target.source_id, target.target_id)]
-            kind = (tie_names or {}).get(target.type, target.type)
-            views.append(LinkView(row, network_map.title, f"{kind}: {ends[0]} – {ends[1]}", "tie"))
+            names = {alter_id: alter.label for alter_id, alter in alters.items()}
+            views.append(LinkView(row, network_map.title, _tie_text(target, names, tie_names or {}), "tie"))
     return views
+
+
+def _tie_text(tie: Tie, names: dict, tie_names: dict) -> str:
+    """A tie as people read it: "Kooperation: Ego – Jobcenter" (names by contact id; the organisation as "ego")."""
+    ego = tie_names.get("ego", "Ego")
+    ends = [names.get(end, ego) if end else ego for end in (tie.source_id, tie.target_id)]
+    return f"{tie_names.get(tie.type, tie.type)}: {ends[0]} – {ends[1]}"
 
 
 def linked_quotes(session: Session, map_id: str) -> dict[str, list[dict]]:

@@ -128,7 +128,6 @@
     displaced.forEach(function (other) { changed.set(other.id, self.place(other)); });
     return changed;
   };
-  function placeLabels(items, obstacles, bounds, pad) { return new Placer(obstacles, bounds, pad).placeAll(items); }
 
   // A tie as a path: straight where it is clear, bent away from the centre and from contacts it would
   // run through, to the side away from the one nearest its middle, and spread sideways (offset, px)
@@ -183,5 +182,5 @@
     return result.length ? result : [""];
   }
 
-  global.MapLayout = { sizes: sizes, Placer: Placer, byX: byX, placeLabels: placeLabels, tiePath: tiePath, wrap: wrap };
+  global.MapLayout = { sizes: sizes, Placer: Placer, byX: byX, tiePath: tiePath, wrap: wrap };
 })(window);

@@ -99,10 +99,9 @@ def analysis_page():
     from .. import analysis
 
     data = analysis.from_releases(_documents())
-    locale = _locale()
-    return render_template("server/analysis.html", data=data, study=analysis.actor_types(data, locale),
-                           ties_ego=analysis.tie_types(data, False, locale), ties_among=analysis.tie_types(data, True, locale),
-                           ego_networks=analysis.ego_networks(data, locale))
+    tables = {key: make() for key, make in analysis.network_tables(data, _locale()).items()}
+    return render_template("server/analysis.html", data=data, study=tables["actor_types"], ties_ego=tables["ties_ego"],
+                           ties_among=tables["ties_among"], ego_networks=tables["ego_networks"])
 
 
 @bp.route("/analysis/<key>.<fmt>")
@@ -111,21 +110,11 @@ def analysis_file(key: str, fmt: str):
     """A table of the server's analyses as CSV or XLSX, or its chart as SVG or PNG."""
     from .. import analysis
 
-    data = analysis.from_releases(_documents())
-    locale = _locale()
-    makers = {"actor_types": lambda: analysis.actor_types(data, locale), "ties_ego": lambda: analysis.tie_types(data, False, locale),
-              "ties_among": lambda: analysis.tie_types(data, True, locale), "ego_networks": lambda: analysis.ego_networks(data, locale)}
-    if key not in makers or fmt not in ("csv", "xlsx", "svg", "png"):
+    tables = analysis.network_tables(analysis.from_releases(_documents()), _locale())
+    mimetype = {**analysis.TABLE_FILES, **analysis.CHART_FILES}.get(fmt)
+    body = analysis.file_of(tables[key](), fmt, _locale()) if key in tables and mimetype else None
+    if body is None:
         abort(404)
-    table = makers[key]()
-    if fmt in ("svg", "png"):
-        spec = analysis.chart(table, locale)
-        if spec is None:
-            abort(404)
-        body, mimetype = analysis.picture(spec, fmt), "image/svg+xml" if fmt == "svg" else "image/png"
-    else:
-        body = table.csv() if fmt == "csv" else table.xlsx()
-        mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response = current_app.response_class(body, mimetype=mimetype)
     if not request.args.get("inline"):
         response.headers["Content-Disposition"] = f'attachment; filename="fieldkit-server_{key}.{fmt}"'

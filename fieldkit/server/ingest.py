@@ -3,9 +3,10 @@ so many releases share one fsync, and each request is answered only once its rel
 import queue
 import threading
 from dataclasses import dataclass, field
-from datetime import timezone
 
 from sqlalchemy.engine import Engine
+
+from ..db import stored_time
 
 MAX_BATCH = 64
 WAIT_SECONDS = 60
@@ -112,11 +113,7 @@ COLUMNS = "release_id, sha256, device_id, received_at, created, size, counts, do
 
 
 def _row(values: dict, sqlite: bool) -> tuple:
-    received = _sqlite_time(values["received_at"]) if sqlite else values["received_at"]
+    received = stored_time(values["received_at"]) if sqlite else values["received_at"]
     return (values["release_id"], values["sha256"], values["device_id"], received, values["created"], values["size"],
             values["counts"], values["document"])
 
-
-def _sqlite_time(moment) -> str:
-    """A time as SQLAlchemy stores it in SQLite (UTC, without offset), so it reads back the same."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -13,9 +13,6 @@ from . import db_session
 
 bp = Blueprint("analysis", __name__, url_prefix="/analysis")
 
-DOWNLOADS = {"csv": "text/csv; charset=utf-8",
-             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-PICTURES = {"svg": "image/svg+xml", "png": "image/png"}
 
 
 @bp.route("/")
@@ -50,22 +47,20 @@ def progress():
 @bp.route("/table/<key>.<fmt>")
 def download(key: str, fmt: str):
     """One table as CSV or XLSX, for the same choice of interviews as the page."""
-    if fmt not in DOWNLOADS:
+    if fmt not in analysis.TABLE_FILES:
         abort(404)
-    table = _table(key)
-    body = table.csv() if fmt == "csv" else table.xlsx()
-    return _file(body, DOWNLOADS[fmt], f"fieldkit_{key}_{dt.date.today().isoformat()}.{fmt}")
+    return _file(analysis.file_of(_table(key), fmt), analysis.TABLE_FILES[fmt], f"fieldkit_{key}_{dt.date.today().isoformat()}.{fmt}")
 
 
 @bp.route("/chart/<key>.<fmt>")
 def chart(key: str, fmt: str):
     """A table's chart as SVG (shown on the page) or PNG (for reports)."""
-    if fmt not in PICTURES:
+    if fmt not in analysis.CHART_FILES:
         abort(404)
-    spec = analysis.chart(_table(key), _locale())
-    if spec is None:
+    body = analysis.file_of(_table(key), fmt, _locale())
+    if body is None:
         abort(404)
-    response = _file(analysis.picture(spec, fmt), PICTURES[fmt], f"fieldkit_{key}_{dt.date.today().isoformat()}.{fmt}")
+    response = _file(body, analysis.CHART_FILES[fmt], f"fieldkit_{key}_{dt.date.today().isoformat()}.{fmt}")
     if request.args.get("inline"):
         response.headers["Content-Disposition"] = "inline"
     return response
@@ -105,10 +100,7 @@ def _table(key: str) -> analysis.Table:
     session, locale = db_session(), _locale()
     data = analysis.load(session, choice)
     makers = {
-        "actor_types": lambda: analysis.actor_types(data, locale),
-        "ties_ego": lambda: analysis.tie_types(data, False, locale),
-        "ties_among": lambda: analysis.tie_types(data, True, locale),
-        "ego_networks": lambda: analysis.ego_networks(data, locale),
+        **analysis.network_tables(data, locale),
         "characteristics": lambda: analysis.characteristics(
             session, request.args.getlist("compare") or [o.id for o in data.organisations.values()], locale),
         "codes": lambda: analysis.code_frequencies(session, data, locale),
