@@ -3,13 +3,19 @@
     pip install -e '.[desktop]' pyinstaller && python build_app.py    # → dist/fieldkit/fieldkit
 
 One folder, not one file: a one-file build unpacks itself on every start (seconds, and a plaintext
-copy of the app in a temp folder); the folder starts as fast as the installed app.
+copy of the app in a temp folder); the folder starts as fast as the installed app. The folder is kept
+small by leaving out what the app never loads (Qt's QML, 3D, multimedia, charts…, other web-view
+backends, translations and locale data beyond German and English) and carries the licence texts of
+what it contains in licences/.
 """
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
 SEPARATOR = os.pathsep  # PyInstaller's --add-data uses ";" on Windows, ":" elsewhere
 
 # Resource folders go inside the package, where fieldkit.config.resource_dir looks first.
@@ -17,22 +23,151 @@ DATA = [("templates", "fieldkit/templates"), ("static", "fieldkit/static"), ("mi
         ("fieldkit/translations", "fieldkit/translations")]
 # Imported only at run time (Alembic loads the migration scripts from files; pywebview picks its GUI).
 HIDDEN = ["sqlcipher3", "pyrage", "alembic", "sqlmodel", "fieldkit.views.vault", "fieldkit.views.organisations",
-          "fieldkit.views.settings", "logging.config"]
+          "fieldkit.views.settings", "logging.config", "webview.platforms.qt"]
+# Packages whose data files the app reads at run time (word lists, name lists, locale data).
+DATA_PACKAGES = ["babel", "wordfreq", "langcodes", "gender_guesser", "simplemma", "phonenumbers", "stdnum",
+                 "jsonschema_specifications"]
+# The Qt modules the window uses (pywebview's Qt backend); every other PySide6 module stays out.
+QT_MODULES = {"QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtWebChannel", "QtWebEngineCore", "QtWebEngineWidgets",
+              "QtPrintSupport", "QtOpenGL", "QtPositioning", "QtQml", "QtQuick", "QtQuickWidgets", "QtDBus"}
+# Web-view backends for other platforms or toolkits; on Windows and macOS pywebview's own default is used.
+OTHER_BACKENDS = {"linux": ["gtk", "cef", "android", "mshtml", "edgechromium", "winforms", "cocoa"],
+                  "win32": ["gtk", "cef", "android", "qt", "cocoa"],
+                  "darwin": ["gtk", "cef", "android", "qt", "mshtml", "edgechromium", "winforms"]}
+KEEP_LANGUAGES = ("de", "en")
 
 
 def arguments() -> list[str]:
     args = [str(ROOT / "fieldkit" / "__main__.py"), "--name", "fieldkit", "--onedir", "--noconfirm", "--clean",
-            "--distpath", str(ROOT / "dist"), "--workpath", str(ROOT / "build"),
-            "--specpath", str(ROOT / "build")]
+            "--distpath", str(DIST), "--workpath", str(ROOT / "build"), "--specpath", str(ROOT / "build")]
+    if sys.platform != "linux":
+        args.append("--windowed")  # no console window beside the app (and an .app bundle on macOS)
     for source, target in DATA:
         args += ["--add-data", f"{ROOT / source}{SEPARATOR}{target}"]
     for module in HIDDEN:
         args += ["--hidden-import", module]
-    args += ["--collect-submodules", "alembic", "--collect-data", "babel", "--collect-submodules", "webview"]
+    for package in DATA_PACKAGES:
+        args += ["--collect-data", package]
+    args += ["--collect-submodules", "alembic"]
+    for module in unused_modules():
+        args += ["--exclude-module", module]
+    for name in metadata_packages():  # versions and licences for *Über fieldkit*, from the packages' metadata
+        args += ["--copy-metadata", name]
     return args
 
 
-if __name__ == "__main__":
+def unused_modules() -> list[str]:
+    import importlib.util
+
+    excluded = ["PyQt5", "PyQt6", "PySide2", "tkinter", "IPython", "matplotlib", "pytest", "playwright",
+                "hypothesis", "schemathesis", "PyInstaller"]
+    excluded += [f"webview.platforms.{name}" for name in OTHER_BACKENDS.get(sys.platform, [])]
+    pyside = importlib.util.find_spec("PySide6")
+    if pyside is not None:
+        folder = Path(pyside.origin).parent
+        names = {path.name.split(".")[0] for path in folder.iterdir() if path.name.startswith("Qt")}
+        excluded += [f"PySide6.{name}" for name in sorted(names - QT_MODULES) if name.isidentifier()]
+    return excluded
+
+
+def metadata_packages() -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from fieldkit.components import python_packages
+
+    return ["fieldkit"] + [component.name for component in python_packages()]
+
+
+def prune(app: Path) -> None:
+    """Remove what PyInstaller's hooks collect but the app never loads (checked by the built-app test)."""
+    qt = app / "_internal" / "PySide6" / "Qt"
+    for unused in ("qml", "plugins/qmltooling", "plugins/position", "plugins/egldeviceintegrations",
+                   "plugins/generic", "plugins/sensors", "plugins/platforms/libqvnc.so",
+                   "plugins/platforms/libqeglfs.so", "plugins/platforms/libqlinuxfb.so",
+                   "plugins/platforms/libqvkkhrdisplay.so", "plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+                   "resources/qtwebengine_devtools_resources.pak",  # the inspector's own pages
+                   *(f"plugins/imageformats/libq{kind}.so" for kind in ("pdf", "tiff", "tga", "icns", "wbmp"))):
+        shutil.rmtree(qt / unused, ignore_errors=True) if (qt / unused).is_dir() else (qt / unused).unlink(missing_ok=True)
+    if sys.platform == "linux":
+        remove_unreached_libraries(app / "_internal" / "PySide6")
+    for path in (qt / "translations").glob("*.qm"):
+        if not path.stem.endswith(tuple(f"_{language}" for language in KEEP_LANGUAGES)):
+            path.unlink()
+    for path in (qt / "translations" / "qtwebengine_locales").glob("*.pak"):
+        if path.stem.split("-")[0] not in KEEP_LANGUAGES:
+            path.unlink()
+    for path in (app / "_internal" / "babel" / "locale-data").glob("*.dat"):
+        if path.stem != "root" and path.stem.split("_")[0] not in KEEP_LANGUAGES:
+            path.unlink()
+    for path in (app / "_internal" / "wordfreq" / "data").iterdir():
+        if not path.name.startswith(("large_de.", "large_en.", "small_de.", "small_en.")):
+            path.unlink()
+    for path in (app / "_internal" / "simplemma" / "strategies" / "dictionaries" / "data").glob("*.plzma"):
+        if path.stem not in KEEP_LANGUAGES:
+            path.unlink()
+
+
+def remove_unreached_libraries(pyside: Path) -> None:
+    """Qt's hooks collect every library that some QML plugin might load; with the QML plugins gone, keep
+    only the libraries the bindings, the plugins and the web engine's helper process link to."""
+    from PyInstaller.depend.bindepend import get_imports
+
+    libraries = pyside / "Qt" / "lib"
+    roots = [path for path in pyside.rglob("*") if path.is_file() and libraries not in path.parents
+             and (".so" in path.suffixes or path.name == "QtWebEngineProcess")]
+    reached, waiting = set(), roots
+    while waiting:
+        path = waiting.pop()
+        for _, resolved in get_imports(str(path)):
+            target = libraries / Path(resolved or "").name
+            if resolved and target.exists() and target.name not in reached:
+                reached.add(target.name)
+                waiting.append(target)
+    for path in libraries.iterdir():
+        if path.name not in reached:
+            path.unlink()
+
+
+def write_licences(app: Path) -> int:
+    """licences/: each component's licence text as it ships it, and an index with versions."""
+    from fieldkit.components import VENDORED, licence_text, python_packages
+
+    folder = app / "licences"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    lines = ["Components of this fieldkit folder, their versions and licences.", ""]
+    for component in python_packages():
+        text = licence_text(component.name)
+        lines.append(f"{component.name} {component.version}: {component.licence}")
+        if text:
+            (folder / f"{component.name}.txt").write_text(text, encoding="utf-8")
+    for name, version, licence, file in VENDORED:
+        lines.append(f"{name} {version} (static/): {licence}")
+        shutil.copyfile(ROOT / "static" / file, folder / f"{name}.txt")
+    lines += ["", "Qt and Qt WebEngine (inside PySide6, LGPL-3.0) include Chromium; their third-party notices",
+              "are in Qt's documentation: https://doc.qt.io/qt-6/licenses-used-in-qt.html"]
+    (folder / "INDEX.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
+def folder_size(path: Path) -> int:
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
+
+
+def build(extra: list[str]) -> Path:
     import PyInstaller.__main__
 
-    PyInstaller.__main__.run(arguments() + sys.argv[1:])
+    started = time.monotonic()
+    PyInstaller.__main__.run(arguments() + extra)
+    app = DIST / "fieldkit"
+    before = folder_size(app)
+    prune(app)
+    write_licences(app)
+    from fieldkit import __version__
+
+    print(f"fieldkit {__version__} built in {app}: {folder_size(app) / 2**20:.0f} MiB "
+          f"({before / 2**20:.0f} MiB before pruning) in {time.monotonic() - started:.0f} s")
+    return app
+
+
+if __name__ == "__main__":
+    build(sys.argv[1:])

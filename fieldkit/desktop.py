@@ -22,6 +22,7 @@ def display_available() -> bool:
 
 def open_window(app: Flask) -> None:
     """Serve the app, show it in a window, and return when the window closes (or on SIGTERM/SIGINT)."""
+    os.environ.setdefault("QT_API", "pyside6")  # qtpy would prefer PyQt (GPL) if it happened to be installed
     import webview
 
     webview.settings["ALLOW_DOWNLOADS"] = True  # exported bundles (encrypted) are saved as files
