@@ -18,14 +18,16 @@ ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 SEPARATOR = os.pathsep  # PyInstaller's --add-data uses ";" on Windows, ":" elsewhere
 
-# Resource folders go inside the package, where fieldkit.config.resource_dir looks first.
+# Resource folders go inside the package, where fieldkit.config.resource_dir looks first; Alembic reads
+# both apps' migration scripts as files. The package's own data files (guides, schemas, translations,
+# word lists) come with --collect-data fieldkit.
 DATA = [("templates", "fieldkit/templates"), ("static", "fieldkit/static"), ("migrations", "fieldkit/migrations"),
-        ("fieldkit/translations", "fieldkit/translations")]
+        ("fieldkit/server/migrations", "fieldkit/server/migrations")]
 # Imported only at run time (Alembic loads the migration scripts from files; pywebview picks its GUI).
 HIDDEN = ["sqlcipher3", "pyrage", "alembic", "sqlmodel", "fieldkit.views.vault", "fieldkit.views.organisations",
           "fieldkit.views.settings", "logging.config", "webview.platforms.qt"]
 # Packages whose data files the app reads at run time (word lists, name lists, locale data).
-DATA_PACKAGES = ["babel", "wordfreq", "langcodes", "gender_guesser", "simplemma", "phonenumbers", "stdnum",
+DATA_PACKAGES = ["fieldkit", "babel", "wordfreq", "langcodes", "gender_guesser", "simplemma", "phonenumbers", "stdnum",
                  "jsonschema_specifications"]
 # The Qt modules the window uses (pywebview's Qt backend); every other PySide6 module stays out.
 QT_MODULES = {"QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtWebChannel", "QtWebEngineCore", "QtWebEngineWidgets",
@@ -37,9 +39,10 @@ OTHER_BACKENDS = {"linux": ["gtk", "cef", "android", "mshtml", "edgechromium", "
 KEEP_LANGUAGES = ("de", "en")
 
 
-def arguments() -> list[str]:
+def arguments(dist: Path) -> list[str]:
+    work = dist.parent / "build" if dist != DIST else ROOT / "build"
     args = [str(ROOT / "fieldkit" / "__main__.py"), "--name", "fieldkit", "--onedir", "--noconfirm", "--clean",
-            "--distpath", str(DIST), "--workpath", str(ROOT / "build"), "--specpath", str(ROOT / "build")]
+            "--distpath", str(dist), "--workpath", str(work), "--specpath", str(work)]
     if sys.platform != "linux":
         args.append("--windowed")  # no console window beside the app (and an .app bundle on macOS)
     for source, target in DATA:
@@ -153,12 +156,12 @@ def folder_size(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
 
 
-def build(extra: list[str]) -> Path:
+def build(dist: Path = DIST, extra: tuple = ()) -> Path:
     import PyInstaller.__main__
 
     started = time.monotonic()
-    PyInstaller.__main__.run(arguments() + extra)
-    app = DIST / "fieldkit"
+    PyInstaller.__main__.run(arguments(dist) + list(extra))
+    app = dist / "fieldkit"
     before = folder_size(app)
     prune(app)
     write_licences(app)
@@ -170,4 +173,9 @@ def build(extra: list[str]) -> Path:
 
 
 if __name__ == "__main__":
-    build(sys.argv[1:])
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the one-folder desktop app; other options go to PyInstaller.")
+    parser.add_argument("--dist", type=Path, default=DIST, help="where the folder fieldkit/ is built (default: dist/)")
+    options, rest = parser.parse_known_args()
+    build(options.dist.resolve(), tuple(rest))

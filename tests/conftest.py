@@ -184,3 +184,17 @@ def add_to_note(vault, addition: str) -> None:
         answer.text += addition
         answer.touch(vault.device_id)
         session.add(answer)
+
+
+@pytest.fixture
+def display():
+    """A virtual X screen of our own; Xvfb tells its display number through -displayfd."""
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        number = reader.readline().strip()
+    yield f":{number}"
+    xvfb.terminate()
+    xvfb.wait(timeout=10)

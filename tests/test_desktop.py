@@ -1,34 +1,19 @@
 """`fieldkit run` opens the real pywebview (Qt) window under Xvfb, loads the first page, closes cleanly."""
 import json
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import FAST_KDF_ENV, PASSPHRASE, free_port
+from conftest import PASSPHRASE, free_port
+from window import DevTools, window_env
 
 pytestmark = pytest.mark.desktop
 
 
-@pytest.fixture
-def display():
-    """A virtual X screen of our own; Xvfb tells its display number through -displayfd."""
-    read_end, write_end = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
-    with os.fdopen(read_end) as reader:
-        number = reader.readline().strip()
-    yield f":{number}"
-    xvfb.terminate()
-    xvfb.wait(timeout=10)
-
-
 def test_run_opens_a_window_that_loads_the_first_page_and_closes_on_sigterm(display, tmp_path):
-    env = _window_env(display)
+    env = window_env(display)
     log_path = tmp_path / "window.log"
     with open(log_path, "w") as log:
         window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(tmp_path / "data"), "run"],
@@ -57,45 +42,6 @@ def _loaded(output: str) -> bool:
     return '"GET /setup" 200' in output and "window loaded" in output
 
 
-class DevTools:
-    """The window's web view driven over the DevTools protocol (Playwright cannot attach to QtWebEngine)."""
-
-    def __init__(self, port: int):
-        import websocket
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2))
-                page = next(t for t in targets if t.get("type") == "page" and t["url"].startswith("http://127.0.0.1"))
-                break
-            except (OSError, StopIteration, ValueError):
-                assert time.monotonic() < deadline, "no page in the window"
-                time.sleep(0.3)
-        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
-        self.next_id = 0
-
-    def evaluate(self, expression: str):
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": "Runtime.evaluate",
-                                     "params": {"expression": expression, "returnByValue": True, "awaitPromise": True}}))
-        while True:
-            answer = json.loads(self.socket.recv())
-            if answer.get("id") == self.next_id:
-                return answer["result"]["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.evaluate(expression):
-                    return
-            except Exception:  # the page is navigating: its context is gone for a moment
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"never true: {expression}")
-
-
 def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     from fieldkit.vault import new_project_identity
 
@@ -108,8 +54,8 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", data_dir=data_dir,
                env=env).returncode == 0
     debug_port = free_port()
-    window_env = {**_window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
-    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "run"], env=window_env,
+    debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
+    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "run"], env=debug_env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         tools = DevTools(debug_port)
@@ -136,13 +82,6 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     with Session(vault.engine) as session:
         assert [a.text for a in session.exec(select(Answer))] == ["Zuletzt getippt, dann das Fenster geschlossen."]
     vault.lock()
-
-
-def _window_env(display: str) -> dict:
-    env = {**os.environ, **FAST_KDF_ENV, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-    if os.geteuid() == 0:  # QtWebEngine refuses its sandbox as root; only then switch it off
-        env["QTWEBENGINE_CHROMIUM_FLAGS"] = "--no-sandbox"
-    return env
 
 
 def test_the_window_place_is_kept_and_nonsense_is_ignored(tmp_path):
