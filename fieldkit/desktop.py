@@ -25,7 +25,9 @@ def open_window(app: Flask) -> None:
     os.environ.setdefault("QT_API", "pyside6")  # qtpy would prefer PyQt (GPL) if it happened to be installed
     import webview
 
-    webview.settings["ALLOW_DOWNLOADS"] = True  # exported bundles (encrypted) are saved as files
+    # Downloads (exports, bundles) go through our own handler (_SaveDialog), not pywebview's, which
+    # uses Qt 5's download API and so never saves a file on Qt 6.
+    webview.settings["ALLOW_DOWNLOADS"] = False
     server = LocalServer(app)
     server.start()
     # text_select: interviewers select passages to quote (and pywebview then injects no inline style,
@@ -36,6 +38,7 @@ def open_window(app: Flask) -> None:
     window.events.resized += place.resized
     window.events.moved += place.moved
     window.events.closing += _SaveBeforeClosing(app, window)
+    window.events.before_show += _SaveDialog(window).attach
     _close_on_signal(window)
     try:
         # private_mode: the web view keeps no cookies, cache or local storage on disk.
@@ -84,6 +87,40 @@ class WindowPlace:
             self.path.write_text(json.dumps(self.current), encoding="utf-8")
         except OSError as error:  # a read-only data directory costs only the window's place
             log.warning("window place not saved: %s", error.strerror)
+
+
+_DOWNLOAD_STATES = {"DownloadCompleted": "completed", "DownloadCancelled": "cancelled", "DownloadInterrupted": "interrupted"}
+
+
+class _SaveDialog:
+    """A file the page offers (an export, a bundle, a release) is saved where the user chooses in the
+    system's save dialog, suggested under the name the server gave it, in the folder chosen last
+    (first: the Downloads folder). The log says only that a file was saved: names carry organisations."""
+
+    def __init__(self, window):
+        self.window, self.folder = window, None
+
+    def attach(self) -> None:  # on the GUI thread, before the window shows
+        self.window.native.webview.page().profile().downloadRequested.connect(self.requested)
+
+    def requested(self, download) -> None:
+        from pathlib import Path
+
+        from qtpy.QtCore import QStandardPaths
+        from qtpy.QtWidgets import QFileDialog
+
+        folder = self.folder or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation)
+        chosen, _ = QFileDialog.getSaveFileName(self.window.native, "Speichern unter / Save as", str(Path(folder) / download.downloadFileName()))
+        if not chosen:
+            download.cancel()
+            log.info("download cancelled in the save dialog")
+            return
+        path = Path(chosen)
+        self.folder = str(path.parent)
+        download.setDownloadDirectory(str(path.parent))
+        download.setDownloadFileName(path.name)
+        download.isFinishedChanged.connect(lambda: log.info("download %s", _DOWNLOAD_STATES.get(download.state().name, "ended")))
+        download.accept()
 
 
 class _SaveBeforeClosing:

@@ -96,3 +96,47 @@ def test_the_window_place_is_kept_and_nonsense_is_ignored(tmp_path):
     for nonsense in ('{"width": 5, "height": 5}', '[1, 2]', 'kein JSON', '{"width": "1400", "height": 900}'):
         (tmp_path / "window.json").write_text(nonsense)
         assert WindowPlace(tmp_path).saved() == {"width": 1280, "height": 860}
+
+
+def test_a_file_the_page_offers_is_saved_where_the_save_dialog_says(display, tmp_path, cli):
+    data_dir, chosen = tmp_path / "data", tmp_path / "USB-Stick" / "karte.png"
+    chosen.parent.mkdir()
+    assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
+    demo_env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
+    first_map = json.loads(cli("map", "list", "--json", data_dir=data_dir, env=demo_env).stdout)[0]
+    debug_port = free_port()
+    debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
+    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(data_dir), "run"],
+                              env=debug_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        tools = DevTools(debug_port)
+        tools.wait_for("!!document.querySelector('input[name=passphrase]')")
+        tools.evaluate("document.querySelector('input[name=passphrase]').value = 'Demo-Passphrase fuer fieldkit';"
+                       "document.querySelector('input[name=passphrase]').form.submit()")
+        tools.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Interviews'")
+        tools.evaluate(f"const link = document.createElement('a');"
+                       f"link.href = '/interviews/{first_map['interview']}/maps/{first_map['id']}/export/png';"
+                       "document.body.append(link); link.click()")
+        # The save dialog (Qt's own on a screen without a desktop): the file name typed, Enter.
+        dialog = _xdotool("search", "--sync", "--name", "Speichern unter", env=debug_env).split()[0]
+        _xdotool("windowfocus", "--sync", dialog, env=debug_env)
+        _xdotool("key", "--clearmodifiers", "ctrl+a", env=debug_env)
+        _xdotool("type", "--delay", "5", str(chosen), env=debug_env)
+        _xdotool("key", "Return", env=debug_env)
+        deadline = time.monotonic() + 30
+        while not (chosen.exists() and chosen.read_bytes().startswith(b"\x89PNG")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert chosen.read_bytes().startswith(b"\x89PNG")
+        window.terminate()
+        output, _ = window.communicate(timeout=30)
+    finally:
+        if window.poll() is None:
+            window.kill()
+    assert "download completed" in output
+    assert "karte" not in output and "USB-Stick" not in output  # where it went and what it is called stay private
+
+
+def _xdotool(*args, env) -> str:
+    done = subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
