@@ -126,21 +126,31 @@ class _SaveDialog:
 class _SaveBeforeClosing:
     """Closing the window first lets the page save what is pending (fieldkit.closeWindow in
     fieldkit.js), which then asks the server to close it for good. A page that does not answer in
-    time (not loaded, hung) does not keep the window open."""
+    time (not loaded, hung) does not keep the window open; a page that could not save something keeps
+    it open while it asks whether to lose it."""
 
     WAIT_SECONDS = 8
 
     def __init__(self, app: Flask, window):
-        self.window, self.allowed = window, threading.Event()
+        self.window, self.allowed, self.timer = window, threading.Event(), None
         app.extensions["close_window"] = self.close_now
+        app.extensions["keep_window"] = self.keep_open
 
     def __call__(self) -> bool:  # runs on the GUI thread; False cancels this close
         if self.allowed.is_set():
             return True
         log.info("window closing: saving what is pending first")
         self.window.native.webview.page().runJavaScript("window.fieldkit && window.fieldkit.closeWindow()")
-        threading.Timer(self.WAIT_SECONDS, self.close_now).start()
+        if self.timer is not None:  # closed again while the page was asking: ask again
+            self.timer.cancel()
+        self.timer = threading.Timer(self.WAIT_SECONDS, self.close_now)
+        self.timer.start()
         return False
+
+    def keep_open(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            log.info("window stays open: something could not be saved")
 
     def close_now(self) -> None:
         if not self.allowed.is_set():

@@ -37,12 +37,17 @@
         if (saved || window.confirm(body.dataset.msgLeave)) { go(); }
       });
     },
-    // The desktop window asks before it closes: save, then tell the server the window may go.
+    // The desktop window asks before it closes: save, then tell the server the window may go. If
+    // something could not be saved, the window stays while the person decides whether to lose it.
     closeWindow: function () {
-      var close = function () {
-        fetch(body.dataset.windowCloseUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token } });
+      var tell = function (decision) {
+        return fetch(body.dataset.windowCloseUrl, { method: "POST", credentials: "same-origin", body: new URLSearchParams({ decision: decision }),
+                                                    headers: { "X-CSRF-Token": token } });
       };
-      fieldkit.flush().then(close, close);
+      fieldkit.flush().then(function (saved) {
+        if (saved) { tell("close"); return; }
+        tell("stay").then(function () { if (window.confirm(body.dataset.msgLeave)) { tell("close"); } });
+      }, function () { tell("close"); });
     }
   };
 

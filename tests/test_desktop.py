@@ -140,3 +140,30 @@ def _xdotool(*args, env) -> str:
     done = subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_closing_with_a_note_that_cannot_be_saved_asks_before_losing_it(display, tmp_path):
+    from fieldkit.desktop import _SaveBeforeClosing
+
+    debug_port = free_port()
+    debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
+    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(tmp_path / "data"), "run"],
+                              env=debug_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        tools = DevTools(debug_port)
+        tools.wait_for("!!window.fieldkit")
+        # A change the server never confirms (as when a save is refused): the page cannot flush it.
+        tools.evaluate("fieldkit.addSaver({pending: () => true, flush: () => Promise.resolve(false),"
+                       " sendBeforeUnload: () => false}); true")
+        window.terminate()
+        time.sleep(_SaveBeforeClosing.WAIT_SECONDS + 2)
+        assert window.poll() is None  # still open: the page asks
+        question = _xdotool("search", "--sync", "--name", "JavaScript", env=debug_env).split()[0]
+        _xdotool("windowfocus", "--sync", question, env=debug_env)
+        _xdotool("key", "Return", env=debug_env)  # "OK": lose it and close
+        output, _ = window.communicate(timeout=30)
+    finally:
+        if window.poll() is None:
+            window.kill()
+    assert window.returncode == 0
+    assert "window stays open: something could not be saved" in output and "window closed" in output

@@ -72,10 +72,11 @@ def activity():
 
 @bp.post("/window/close")
 def close_window():
-    """The page saved what was pending: the desktop window may close now (see desktop.py)."""
-    close = current_app.extensions.get("close_window")
-    if close is not None:
-        close()
+    """The page saved what was pending: the desktop window may close now; or it could not, and the
+    window waits while the person decides (see desktop.py)."""
+    answer = current_app.extensions.get("keep_window" if request.form.get("decision") == "stay" else "close_window")
+    if answer is not None:
+        answer()
     return "", 204
 
 
