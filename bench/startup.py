@@ -20,6 +20,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 from packaging.requirements import Requirement
 
@@ -69,8 +70,10 @@ def usable_page_seconds(data_dir: Path) -> float:
         process.wait(timeout=10)
 
 
-def desktop_launch_seconds(data_dir: Path, runs: int) -> list[float]:
-    """Seconds from starting `fieldkit run` to the unlock page loaded in its window, on a virtual screen."""
+def desktop_launch_seconds(data_dir: Path, runs: int, command: Optional[list] = None, before_each=None) -> list[float]:
+    """Seconds from starting `fieldkit run` (or `command`) to the unlock page loaded in its window, on a
+    virtual screen; `before_each` runs before every start (bench/desktop.py empties the page cache)."""
+    command = command or [sys.executable, "-m", "fieldkit", "run"]
     read_end, write_end = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                             pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,8 +86,10 @@ def desktop_launch_seconds(data_dir: Path, runs: int) -> list[float]:
     times = []
     try:
         for _ in range(runs):
+            if before_each:
+                before_each()
             started = time.perf_counter()
-            window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(data_dir), "run"],
+            window = subprocess.Popen([*command[:-1], "--verbose", "--data-dir", str(data_dir), command[-1]],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             try:
                 for line in window.stdout:
