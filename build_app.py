@@ -32,10 +32,8 @@ DATA_PACKAGES = ["fieldkit", "babel", "wordfreq", "langcodes", "gender_guesser",
 # The Qt modules the window uses (pywebview's Qt backend); every other PySide6 module stays out.
 QT_MODULES = {"QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtWebChannel", "QtWebEngineCore", "QtWebEngineWidgets",
               "QtPrintSupport", "QtOpenGL", "QtPositioning", "QtQml", "QtQuick", "QtQuickWidgets", "QtDBus"}
-# Web-view backends for other platforms or toolkits; on Windows and macOS pywebview's own default is used.
-OTHER_BACKENDS = {"linux": ["gtk", "cef", "android", "mshtml", "edgechromium", "winforms", "cocoa"],
-                  "win32": ["gtk", "cef", "android", "qt", "cocoa"],
-                  "darwin": ["gtk", "cef", "android", "qt", "mshtml", "edgechromium", "winforms"]}
+# pywebview's other web-view backends: the window is Qt's on every platform (fieldkit/desktop.py).
+OTHER_BACKENDS = ["gtk", "cef", "android", "mshtml", "edgechromium", "winforms", "cocoa"]
 KEEP_LANGUAGES = ("de", "en")
 
 
@@ -64,7 +62,7 @@ def unused_modules() -> list[str]:
 
     excluded = ["PyQt5", "PyQt6", "PySide2", "tkinter", "IPython", "matplotlib", "pytest", "playwright",
                 "hypothesis", "schemathesis", "PyInstaller"]
-    excluded += [f"webview.platforms.{name}" for name in OTHER_BACKENDS.get(sys.platform, [])]
+    excluded += [f"webview.platforms.{name}" for name in OTHER_BACKENDS]
     pyside = importlib.util.find_spec("PySide6")
     if pyside is not None:
         folder = Path(pyside.origin).parent

@@ -1,4 +1,4 @@
-"""The desktop window: pywebview (Qt on Linux) showing the app served on 127.0.0.1."""
+"""The desktop window: pywebview (Qt, PySide6) showing the app served on 127.0.0.1."""
 import logging
 import os
 import signal
@@ -42,7 +42,8 @@ def open_window(app: Flask) -> None:
     _close_on_signal(window)
     try:
         # private_mode: the web view keeps no cookies, cache or local storage on disk.
-        webview.start(gui="qt" if sys.platform.startswith("linux") else None, private_mode=True)
+        # Qt on every platform: the window's code (closing, saving files) and its tests are Qt's.
+        webview.start(gui="qt", private_mode=True)
     finally:
         server.shutdown()
         app.extensions["vault"].lock()

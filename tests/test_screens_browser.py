@@ -2,8 +2,10 @@
 chromium at common laptop and projector sizes: nothing scrolls sideways, the map fills its space and
 its names never cover one another, a symbol or the organisation's name; sizes for touch and for a
 projector; presentation mode; adding contacts one tap each."""
+import os
 import random
 import re
+import shutil
 from math import cos, sin
 from pathlib import Path
 
@@ -164,6 +166,8 @@ def test_three_contacts_with_three_taps(demo):
 
 AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
 SCREENSHOTS = Path(__file__).parent.parent / "screenshots"
+# The README's pictures: made here when missing, or anew with FIELDKIT_UPDATE_SCREENSHOTS=1.
+README_SHOTS, README_SCREENS = Path(__file__).parent.parent / "docs" / "screenshots", ("interviews", "guide", "map", "exchange", "anonymisation")
 
 
 def demo_places(demo) -> dict:
@@ -196,6 +200,10 @@ def test_main_screens_pass_axe_and_are_saved_as_screenshots(demo):
         page.goto(demo[1] + places[name])
         page.wait_for_load_state("networkidle")
         page.screenshot(path=SCREENSHOTS / f"{name}-1366x768.png")
+        readme_copy = README_SHOTS / f"{name}.png"
+        if name in README_SCREENS and (os.environ.get("FIELDKIT_UPDATE_SCREENSHOTS") or not readme_copy.exists()):
+            README_SHOTS.mkdir(exist_ok=True)
+            shutil.copyfile(SCREENSHOTS / f"{name}-1366x768.png", readme_copy)
         found = serious_violations(page)
         if found:
             problems[name] = found
