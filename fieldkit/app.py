@@ -39,6 +39,12 @@ def create_app(test_config=None) -> Flask:
         app.extensions["sync_worker"] = SyncWorker(vault, float(app.config.get("SYNC_INTERVAL", 60)))
         app.extensions["sync_worker"].start()
 
+    if app.config.get("BACKUP_CHECK_SECONDS", 300):
+        from .backup import BackupWorker
+
+        app.extensions["backup_worker"] = BackupWorker(vault, float(app.config.get("BACKUP_CHECK_SECONDS", 300)))
+        app.extensions["backup_worker"].start()
+
     UploadSlots(app, int(app.config["UPLOAD_SLOTS"]))  # before any body is read (LaunchGuard reads the form)
     LaunchGuard(app)  # nothing else runs for a request it refuses
     HTMX(app)

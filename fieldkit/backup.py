@@ -2,6 +2,10 @@
 SQLite's backup API while the app runs, still encrypted with the vault's key) and the keystore, so it
 opens only with the passphrase or the coordination's recovery key, like the vault itself.
 
+Backups run by hand (`fieldkit backup`, *Jetzt sichern*) or by plan (a folder such as a USB stick, how many
+to keep, daily and/or when the window closes), kept as this device's local settings; BackupWorker makes
+the daily one while the app runs. The app warns when the last backup is more than 7 days old.
+
 The file is a ZIP of `manifest.json` (format, time, device, SHA-256 of each member), `keystore.json`
 and `fieldkit.db`. A restore goes into an empty data directory (or replaces the vault after moving it
 aside), checks every member against the manifest, opens the restored vault with the passphrase and
@@ -10,17 +14,25 @@ checks its integrity; anything wrong leaves nothing restored.
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
+import threading
 import uuid
 import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import __version__
+from sqlmodel import Session
+
+from . import __version__, db
 from .errors import UserError
 from .i18n import N_
+from .local_settings import get_setting, set_setting
 from .vault import DATABASE_NAME, KEYSTORE_NAME, Vault
+
+log = logging.getLogger("fieldkit.backup")
 
 FORMAT = "fieldkit-backup/1"
 SUFFIX = ".fkbak"
@@ -160,3 +172,132 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: source.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# Backups by plan ---------------------------------------------------------------------------------
+
+PLAN_SETTING, LAST_SETTING, WATCHED_SETTING = "backup_plan", "backup_last", "backup_watched_since"
+DAILY = dt.timedelta(hours=24)
+WARN_AFTER = dt.timedelta(days=7)
+KEEP_RANGE = (1, 100)
+
+
+@dataclass
+class Plan:
+    folder: str
+    keep: int = 10
+    daily: bool = True
+    on_close: bool = True
+
+
+def plan(session: Session) -> Optional[Plan]:
+    stored = get_setting(session, PLAN_SETTING)
+    return Plan(**stored) if isinstance(stored, dict) and stored.get("folder") else None
+
+
+def save_plan(session: Session, folder: str, keep: int, daily: bool, on_close: bool) -> Plan:
+    """Check and keep the plan: an absolute folder that exists (or can be made) and takes files."""
+    path = Path(folder.strip()).expanduser() if folder.strip() else None
+    if path is None or not path.is_absolute():
+        raise BackupError(N_("Enter the whole path of the backup folder, e.g. /media/usb/fieldkit or E:\\fieldkit."))
+    if not KEEP_RANGE[0] <= keep <= KEEP_RANGE[1]:
+        raise BackupError(N_("Keep between %(low)s and %(high)s backups."), low=KEEP_RANGE[0], high=KEEP_RANGE[1])
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".fieldkit-probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise BackupError(N_("fieldkit cannot write into this folder (%(reason)s)."), reason=error.strerror or "?") from error
+    chosen = Plan(str(path), keep, daily, on_close)
+    set_setting(session, PLAN_SETTING, asdict(chosen))
+    return chosen
+
+
+def watch(session: Session, now: dt.datetime) -> None:
+    """Start counting the days without a backup (on this vault's first unlock with this feature)."""
+    if get_setting(session, WATCHED_SETTING) is None:
+        set_setting(session, WATCHED_SETTING, now.isoformat())
+
+
+@dataclass
+class State:
+    last: Optional[dt.datetime]
+    failed: Optional[str]  # why the last planned backup failed, if it did after the last success
+    overdue_days: Optional[int]  # days without a backup, once there are more than 7
+
+
+def state(session: Session, now: dt.datetime) -> State:
+    last = get_setting(session, LAST_SETTING) or {}
+    done = _time(last.get("at"))
+    since = done or _time(get_setting(session, WATCHED_SETTING)) or now
+    overdue = now - since
+    return State(done, last.get("failed"), overdue.days if overdue > WARN_AFTER else None)
+
+
+def run_planned(vault: Vault, reason: str, now: Optional[dt.datetime] = None) -> Optional[Path]:
+    """Back up by the plan (if there is one) and note the outcome; a missing USB stick is noted, not raised."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with Session(vault.engine) as session:
+        chosen = plan(session)
+        last = get_setting(session, LAST_SETTING) or {}
+    if chosen is None:
+        return None
+    try:
+        written = write(vault, Path(chosen.folder), chosen.keep, now)
+    except Exception as error:  # the stick is not plugged in, full, read-only: noted and shown, tried again later
+        log.warning("%s backup failed: %s", reason, type(error).__name__)
+        with db.writing(vault.engine) as session:
+            set_setting(session, LAST_SETTING, {**last, "failed": getattr(error, "strerror", None) or type(error).__name__})
+        return None
+    with db.writing(vault.engine) as session:
+        set_setting(session, LAST_SETTING, {"at": now.isoformat(), "failed": None})
+    log.info("%s backup written", reason)
+    return written
+
+
+def on_closing(vault: Vault) -> None:
+    """The backup when the window closes, if planned."""
+    with Session(vault.engine) as session:
+        chosen = plan(session)
+    if chosen and chosen.on_close:
+        run_planned(vault, "closing")
+
+
+def due(vault: Vault, now: dt.datetime) -> bool:
+    with Session(vault.engine) as session:
+        chosen = plan(session)
+        done = _time((get_setting(session, LAST_SETTING) or {}).get("at"))
+    return bool(chosen and chosen.daily and (done is None or now - done >= DAILY))
+
+
+def noted(vault: Vault, now: Optional[dt.datetime] = None) -> None:
+    """Note a backup made by hand to another folder, so the reminder counts from it."""
+    with db.writing(vault.engine) as session:
+        set_setting(session, LAST_SETTING, {"at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(), "failed": None})
+
+
+class BackupWorker(threading.Thread):
+    """The daily backup while the app runs: checks every few minutes whether one is due."""
+
+    def __init__(self, vault: Vault, interval: float = 300):
+        super().__init__(name="fieldkit-backup", daemon=True)
+        self.vault, self.interval, self.wake = vault, interval, threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            try:
+                if self.vault.is_unlocked and due(self.vault, dt.datetime.now(dt.timezone.utc)):
+                    run_planned(self.vault, "daily")
+            except Exception as error:  # locked meanwhile, a full disk: the next round tries again
+                log.warning("daily backup round failed: %s", type(error).__name__)
+
+
+def _time(text) -> Optional[dt.datetime]:
+    try:
+        return dt.datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+

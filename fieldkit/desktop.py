@@ -46,9 +46,18 @@ def open_window(app: Flask) -> None:
         webview.start(gui="qt", private_mode=True)
     finally:
         server.shutdown()
+        _back_up_before_locking(app.extensions["vault"])
         app.extensions["vault"].lock()
         place.save()
         log.info("window closed")
+
+
+def _back_up_before_locking(vault) -> None:
+    """The planned backup on closing (to a USB stick, say); a failure is noted for the next start."""
+    if vault.is_unlocked:
+        from .backup import on_closing
+
+        on_closing(vault)
 
 
 class WindowPlace:

@@ -1,7 +1,10 @@
 """Backups of the vault: taken while notes are being saved, restored record for record, unreadable
 without the passphrase, refused when wrong or damaged without restoring anything; on the command line."""
+import datetime as dt
+import shutil
 import sqlite3
 import threading
+import time
 import zipfile
 
 import pytest
@@ -150,3 +153,82 @@ def test_with_a_lost_passphrase_the_recovery_key_restores_under_a_new_one(vault,
     restored.unlock(new)
     assert restored.device_id == vault.device_id
     restored.lock()
+
+
+# Backups by plan ---------------------------------------------------------------------------------
+
+def test_a_plan_needs_a_whole_path_to_a_folder_that_takes_files(vault, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with db.writing(vault.engine) as session:
+        for folder, keep in (("relativ/ordner", 10), ("", 10), (str(tmp_path / "a-file" / "below"), 10), (str(tmp_path / "ok"), 0)):
+            with pytest.raises(backup.BackupError):
+                backup.save_plan(session, folder, keep, True, True)
+        assert backup.plan(session) is None
+        chosen = backup.save_plan(session, str(tmp_path / "stick" / "fieldkit"), 3, True, False)
+    assert (tmp_path / "stick" / "fieldkit").is_dir() and chosen.keep == 3 and not chosen.on_close
+
+
+def test_a_planned_backup_is_noted_and_a_missing_stick_is_noted_not_raised(vault, tmp_path):
+    from sqlmodel import Session
+
+    stick = tmp_path / "stick"
+    now = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.timezone.utc)
+    with db.writing(vault.engine) as session:
+        backup.watch(session, now - dt.timedelta(days=8))
+        backup.save_plan(session, str(stick), 2, True, True)
+    with Session(vault.engine) as session:
+        assert backup.state(session, now).overdue_days == 8 and backup.due(vault, now)
+    assert backup.run_planned(vault, "daily", now).parent == stick
+    with Session(vault.engine) as session:
+        noted = backup.state(session, now)
+    assert noted.last == now and noted.failed is None and noted.overdue_days is None
+    assert not backup.due(vault, now + dt.timedelta(hours=23)) and backup.due(vault, now + dt.timedelta(hours=24))
+    shutil.rmtree(stick)
+    stick.write_text("the stick is gone, a file is in its place")
+    assert backup.run_planned(vault, "daily", now + dt.timedelta(days=1)) is None
+    with Session(vault.engine) as session:
+        failed = backup.state(session, now + dt.timedelta(days=9))
+    assert failed.failed and failed.last == now and failed.overdue_days == 9  # the last success still counts
+
+
+def test_the_worker_makes_the_daily_backup_while_the_app_runs(vault, tmp_path):
+    with db.writing(vault.engine) as session:
+        backup.save_plan(session, str(tmp_path / "stick"), 5, True, True)
+    worker = backup.BackupWorker(vault, interval=0.05)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not backup.backups(tmp_path / "stick") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # further rounds find it done for today
+    assert len(backup.backups(tmp_path / "stick")) == 1
+
+
+def test_settings_plan_back_up_now_and_the_seven_day_warning(unlocked, client, guard, tmp_path):
+    vault = unlocked.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        from fieldkit.local_settings import set_setting
+
+        set_setting(session, backup.WATCHED_SETTING, (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=9)).isoformat())
+    page = client.get("/interviews/").get_data(as_text=True)
+    assert "Seit 9 Tagen keine Sicherung." in page
+    refused = client.post("/settings/backup", data={"csrf_token": guard.csrf_token, "folder": "usb", "keep": "5"})
+    assert refused.status_code == 400 and "ganzen Pfad" in refused.get_data(as_text=True)
+    saved = client.post("/settings/backup", data={"csrf_token": guard.csrf_token, "folder": str(tmp_path / "usb"),
+                                                   "keep": "5", "daily": "on"})
+    assert saved.status_code == 200 and str(tmp_path / "usb") in saved.get_data(as_text=True)
+    done = client.post("/settings/backup/now", data={"csrf_token": guard.csrf_token}).get_data(as_text=True)
+    assert "Sicherung geschrieben" in done and "Letzte Sicherung" in done
+    assert len(backup.backups(tmp_path / "usb")) == 1
+    assert "keine Sicherung." not in client.get("/interviews/").get_data(as_text=True)
+
+
+def test_planning_and_backing_up_on_the_command_line(tmp_path):
+    from fieldkit.vault import new_project_identity
+
+    data_dir, env = tmp_path / "data", {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    assert run_cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
+    planned = run_cli("settings", "backup", str(tmp_path / "stick"), "--keep", "2", "--no-on-close", data_dir=data_dir, env=env)
+    assert planned.returncode == 0, planned.stderr
+    for _ in range(3):
+        assert run_cli("backup", data_dir=data_dir, env=env).returncode == 0
+    assert len(backup.backups(tmp_path / "stick")) == 2  # into the planned folder, keeping the planned number

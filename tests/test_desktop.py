@@ -53,6 +53,7 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     interview_id = json.loads(planned.stdout)["id"]
     assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", data_dir=data_dir,
                env=env).returncode == 0
+    assert cli("settings", "backup", str(tmp_path / "stick"), "--no-daily", data_dir=data_dir, env=env).returncode == 0
     debug_port = free_port()
     debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
     window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "run"], env=debug_env,
@@ -82,6 +83,15 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     with Session(vault.engine) as session:
         assert [a.text for a in session.exec(select(Answer))] == ["Zuletzt getippt, dann das Fenster geschlossen."]
     vault.lock()
+    from fieldkit import backup
+
+    [closing_backup] = backup.backups(tmp_path / "stick")  # planned "when the window is closed": after the note
+    backup.restore(closing_backup, tmp_path / "restored", PASSPHRASE, open_vault=lambda path: Vault(path))
+    restored = Vault(tmp_path / "restored")
+    restored.unlock(PASSPHRASE)
+    with Session(restored.engine) as session:
+        assert [a.text for a in session.exec(select(Answer))] == ["Zuletzt getippt, dann das Fenster geschlossen."]
+    restored.lock()
 
 
 def test_the_window_place_is_kept_and_nonsense_is_ignored(tmp_path):

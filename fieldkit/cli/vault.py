@@ -163,23 +163,42 @@ def doctor(ctx, passphrase_file, as_json):
         sys.exit(1)
 
 
-
-
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
-              help="The folder to write the backup into (e.g. a USB stick).")
-@click.option("--keep", type=click.IntRange(1, 1000), default=10, show_default=True, help="Backups kept in that folder.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write the backup into (e.g. a USB stick); default: the planned folder, else here.")
+@click.option("--keep", type=click.IntRange(1, 1000), help="Backups kept in that folder (default: as planned, else 10).")
 @passphrase_file
 @json_option
 @pass_context
 def backup(ctx, out, keep, passphrase_file, as_json):
     """Back up the vault into one encrypted file (opens only with the passphrase or the recovery key)."""
+    from sqlmodel import Session
+
     from .. import backup as backups
 
     with unlocked_vault(ctx, passphrase_file) as vault:
-        written = backups.write(vault, out, keep)
+        with Session(vault.engine) as session:
+            planned = backups.plan(session)
+        written = backups.write(vault, out or Path(planned.folder if planned else "."), keep or (planned.keep if planned else 10))
+        backups.noted(vault)
     echo(as_json, {"file": str(written), "bytes": written.stat().st_size},
          t("Backup written to %(file)s (%(size)s MB).", file=written, size=f"{written.stat().st_size / 2**20:.1f}"))
+
+
+@settings_group.command("backup")
+@click.argument("folder")
+@click.option("--keep", type=click.IntRange(1, 100), default=10, show_default=True, help="Backups kept in the folder.")
+@click.option("--daily/--no-daily", default=True, show_default=True, help="A backup every day while the app runs.")
+@click.option("--on-close/--no-on-close", default=True, show_default=True, help="A backup when the window closes.")
+@passphrase_file
+@pass_context
+def backup_plan(ctx, folder, keep, daily, on_close, passphrase_file):
+    """Plan backups into FOLDER (e.g. a USB stick), as under Einstellungen → Sicherung."""
+    from .. import backup as backups
+
+    with unlocked_vault(ctx, passphrase_file) as vault, writing(vault.engine) as session:
+        chosen = backups.save_plan(session, folder, keep, daily, on_close)
+    click.echo(t("Backups go to %(folder)s; the last %(keep)s are kept.", folder=chosen.folder, keep=chosen.keep))
 
 
 @click.command()

@@ -131,5 +131,16 @@ def _template_context() -> dict:
         "vault_unlocked": unlocked,
         "idle_seconds": int(current_app.extensions["idle_minutes"] * 60),
         "is_demo": unlocked and current_app.extensions.get("is_demo", False),
+        "backup_overdue_days": (lambda: _backup_overdue_days()) if unlocked else (lambda: None),
         "current_locale": locale,
     }
+
+
+def _backup_overdue_days():
+    """Days without a backup, once there are more than 7 (shown on every page until one is made)."""
+    import datetime as dt
+
+    from ..backup import state
+
+    return state(db_session(), dt.datetime.now(dt.timezone.utc)).overdue_days
+

@@ -8,7 +8,8 @@ from flask_babel import gettext
 from ..config import IDLE_LOCK_MINUTES_RANGE
 from ..local_settings import set_setting
 from ..vault import VaultError, WeakPassphrase, fingerprint
-from . import current_vault, message, writing
+from .. import backup
+from . import current_vault, db_session, message, writing
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -17,10 +18,13 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 def index(errors=(), failed=None, notice=None, status=200):
     """The settings page; errors are shown beside the form named by `failed`."""
     vault = current_vault()
+    session = db_session()
     return render_template("settings/index.html", device_id=vault.device_id,
                            fingerprint=fingerprint(vault.secrets.public_key),
                            recipients=vault.keystore().recovery_recipients,
                            idle_minutes=current_app.extensions["idle_minutes"],
+                           backup_plan=backup.plan(session), backup_state=backup.state(session, _now()),
+                           form=request.form if failed == "backup" else {},
                            errors=errors, failed=failed, notice=notice), status
 
 
@@ -69,6 +73,41 @@ def idle():
         set_setting(session, "idle_lock_minutes", minutes)
     current_app.extensions["idle_minutes"] = float(minutes)
     return index(notice=gettext("The app now locks after %(minutes)d minutes without activity.", minutes=minutes))
+
+
+@bp.post("/backup")
+def backup_plan():
+    """Where and when the automatic backups go."""
+    form = request.form
+    try:
+        keep = int(form.get("keep", ""))
+    except ValueError:
+        keep = 0
+    try:
+        with writing() as session:
+            chosen = backup.save_plan(session, form.get("folder", ""), keep, form.get("daily") == "on",
+                                      form.get("on_close") == "on")
+    except backup.BackupError as error:
+        return index(errors=[message(error)], failed="backup", status=400)
+    return index(notice=gettext("Backups go to %(folder)s; the last %(keep)s are kept.", folder=chosen.folder, keep=chosen.keep))
+
+
+@bp.post("/backup/now")
+def backup_now():
+    if backup.plan(db_session()) is None:
+        return index(errors=[gettext("First choose the folder for backups.")], failed="backup", status=400)
+    written = backup.run_planned(current_vault(), "manual")
+    db_session().rollback()  # its read began before the backup noted itself: read anew
+    if written is None:
+        return index(errors=[gettext("The backup could not be written: %(reason)s. Is the USB stick plugged in?",
+                                     reason=backup.state(db_session(), _now()).failed)], failed="backup", status=400)
+    return index(notice=gettext("Backup written: %(file)s", file=written.name))
+
+
+def _now():
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @bp.post("/passphrase")
