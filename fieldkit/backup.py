@@ -56,6 +56,9 @@ def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime]
     try:
         target = sqlcipher3.connect(str(copy))
         target.execute(f"PRAGMA key = \"x'{vault.secrets.database_key.hex()}'\"")
+        # A scratch copy: no journal, no fsync of its own (the finished backup file is synced once).
+        target.execute("PRAGMA journal_mode = OFF")
+        target.execute("PRAGMA synchronous = OFF")
         source = vault.engine.raw_connection()
         try:
             source.driver_connection.backup(target)  # page by page, consistent, while writers go on
@@ -63,12 +66,16 @@ def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime]
             source.close()
             target.close()
         keystore = vault.keystore_path.read_bytes()
-        manifest = {"format": FORMAT, "created": now.isoformat(), "device_id": vault.device_id, "app_version": __version__,
-                    "members": {KEYSTORE_NAME: _sha256_bytes(keystore), DATABASE_NAME: _sha256_file(copy)}}
+        digest = hashlib.sha256()
         with zipfile.ZipFile(scratch, "w", zipfile.ZIP_STORED) as archive:  # encrypted pages do not compress
-            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
             archive.writestr(KEYSTORE_NAME, keystore)
-            archive.write(copy, DATABASE_NAME)
+            with open(copy, "rb") as pages, archive.open(DATABASE_NAME, "w", force_zip64=True) as member:
+                for chunk in iter(lambda: pages.read(1 << 20), b""):  # hashed as it is stored: one pass
+                    digest.update(chunk)
+                    member.write(chunk)
+            manifest = {"format": FORMAT, "created": now.isoformat(), "device_id": vault.device_id, "app_version": __version__,
+                        "members": {KEYSTORE_NAME: _sha256_bytes(keystore), DATABASE_NAME: digest.hexdigest()}}
+            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
         with open(scratch, "rb") as written:
             os.fsync(written.fileno())
         target_path = folder / name
@@ -164,14 +171,6 @@ def _prove(vault: Vault, passphrase: str, identity: Optional[str]) -> None:
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        for chunk in iter(lambda: source.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # Backups by plan ---------------------------------------------------------------------------------
