@@ -40,11 +40,120 @@ class Text:
         return self.translations.get(locale) or next(iter(self.translations.values()))
 
 
+ANSWER_TYPES = ("text", "scale", "single", "multiple", "number", "date", "list")
+MAX_LIST_ITEMS, MAX_ITEM_CHARS = 100, 500
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: Text
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Show a question only once an earlier one is answered (`equals` None), or answered with this value
+    (an option's id, or the value as written)."""
+
+    question: str
+    equals: Optional[str] = None
+
+    def holds(self, values: dict) -> bool:
+        value = values.get(self.question)
+        if value in (None, "", []):
+            return False
+        if self.equals is None:
+            return True
+        return self.equals in value if isinstance(value, list) else str(value) == self.equals
+
+
 @dataclass(frozen=True)
 class Question:
+    """A question: notes always; beyond them, an answer of its type (a point on a scale, one or several
+    options, a number, a date, a list of items)."""
+
     key: str  # section id + "." + question id
     text: Text
     probes: tuple[Text, ...]
+    type: str = "text"
+    options: tuple[Option, ...] = ()
+    scale: tuple[int, int] = (1, 5)
+    scale_labels: tuple[tuple[int, Text], ...] = ()
+    show_if: Optional[Condition] = None
+
+    def value_of(self, raw):
+        """The answer's value checked for this type ("12,5" → 12.5, "" → None); AnswerValueError says why not."""
+        if raw in (None, "", []):
+            return None
+        if self.type == "scale":
+            number = _whole(raw)
+            if number is None or not self.scale[0] <= number <= self.scale[1]:
+                raise AnswerValueError(N_("Choose a point from %(low)s to %(high)s."), low=self.scale[0], high=self.scale[1])
+            return number
+        if self.type in ("single", "multiple"):
+            chosen = [raw] if isinstance(raw, str) else raw
+            known = {option.id for option in self.options}
+            if not isinstance(chosen, list) or not all(isinstance(c, str) and c in known for c in chosen):
+                raise AnswerValueError(N_("Choose from the answers offered."))
+            if self.type == "single":
+                if len(chosen) != 1:
+                    raise AnswerValueError(N_("Choose one answer."))
+                return chosen[0]
+            return [option.id for option in self.options if option.id in chosen]  # in the guide's order, once each
+        if self.type == "number":
+            return _number(raw)
+        if self.type == "date":
+            return _date(raw)
+        if self.type == "list":
+            items = raw.splitlines() if isinstance(raw, str) else raw
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise AnswerValueError(N_("Write one item per line."))
+            items = [" ".join(item.split()) for item in items if item.strip()]
+            if len(items) > MAX_LIST_ITEMS or any(len(item) > MAX_ITEM_CHARS for item in items):
+                raise AnswerValueError(N_("At most %(items)s items of at most %(chars)s characters each."),
+                                       items=MAX_LIST_ITEMS, chars=MAX_ITEM_CHARS)
+            return items or None
+        raise AnswerValueError(N_("This question takes notes only."))
+
+    def label_of(self, option_id: str, locale: str) -> str:
+        return next((option.label(locale) for option in self.options if option.id == option_id), option_id)
+
+
+class AnswerValueError(UserError):
+    message = N_("This answer does not fit the question.")
+
+
+def _whole(raw):
+    try:
+        number = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        return None
+    return number
+
+
+def _number(raw):
+    """A number as people write it: "12", "12,5", "1.250" is not guessed (a German thousands point)."""
+    import math
+
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise AnswerValueError(N_("Enter a number, e.g. 12 or 12,5."))
+    text = str(raw).strip().replace(",", ".") if isinstance(raw, str) else raw
+    try:
+        number = float(text)
+    except ValueError:
+        raise AnswerValueError(N_("Enter a number, e.g. 12 or 12,5.")) from None
+    if not math.isfinite(number) or abs(number) > 1e12:
+        raise AnswerValueError(N_("Enter a number, e.g. 12 or 12,5."))
+    return int(number) if number.is_integer() else number
+
+
+def _date(raw) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(raw).strip()).isoformat()
+    except ValueError:
+        raise AnswerValueError(N_("Enter a date, e.g. 2026-12-04.")) from None
 
 
 @dataclass(frozen=True)
@@ -135,7 +244,7 @@ class _Reader:
         languages = tuple(self._scalar(item) for item in self._sequence(fields["languages"]))
         if not languages:
             raise GuideError(N_("'languages' must list at least one language."), _line(fields["languages"]))
-        self.languages = languages
+        self.languages, self.questions = languages, {}
         sections = tuple(self._section(item) for item in self._sequence(fields["sections"], non_empty=True))
         self._unique([s.id for s in sections], fields["sections"], N_("Section id '%(id)s' is used twice."))
         network_map = self._network_map(fields["network_map"]) if "network_map" in fields else None
@@ -176,9 +285,64 @@ class _Reader:
         return Section(section_id, self._text(fields["title"]), questions, covers)
 
     def _question(self, section_id: str, node: Node) -> Question:
-        fields = self._mapping(node, required=("id", "text"), optional=("probes",))
+        fields = self._mapping(node, required=("id", "text"), optional=("probes", "type", "options", "scale", "show_if"))
         probes = tuple(self._text(p) for p in self._sequence(fields["probes"])) if "probes" in fields else ()
-        return Question(f"{section_id}.{self._identifier(fields['id'])}", self._text(fields["text"]), probes)
+        kind = self._scalar(fields["type"]) if "type" in fields else "text"
+        if kind not in ANSWER_TYPES:
+            raise GuideError(N_("Answer types are: %(types)s."), _line(fields["type"]), types=", ".join(ANSWER_TYPES))
+        options = ()
+        if kind in ("single", "multiple"):
+            if "options" not in fields:
+                raise GuideError(N_("A choice question needs 'options'."), _line(node))
+            options = tuple(self._option(item) for item in self._sequence(fields["options"], non_empty=True))
+            self._unique([o.id for o in options], fields["options"], N_("Option id '%(id)s' is used twice."))
+        elif "options" in fields:
+            raise GuideError(N_("Only choice questions (single, multiple) have 'options'."), _line(fields["options"]))
+        scale, labels = (1, 5), ()
+        if "scale" in fields:
+            if kind != "scale":
+                raise GuideError(N_("Only scale questions have 'scale'."), _line(fields["scale"]))
+            scale, labels = self._scale(fields["scale"])
+        key = f"{section_id}.{self._identifier(fields['id'])}"
+        show_if = self._condition(section_id, fields["show_if"]) if "show_if" in fields else None
+        question = Question(key, self._text(fields["text"]), probes, kind, options, scale, labels, show_if)
+        self.questions[key] = question
+        return question
+
+    def _option(self, node: Node) -> Option:
+        fields = self._mapping(node, required=("id", "label"))
+        return Option(self._identifier(fields["id"]), self._text(fields["label"]))
+
+    def _scale(self, node: Node) -> tuple:
+        fields = self._mapping(node, required=("min", "max"), optional=("labels",))
+        low, high = _whole(self._scalar(fields["min"])), _whole(self._scalar(fields["max"]))
+        for bound, bad in ((fields["min"], low is None or not 0 <= low < 10),
+                           (fields["max"], high is None or low is None or not low < high <= 10)):
+            if bad:
+                raise GuideError(N_("A scale runs from a whole number to a larger one, within 0 to 10."), _line(bound))
+        labels = []
+        if "labels" in fields:
+            if not isinstance(fields["labels"], MappingNode):
+                raise GuideError(N_("Expected a mapping with the keys: %(keys)s."), _line(fields["labels"]), keys=f"{low} … {high}")
+            for key_node, value_node in fields["labels"].value:
+                point = _whole(self._scalar(key_node))
+                if point is None or not low <= point <= high:
+                    raise GuideError(N_("A scale label belongs to a point from %(low)s to %(high)s."), _line(key_node), low=low, high=high)
+                labels.append((point, self._text(value_node)))
+        return (low, high), tuple(sorted(labels, key=lambda pair: pair[0]))
+
+    def _condition(self, section_id: str, node: Node) -> Condition:
+        """show_if names an earlier question (its id in this section, or section.question)."""
+        fields = self._mapping(node, required=("question",), optional=("equals",))
+        name = self._scalar(fields["question"])
+        key = name if "." in name else f"{section_id}.{name}"
+        earlier = self.questions.get(key)
+        if earlier is None:
+            raise GuideError(N_("'show_if' must name an earlier question: '%(id)s' is not one."), _line(fields["question"]), id=name)
+        equals = self._scalar(fields["equals"]) if "equals" in fields else None
+        if equals is not None and earlier.options and equals not in {o.id for o in earlier.options}:
+            raise GuideError(N_("'%(value)s' is not an option of '%(id)s'."), _line(fields["equals"]), value=equals, id=name)
+        return Condition(key, equals)
 
     def _cover(self, node: Node) -> CoverItem:
         fields = self._mapping(node, required=("id", "label"))

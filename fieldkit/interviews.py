@@ -192,6 +192,31 @@ def save_answer(session: Session, device_id: str, interview: Interview, guide: G
     return save(session, device_id, answer)
 
 
+def save_value(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str, raw) -> Answer:
+    """Store a typed answer's value (a scale point, options, a number, a date, a list), checked against
+    the question; an answered question counts as dealt with."""
+    question = guide.question(question_key)
+    answer = _answer_to_change(session, interview, guide, question_key)
+    value = question.value_of(raw)
+    if answer.value == value and answer.version:
+        return answer
+    answer.value = value
+    answer.covered = answer.covered or value is not None
+    _start_if_consented(session, device_id, interview)
+    return save(session, device_id, answer)
+
+
+def values(notes: dict[str, Answer]) -> dict:
+    """The typed answers' values by question key, for the guide's conditions."""
+    return {key: answer.value for key, answer in notes.items() if answer.value is not None}
+
+
+def visible(guide: Guide, notes: dict[str, Answer]) -> set[str]:
+    """The keys of the questions shown: those without a condition, and those whose condition holds."""
+    known = values(notes)
+    return {q.key for q in guide.questions if q.show_if is None or q.show_if.holds(known)}
+
+
 def set_question_covered(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,
                          covered: bool) -> Answer:
     answer = _answer_to_change(session, interview, guide, question_key)
@@ -242,9 +267,10 @@ def remember_position(session: Session, device_id: str, interview: Interview, se
 
 
 def progress(interview: Interview, guide: Guide, notes: dict[str, Answer]) -> dict[str, tuple[int, int]]:
-    """Per section: (questions covered, questions)."""
-    return {section.id: (sum(1 for q in section.questions if q.key in notes and notes[q.key].covered),
-                         len(section.questions)) for section in guide.sections}
+    """Per section: (questions covered, questions shown; a question whose condition does not hold is not counted)."""
+    shown = visible(guide, notes)
+    return {section.id: (sum(1 for q in section.questions if q.key in shown and q.key in notes and notes[q.key].covered),
+                         sum(1 for q in section.questions if q.key in shown)) for section in guide.sections}
 
 
 def count_by_status(session: Session) -> dict[str, int]:

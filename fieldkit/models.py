@@ -151,11 +151,17 @@ class GuideVersion(SharedRecord, table=True):
     source: str  # the YAML text
 
 
+# A typed answer's value (guide.Question.value_of): a scale point or number, an option id or a date,
+# chosen option ids or a list's items.
+AnswerValue = Union[int, float, str, list[str]]
+
+
 class Answer(SharedRecord, table=True):
     interview_id: str = Field(foreign_key="interview.id", index=True)
     question_id: str = Field(index=True)
     text: str = ""
     covered: bool = False
+    value: Optional[AnswerValue] = Field(default=None, sa_type=JSON)
 
 
 class Transcript(SharedRecord, table=True):

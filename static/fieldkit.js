@@ -112,6 +112,23 @@
 // Interview screens: autosave states, keyboard shortcuts, the section clock, marking quotes.
 (function () {
   "use strict";
+  // A question shown only for a certain answer appears and disappears as that answer is chosen here
+  // (the server decides the same when the page is drawn).
+  function answerOf(fieldset) {
+    var chosen = Array.prototype.filter.call(fieldset.querySelectorAll("input, textarea"), function (input) {
+      return (input.type !== "radio" && input.type !== "checkbox") || input.checked;
+    }).map(function (input) { return input.value.trim(); }).filter(Boolean);
+    return chosen;
+  }
+  document.addEventListener("input", function (event) {
+    var fieldset = event.target.closest && event.target.closest("fieldset.answer-value");
+    if (!fieldset) { return; }
+    var chosen = answerOf(fieldset);
+    document.querySelectorAll('[data-show-if="' + fieldset.dataset.question + '"]').forEach(function (question) {
+      var wanted = question.dataset.showEquals;
+      question.hidden = !(wanted ? chosen.indexOf(wanted) >= 0 : chosen.length > 0);
+    });
+  });
   var body = document.body;
   var token = window.fieldkit.token;
   var pending = new Set();

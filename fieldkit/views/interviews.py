@@ -113,9 +113,10 @@ def guide(interview_id: str):
         question = section.questions[0]
     session = db_session()
     notes = interviews.answers(session, interview)
+    visible = interviews.visible(guide, notes)
     return render_template("interviews/guide.html", interview=interview, guide=guide, section=section, mode=mode,
                            question=question, shown=[question] if question else list(section.questions), notes=notes,
-                           neighbours=_neighbours(guide, section, question),
+                           visible=visible, neighbours=_neighbours(guide, section, question, visible),
                            progress=interviews.progress(interview, guide, notes),
                            locked_reason=interviews.why_not_editable(interview),
                            **_quote_context(session, interview))
@@ -135,13 +136,14 @@ def _tie_names() -> dict:
     return {**{key: gettext(label) for key, label in TIE_TYPES.items()}, "ego": gettext("Ego (the organisation)")}
 
 
-def _neighbours(guide, section, question):
-    """(previous, next) places as url parameters, walking question by question or section by section."""
+def _neighbours(guide, section, question, visible):
+    """(previous, next) places as url parameters, walking question by question (past questions whose
+    condition does not hold) or section by section."""
     if question is None:
         index = guide.sections.index(section)
         places = [dict(section=s.id, mode="section") for s in guide.sections]
     else:
-        keys = [q.key for q in guide.questions]
+        keys = [q.key for q in guide.questions if q.key in visible or q.key == question.key]
         index = keys.index(question.key)
         places = [dict(section=guide.section_of(k).id, question=k, mode="question") for k in keys]
     return (places[index - 1] if index > 0 else None, places[index + 1] if index + 1 < len(places) else None)
@@ -154,6 +156,21 @@ def save_answer(interview_id: str, question_key: str):
         vault = current_vault()
         if not interviews.autosave(vault.engine, vault.device_id, interview_id, question_key, request.form.get("text", "")):
             abort(404)
+    except UserError as failure:
+        return render_template("interviews/_save_status.html", failed=message(failure)), 409
+    return render_template("interviews/_save_status.html", saved_at=format_time(dt.datetime.now(), "medium"))
+
+
+@bp.post("/<interview_id>/values/<question_key>")
+def save_value(interview_id: str, question_key: str):
+    """A typed answer (scale, choice, number, date, list), saved as it is chosen."""
+    raw = request.form.getlist("value") if request.form.get("type") == "multiple" else request.form.get("value", "")
+    try:
+        with writing() as session:
+            interview, guide = _load(interview_id, session=session, need_guide=True)
+            if guide.question(question_key) is None:
+                abort(404)
+            interviews.save_value(session, current_vault().device_id, interview, guide, question_key, raw)
     except UserError as failure:
         return render_template("interviews/_save_status.html", failed=message(failure)), 409
     return render_template("interviews/_save_status.html", saved_at=format_time(dt.datetime.now(), "medium"))
