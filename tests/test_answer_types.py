@@ -112,3 +112,47 @@ def test_typed_answers_travel_in_bundles(vault, typed_interview, coordinator, tm
                       "assessment.cooperation": 2, "assessment.offers": ["Sprachkurs", "Beratung"],
                       "basics.registered_since": "2019-03-01"}
     receiver.lock()
+
+
+@pytest.mark.browser
+def test_answering_every_type_in_the_browser_and_the_condition_follows_the_choice(served, page, coordinator):
+    from playwright.sync_api import expect
+
+    from conftest import set_up_vault
+
+    page.expected_errors.append("status of 409")  # "zwölf" is refused on purpose
+    set_up_vault(page, served.launch_url, coordinator[1])
+    vault = served.app.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        record = register_guide(session, TYPED, vault.device_id)
+        organisation = save(session, vault.device_id, Organisation(name="Verein Sonnenblume"))
+        interview = interviews.new(session, vault.device_id, organisation, record, "Ayla")
+        interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "written", "2026-12-04", {"quotes"})
+    base = served.launch_url.split("/launch")[0]
+    page.goto(f"{base}/interviews/{interview.id}/guide?section=basics&mode=section")
+    since = page.locator("article", has_text="Seit wann?")
+    expect(since).to_be_hidden()
+    page.get_by_label("Ja", exact=True).check()
+    expect(since).to_be_visible()
+    expect(page.locator("article", has_text="eingetragener Verein").locator(".save-status")).to_contain_text("Gespeichert")
+    since.locator('input[type="date"]').fill("2019-03-01")
+    page.locator("article", has_text="Ehrenamtliche").get_by_label("Zahl").fill("12,5")
+    page.get_by_label("Gesundheit").check()
+    page.get_by_label("Bildung").check()
+    expect(page.locator("article", has_text="Feldern").locator(".save-status")).to_contain_text("Gespeichert")
+    number = page.locator("article", has_text="Ehrenamtliche")
+    expect(number.locator(".save-status")).to_contain_text("Gespeichert")
+    number.get_by_label("Zahl").fill("zwölf")
+    expect(number.locator(".save-status")).to_contain_text("Zahl")  # "Nicht gespeichert: Geben Sie eine Zahl ein …"
+    page.goto(f"{base}/interviews/{interview.id}/guide?section=assessment&mode=section")
+    page.locator('input[name="value"][value="4"]').check()
+    page.get_by_label("Ein Eintrag pro Zeile").fill("Hausaufgabenhilfe\nBeratung für Eltern")
+    expect(page.locator("article", has_text="Angebote").locator(".save-status")).to_contain_text("Gespeichert")
+    page.goto(f"{base}/interviews/{interview.id}/guide?section=basics&mode=section")
+    page.get_by_label("Nein", exact=True).check()
+    expect(since).to_be_hidden()
+    with Session(vault.engine) as session:
+        values = {a.question_id: a.value for a in session.exec(select(Answer))}
+    assert values == {"basics.registered": "no", "basics.registered_since": "2019-03-01", "basics.volunteers": 12.5,
+                      "basics.fields": ["education", "health"], "assessment.cooperation": 4,
+                      "assessment.offers": ["Hausaufgabenhilfe", "Beratung für Eltern"]}
