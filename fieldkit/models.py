@@ -333,6 +333,16 @@ class SyncJob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class GuideDraft(SQLModel, table=True):
+    """A guide being written in the editor (guide_editor); only on this laptop until it is published."""
+
+    __tablename__ = "guide_draft"
+    id: str = Field(primary_key=True, max_length=36)
+    guide_id: str
+    model: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class LocalSetting(SQLModel, table=True):
     """Device-local bookkeeping (device id, idle time, demo flag); never exported."""
 
