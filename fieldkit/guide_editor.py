@@ -70,7 +70,9 @@ def missing_translations(model: dict) -> list[str]:
     def walk(value, path):
         if isinstance(value, dict):
             if set(value) == set(model.get("languages", ())):
-                found.extend(f"{path}.{language}" for language in value if not str(value[language] or "").strip())
+                written = [language for language in value if str(value[language] or "").strip()]
+                if written:  # a text nobody wrote yet is not a missing translation (the check names it)
+                    found.extend(f"{path}.{language}" for language in value if language not in written)
                 return
             for key, item in value.items():
                 walk(item, f"{path}.{key}" if path else str(key))

@@ -286,3 +286,34 @@
     });
   });
 })();
+
+// The guide editor: each field saves after a pause in typing; adding, moving, previewing or publishing
+// first saves the fields still waiting (as notes do), so no edit is lost to the page changing.
+(function () {
+  "use strict";
+  if (!document.querySelector(".guide-editor")) { return; }
+  var waiting = new Set();
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (field.closest(".guide-editor") && field.hasAttribute("hx-post")) { waiting.add(field); }
+  });
+  function saveNow(field) {
+    return new Promise(function (resolve) {
+      var done = function (event) {
+        if (event.detail.elt !== field) { return; }
+        document.removeEventListener("htmx:afterRequest", done);
+        if (event.detail.successful) { waiting.delete(field); }
+        resolve(event.detail.successful);
+      };
+      document.addEventListener("htmx:afterRequest", done);
+      window.htmx.trigger(field, "save-now");
+    });
+  }
+  window.fieldkit.addSaver({
+    pending: function () { return waiting.size > 0; },
+    flush: function () {
+      return Promise.all(Array.from(waiting).map(saveNow)).then(function (results) { return results.every(Boolean); });
+    },
+    sendBeforeUnload: function () { return false; }
+  });
+})();

@@ -9,9 +9,10 @@ from ..vault import Vault, VaultLocked
 
 
 def register_views(app: Flask) -> None:
-    from . import analysis, exchange, guides, interviews, maps, organisations, settings, steward, sync, vault
+    from . import (analysis, exchange, guide_editor, guides, interviews, maps, organisations, settings, steward, sync,
+                   vault)
 
-    for module in (vault, interviews, maps, organisations, guides, analysis, exchange, steward, sync, settings):
+    for module in (vault, interviews, maps, organisations, guides, guide_editor, analysis, exchange, steward, sync, settings):
         app.register_blueprint(module.bp)
     app.register_error_handler(403, _forbidden)
     app.register_error_handler(VaultLocked, _locked_meanwhile)

@@ -45,7 +45,14 @@ def add():
 
 
 def _page(error=None, notice=None, code_error=None):
+    from ..guide_editor import drafts
+    from ..models import GuideVersion
+
     session = db_session()
     status = 400 if error or code_error else 200
-    return render_template("guides/index.html", guides=list_guides(session), codes=codebook(session), error=error,
-                           code_error=code_error, notice=notice), status
+    published = session.get(GuideVersion, request.args.get("published", ""))
+    if published and not notice:
+        notice = gettext("Version %(version)s of “%(title)s” is published: new interviews can be planned with it.",
+                         version=published.guide_version, title=published.title)
+    return render_template("guides/index.html", guides=list_guides(session), drafts=drafts(session),
+                           codes=codebook(session), error=error, code_error=code_error, notice=notice), status
