@@ -283,3 +283,43 @@ def next_version(session: Session, guide_id: str, version: str) -> str:
 def _free_guide_id(session: Session) -> str:
     taken = {record.guide_id for record in session.exec(select(GuideVersion))} | {d.guide_id for d in drafts(session)}
     return next(f"leitfaden_{number}" for number in range(1, len(taken) + 2) if f"leitfaden_{number}" not in taken)
+
+
+# Comparing versions ------------------------------------------------------------------------------
+
+def diff(old, new) -> list[tuple[str, str, str]]:
+    """What changed from one parsed guide version to another: (mark, where, what), mark "+" added,
+    "-" removed, "~" changed, in the newer version's order."""
+    changes = []
+    old_sections, new_sections = {s.id: s for s in old.sections}, {s.id: s for s in new.sections}
+    for section in new.sections:
+        if section.id not in old_sections:
+            changes.append(("+", section.id, "section"))
+        elif section.title.translations != old_sections[section.id].title.translations:
+            changes.append(("~", section.id, "title"))
+    changes += [("-", s.id, "section") for s in old.sections if s.id not in new_sections]
+    old_questions = {q.key: q for q in old.questions}
+    new_keys = {q.key for q in new.questions}
+    for question in new.questions:
+        before = old_questions.get(question.key)
+        if before is None:
+            changes.append(("+", question.key, "question"))
+            continue
+        for part in ("text", "type", "options", "scale", "scale_labels", "show_if", "probes"):
+            if _comparable(getattr(before, part)) != _comparable(getattr(question, part)):
+                changes.append(("~", question.key, part))
+    changes += [("-", key, "question") for key in old_questions if key not in new_keys]
+    if [q.key for q in old.questions if q.key in new_keys] != [q.key for q in new.questions if q.key in old_questions]:
+        changes.append(("~", "", "order"))
+    return changes
+
+
+def _comparable(value):
+    """Texts by their translations, so two parsed guides compare by content."""
+    if hasattr(value, "translations"):
+        return value.translations
+    if isinstance(value, (list, tuple)):
+        return [_comparable(item) for item in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _comparable(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value

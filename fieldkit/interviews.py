@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from . import db
 from .errors import UserError
-from .guide import Guide, guide_version
+from .guide import AnswerValueError, Guide, guide_version
 from .i18n import N_
 from .models import Answer, GuideVersion, Interview, Organisation, save, utcnow
 from .text import clean
@@ -215,6 +215,39 @@ def visible(guide: Guide, notes: dict[str, Answer]) -> set[str]:
     """The keys of the questions shown: those without a condition, and those whose condition holds."""
     known = values(notes)
     return {q.key for q in guide.questions if q.show_if is None or q.show_if.holds(known)}
+
+
+def misfits(session: Session, interview: Interview, newer: Guide) -> list[tuple[str, str]]:
+    """The answers of an interview that would not fit a newer guide version: (question key, why)."""
+    found = []
+    for key, answer in answers(session, interview).items():
+        question = newer.question(key)
+        if question is None:
+            if answer.text.strip() or answer.value is not None:
+                found.append((key, N_("The question is not in the newer version.")))
+            continue
+        if answer.value is not None:
+            try:
+                if question.value_of(answer.value) != answer.value:
+                    raise AnswerValueError()
+            except AnswerValueError:
+                found.append((key, N_("The answer does not fit the question's new answer type or choices.")))
+    return found
+
+
+def move_to_guide(session: Session, device_id: str, interview: Interview, newer: GuideVersion) -> list[tuple[str, str]]:
+    """Move an interview to a newer version of its guide, if every answer fits it; else change nothing
+    and return what does not fit."""
+    ensure_editable(interview)
+    parsed = guide_version(session, newer.guide_id, newer.guide_version)
+    if newer.guide_id != interview.guide_id or parsed is None:
+        raise InterviewError(N_("An interview can only move to another version of its own guide."))
+    problems = misfits(session, interview, parsed)
+    if not problems:
+        interview.guide_version = newer.guide_version
+        interview.position = {}
+        save(session, device_id, interview)
+    return problems
 
 
 def set_question_covered(session: Session, device_id: str, interview: Interview, guide: Guide, question_key: str,

@@ -98,3 +98,53 @@ def test_publishing_a_new_version_keeps_the_old_one_for_its_interviews(vault):
         with pytest.raises(guide_editor.EditorError) as caught:
             guide_editor.publish(session, vault.device_id, again)
         assert caught.value.field == "version"
+
+
+def test_an_interview_moves_to_a_newer_version_only_where_its_answers_fit(vault):
+    typed = (Path(__file__).parent / "data" / "guides" / "typed.yaml").read_text(encoding="utf-8")
+    from fieldkit.guide import register_guide
+
+    with db.writing(vault.engine) as session:
+        record = register_guide(session, typed, vault.device_id)
+        organisation = save(session, vault.device_id, Organisation(name="Verein"))
+        interview = interviews.new(session, vault.device_id, organisation, record, "Ayla")
+        interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "written", "2026-12-04", set())
+        guide = guide_version(session, "typed", "1")
+        interviews.save_value(session, vault.device_id, interview, guide, "basics.fields", ["work"])
+        interviews.save_answer(session, vault.device_id, interview, guide, "assessment.story", "Ein Beispiel.")
+        draft = guide_editor.new_draft(session, "typed", "1")
+        model = draft.model
+        guide_editor.remove_item(model, "sections.0.questions.3.options.1")  # "work" is no longer offered
+        guide_editor.remove_item(model, "sections.1.questions.2")  # nor the story question
+        newer = guide_editor.publish(session, vault.device_id, guide_editor.save_draft(session, draft, model))
+        problems = interviews.move_to_guide(session, vault.device_id, interview, newer)
+        assert [key for key, _ in problems] == ["basics.fields", "assessment.story"] and interview.guide_version == "1"
+        changes = guide_editor.diff(guide, guide_version(session, "typed", "2"))
+        assert ("~", "basics.fields", "options") in changes and ("-", "assessment.story", "question") in changes
+        interviews.save_value(session, vault.device_id, interview, guide, "basics.fields", ["health"])
+        interviews.save_answer(session, vault.device_id, interview, guide, "assessment.story", "")
+        assert interviews.move_to_guide(session, vault.device_id, interview, newer) == []
+        assert interview.guide_version == "2"
+
+
+def test_export_and_diff_on_the_command_line(cli, tmp_path):
+    from conftest import PASSPHRASE
+    from fieldkit.vault import new_project_identity
+
+    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    data_dir = tmp_path / "data"
+    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
+    exported = cli("guide", "export", "mikoss@1.0", "--out", str(tmp_path / "m.yaml"), data_dir=data_dir, env=env)
+    assert exported.returncode == 0, exported.stderr
+    source = (tmp_path / "m.yaml").read_text(encoding="utf-8")
+    assert source == builtin_guide_sources()[0]  # exactly as loaded: loading it again changes nothing
+    assert cli("guide", "load", str(tmp_path / "m.yaml"), data_dir=data_dir, env=env).returncode == 0
+    (tmp_path / "m2.yaml").write_text(source.replace('version: "1.0"', 'version: "1.1"').replace(
+        "Erzählen Sie bitte, wie es", "Erzählen Sie, wie es"), encoding="utf-8")
+    assert cli("guide", "load", str(tmp_path / "m2.yaml"), data_dir=data_dir, env=env).returncode == 0
+    changed = cli("guide", "diff", "mikoss@1.0", "mikoss@1.1", "--json", data_dir=data_dir, env=env)
+    import json
+
+    assert json.loads(changed.stdout) == [{"change": "~", "where": "organisation.history", "what": "text"}]
+    missing = cli("guide", "export", "nichts@9", data_dir=data_dir, env=env)
+    assert missing.returncode != 0 and "nichts@9" in missing.stderr

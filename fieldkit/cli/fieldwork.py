@@ -244,4 +244,47 @@ def guide_list(ctx, passphrase_file, as_json):
     echo(as_json, rows, "\n".join(f"{r['id']}@{r['version']}\t{r['title']}" for r in rows))
 
 
+@guide.command("export")
+@click.argument("which", metavar="ID[@VERSION]")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The file (default: ID-VERSION.yaml here).")
+@passphrase_file
+@pass_context
+def guide_export(ctx, which, out, passphrase_file):
+    """Write a loaded guide version (the newest without @VERSION) as its YAML file."""
+    with unlocked_vault(ctx, passphrase_file) as vault, reading(vault) as session:
+        record = _guide_record(session, which)
+    out = out or Path(f"{record.guide_id}-{record.guide_version}.yaml")
+    out.write_text(record.source, encoding="utf-8")
+    click.echo(t("Guide %(id)s version %(version)s written to %(file)s.", id=record.guide_id, version=record.guide_version, file=out))
+
+
+@guide.command("diff")
+@click.argument("older", metavar="ID@A")
+@click.argument("newer", metavar="ID@B")
+@passphrase_file
+@json_option
+@pass_context
+def guide_diff(ctx, older, newer, passphrase_file, as_json):
+    """What changed between two versions: + added, - removed, ~ changed (section or question, and what)."""
+    from ..guide import parse_guide
+    from ..guide_editor import diff
+
+    with unlocked_vault(ctx, passphrase_file) as vault, reading(vault) as session:
+        first, second = _guide_record(session, older), _guide_record(session, newer)
+        changes = diff(parse_guide(first.source), parse_guide(second.source))
+    rows = [{"change": mark, "where": where, "what": what} for mark, where, what in changes]
+    echo(as_json, rows, "\n".join(f"{mark} {where} {what}".replace("  ", " ") for mark, where, what in changes)
+         or t("No differences."))
+
+
+def _guide_record(session, which: str):
+    from ..guide import guide_record, latest_guide
+
+    guide_id, _, version = which.partition("@")
+    record = guide_record(session, guide_id, version) if version else latest_guide(session, guide_id)
+    if record is None:
+        raise CommandFailed(t("There is no guide %(which)s (see `fieldkit guide list`).", which=which))
+    return record
+
+
 COMMANDS = (organisations, import_group, interview, guide)

@@ -70,7 +70,36 @@ def detail(interview_id: str, error=None, status=200):
                            quote_count=len(quotes.quotes(session, interview)),
                            network_maps=maps.summaries(session, interview.id),
                            map_consent=bool(interview.consent.get("agreed", {}).get("network_map")),
-                           today=dt.date.today().isoformat()), status
+                           newer_guide=_newer_guide(session, interview), today=dt.date.today().isoformat()), status
+
+
+def _newer_guide(session, interview):
+    """The newest version of the interview's guide, if it is newer than the one it runs on."""
+    from ..guide import latest_guide
+
+    newest = latest_guide(session, interview.guide_id) if interview.guide_id else None
+    return newest if newest and newest.guide_version != interview.guide_version else None
+
+
+@bp.post("/<interview_id>/guide-version")
+def move_guide(interview_id: str):
+    """Move the interview to the newest version of its guide, if all its answers fit; else say which do not."""
+    with writing() as session:
+        interview = interviews.get(session, interview_id) or abort(404)
+        newer = _newer_guide(session, interview)
+        if newer is None:
+            return redirect(url_for(".detail", interview_id=interview_id))
+        try:
+            problems = interviews.move_to_guide(session, current_vault().device_id, interview, newer)
+        except UserError as failure:
+            problems, error = [], message(failure)
+        else:
+            error = None
+    if problems or error:
+        db_session().expire_all()
+        return detail(interview_id, error=error or gettext("The interview stays on its version: these answers do not fit the newer one: %(list)s",
+                                                           list="; ".join(f"{key} ({gettext(why)})" for key, why in problems)), status=409)
+    return redirect(url_for(".detail", interview_id=interview_id))
 
 
 @bp.post("/<interview_id>/consent")
