@@ -7,6 +7,7 @@ like any loaded guide file and travels in bundles."""
 import datetime as dt
 import re
 import uuid
+from functools import lru_cache
 from typing import Optional
 
 import yaml
@@ -114,8 +115,17 @@ def _scalar(value) -> str:
         return "''"
     if isinstance(value, (list, dict)):
         return "[]" if isinstance(value, list) else "{}"
-    dumped = yaml.safe_dump(value, allow_unicode=True, width=1_000_000, default_flow_style=True)
+    return _dumped(value)
+
+
+@lru_cache(maxsize=20_000)
+def _dumped(value) -> str:
+    """A scalar as YAML writes it (quoted where it must be), by libyaml where PyYAML has it."""
+    dumped = yaml.dump(value, Dumper=_DUMPER, allow_unicode=True, width=1_000_000, default_flow_style=True)
     return dumped.removesuffix("\n...\n").rstrip("\n")
+
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 # Changes ------------------------------------------------------------------------------------------

@@ -287,32 +287,39 @@
   });
 })();
 
-// The guide editor: each field saves after a pause in typing; adding, moving, previewing or publishing
-// first saves the fields still waiting (as notes do), so no edit is lost to the page changing.
+// The guide editor: each field (data-path) saves after a pause in typing; adding, moving, previewing or
+// publishing first saves the fields still waiting (as notes do), so no edit is lost to the page changing.
 (function () {
   "use strict";
-  if (!document.querySelector(".guide-editor")) { return; }
-  var waiting = new Set();
-  document.addEventListener("input", function (event) {
-    var field = event.target;
-    if (field.closest(".guide-editor") && field.hasAttribute("hx-post")) { waiting.add(field); }
-  });
-  function saveNow(field) {
-    return new Promise(function (resolve) {
-      var done = function (event) {
-        if (event.detail.elt !== field) { return; }
-        document.removeEventListener("htmx:afterRequest", done);
-        if (event.detail.successful) { waiting.delete(field); }
-        resolve(event.detail.successful);
-      };
-      document.addEventListener("htmx:afterRequest", done);
-      window.htmx.trigger(field, "save-now");
-    });
+  var editor = document.querySelector(".guide-editor");
+  if (!editor) { return; }
+  var status = document.getElementById("editor-status");
+  var timers = new Map(), waiting = new Set();
+  function send(field) {
+    clearTimeout(timers.get(field));
+    timers.delete(field);
+    var body = new URLSearchParams({ path: field.dataset.path, value: field.value });
+    return fetch(editor.dataset.fieldUrl, { method: "POST", body: body, credentials: "same-origin",
+                                            headers: { "X-CSRF-Token": window.fieldkit.token } })
+      .then(function (response) {
+        return response.text().then(function (answer) {
+          status.innerHTML = answer; // our own page fragment: saved, or why not, and what is left to do
+          if (response.ok) { waiting.delete(field); }
+          return response.ok;
+        });
+      }, function () { status.textContent = document.body.dataset.msgOffline || ""; return false; });
   }
+  editor.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.dataset || !field.dataset.path) { return; }
+    waiting.add(field);
+    clearTimeout(timers.get(field));
+    timers.set(field, setTimeout(function () { send(field); }, 600));
+  });
   window.fieldkit.addSaver({
     pending: function () { return waiting.size > 0; },
     flush: function () {
-      return Promise.all(Array.from(waiting).map(saveNow)).then(function (results) { return results.every(Boolean); });
+      return Promise.all(Array.from(waiting).map(send)).then(function (results) { return results.every(Boolean); });
     },
     sendBeforeUnload: function () { return false; }
   });

@@ -3,6 +3,7 @@ remove, move, answer type, condition), previewed as the interviewer sees them, p
 import copy
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from .. import guide_editor
 from ..guide import ANSWER_TYPES, GuideError, parse_guide
@@ -34,8 +35,9 @@ def edit(draft_id: str, error=None, status=200):
     draft = _draft(draft_id)
     problem = error or _first_problem(draft.model)
     return render_template("guides/editor.html", draft=draft, model=draft.model, types=ANSWER_TYPES,
-                           type_labels=TYPE_LABELS, missing=set(guide_editor.missing_translations(draft.model)),
-                           earlier=_earlier_questions(draft.model), problem=problem), status
+                           type_names={kind: gettext(label) for kind, label in TYPE_LABELS.items()},
+                           missing=set(guide_editor.missing_translations(draft.model)),
+                           questions=_question_keys(draft.model), problem=problem), status
 
 
 @bp.post("/<draft_id>/field")
@@ -62,14 +64,15 @@ def change(draft_id: str):
         draft = _draft(draft_id, session)
         model = copy.deepcopy(draft.model)
         try:
-            action, path = form.get("action", ""), form.get("path", "")
+            # The item buttons send "action|path|place" in op; the type and condition forms their own fields.
+            action, path, place = (form["op"].split("|") + ["", ""])[:3] if "op" in form else (form.get("action", ""), form.get("path", ""), form.get("to"))
             if action == "add":
                 anchor = guide_editor.add_item(model, path)
             elif action == "remove":
                 guide_editor.remove_item(model, path)
             elif action == "move":
-                guide_editor.move_item(model, path, _int(form.get("to")))
-                anchor = f"{path.rpartition('.')[0]}.{_int(form.get('to'))}"
+                guide_editor.move_item(model, path, _int(place))
+                anchor = f"{path.rpartition('.')[0]}.{_int(place)}"
             elif action == "type":
                 guide_editor.set_type(model, path, form.get("type", ""))
                 anchor = path
@@ -144,15 +147,11 @@ def _first_problem(model: dict):
     return None
 
 
-def _earlier_questions(model: dict) -> dict:
-    """For each question's path: the questions before it (key, label) that a condition may name."""
-    earlier, seen = {}, []
-    for s_number, section in enumerate(model.get("sections", [])):
-        for q_number, question in enumerate(section.get("questions", [])):
-            earlier[f"sections.{s_number}.questions.{q_number}"] = list(seen)
-            text = question.get("text", {})
-            seen.append((f"{section.get('id')}.{question.get('id')}", text.get("de") or text.get("en") or question.get("id")))
-    return earlier
+def _question_keys(model: dict) -> list:
+    """Every question's key and text, for the conditions' list (the loader checks that it is an earlier one)."""
+    return [(f"{section.get('id')}.{question.get('id')}",
+             question.get("text", {}).get("de") or question.get("text", {}).get("en") or question.get("id"))
+            for section in model.get("sections", []) for question in section.get("questions", [])]
 
 
 def _int(text) -> int:
