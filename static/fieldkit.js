@@ -323,4 +323,37 @@
     },
     sendBeforeUnload: function () { return false; }
   });
+
+  // Dragging an item by its grip onto another item of the same list moves it there (the ↑ ↓ buttons do
+  // the same by keyboard).
+  var dragged = null;
+  function listItem(element) { return element && element.closest && element.closest("li[id^='at-']"); }
+  function sibling(element) { // the item of the dragged one's list that holds element (items nest: probes in questions)
+    var item = listItem(element);
+    while (item && dragged && item.parentElement !== dragged.parentElement) { item = listItem(item.parentElement); }
+    return item;
+  }
+  editor.addEventListener("dragstart", function (event) {
+    if (!event.target.classList || !event.target.classList.contains("grip")) { return; }
+    dragged = listItem(event.target);
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", event.target.dataset.item);
+  });
+  editor.addEventListener("dragover", function (event) {
+    var target = sibling(event.target);
+    if (dragged && target && target !== dragged && target.parentElement === dragged.parentElement) { event.preventDefault(); }
+  });
+  editor.addEventListener("drop", function (event) {
+    var target = sibling(event.target);
+    if (!dragged || !target || target.parentElement !== dragged.parentElement) { return; }
+    event.preventDefault();
+    var to = Array.prototype.indexOf.call(target.parentElement.children, target);
+    var move = function () {
+      var form = document.getElementById("editor-change");
+      var body = new URLSearchParams({ op: "move|" + dragged.id.slice(3) + "|" + to });
+      fetch(form.action, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRF-Token": window.fieldkit.token } })
+        .then(function (response) { window.location.assign(response.url); });
+    };
+    window.fieldkit.leave(move);
+  });
 })();

@@ -80,3 +80,21 @@ def test_write_translate_preview_publish_and_use_a_guide(served, page, coordinat
     vault = served.app.extensions["vault"]
     with Session(vault.engine) as session:
         assert [(a.question_id, a.value) for a in session.exec(select(Answer))] == [("abschnitt_1.frage_1", 4)]
+
+
+def test_dragging_a_question_by_its_grip_moves_it(served, page, coordinator):
+    from fieldkit import db, guide_editor
+
+    set_up_vault(page, served.launch_url, coordinator[1])
+    vault = served.app.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        draft = guide_editor.new_draft(session, "mikoss", "1.0")
+    base = served.launch_url.split("/launch")[0]
+    page.goto(f"{base}/guides/drafts/{draft.id}")
+    first, third = (page.locator(f"#at-sections\\.0\\.questions\\.{n}") for n in (0, 2))
+    moved_text = page.locator("#f-sections\\.0\\.questions\\.0\\.text\\.de").input_value()
+    transfer = page.evaluate_handle("() => new DataTransfer()")
+    first.locator(".grip").first.dispatch_event("dragstart", {"dataTransfer": transfer})
+    for kind in ("dragover", "drop"):
+        third.locator("h3").dispatch_event(kind, {"dataTransfer": transfer})
+    expect(page.locator("#f-sections\\.0\\.questions\\.2\\.text\\.de")).to_have_value(moved_text)
