@@ -120,9 +120,32 @@
     }).map(function (input) { return input.value.trim(); }).filter(Boolean);
     return chosen;
   }
+  // A typed answer waits for a pause like a note; leaving first saves it (save-now).
+  var answersWaiting = new Set();
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) { answersWaiting.delete(event.detail.elt); }
+  });
+  window.fieldkit.addSaver({
+    pending: function () { return answersWaiting.size > 0; },
+    flush: function () {
+      return Promise.all(Array.from(answersWaiting).map(function (fieldset) {
+        return new Promise(function (resolve) {
+          var done = function (event) {
+            if (event.detail.elt !== fieldset) { return; }
+            document.removeEventListener("htmx:afterRequest", done);
+            resolve(event.detail.successful);
+          };
+          document.addEventListener("htmx:afterRequest", done);
+          window.htmx.trigger(fieldset, "save-now");
+        });
+      })).then(function (results) { return results.every(Boolean); });
+    },
+    sendBeforeUnload: function () { return false; }
+  });
   document.addEventListener("input", function (event) {
     var fieldset = event.target.closest && event.target.closest("fieldset.answer-value");
     if (!fieldset) { return; }
+    if (fieldset.hasAttribute("hx-post")) { answersWaiting.add(fieldset); }
     var chosen = answerOf(fieldset);
     document.querySelectorAll('[data-show-if="' + fieldset.dataset.question + '"]').forEach(function (question) {
       var wanted = question.dataset.showEquals;

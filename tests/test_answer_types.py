@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from conftest import set_up_vault
+from playwright.sync_api import expect
 from test_bundle import export_from, merge_into
 from fieldkit import db, interviews
 from fieldkit.guide import AnswerValueError, GuideError, guide_version, parse_guide, register_guide
@@ -116,10 +118,6 @@ def test_typed_answers_travel_in_bundles(vault, typed_interview, coordinator, tm
 
 @pytest.mark.browser
 def test_answering_every_type_in_the_browser_and_the_condition_follows_the_choice(served, page, coordinator):
-    from playwright.sync_api import expect
-
-    from conftest import set_up_vault
-
     page.expected_errors.append("status of 409")  # "zwölf" is refused on purpose
     set_up_vault(page, served.launch_url, coordinator[1])
     vault = served.app.extensions["vault"]
@@ -156,3 +154,21 @@ def test_answering_every_type_in_the_browser_and_the_condition_follows_the_choic
     assert values == {"basics.registered": "no", "basics.registered_since": "2019-03-01", "basics.volunteers": 12.5,
                       "basics.fields": ["education", "health"], "assessment.cooperation": 4,
                       "assessment.offers": ["Hausaufgabenhilfe", "Beratung für Eltern"]}
+
+
+@pytest.mark.browser
+def test_a_list_typed_just_before_leaving_is_saved(served, page, coordinator):
+    set_up_vault(page, served.launch_url, coordinator[1])
+    vault = served.app.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        record = register_guide(session, TYPED, vault.device_id)
+        organisation = save(session, vault.device_id, Organisation(name="Verein Sonnenblume"))
+        interview = interviews.new(session, vault.device_id, organisation, record, "Ayla")
+        interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "written", "2026-12-04", set())
+    base = served.launch_url.split("/launch")[0]
+    page.goto(f"{base}/interviews/{interview.id}/guide?section=assessment&question=assessment.offers&mode=question")
+    page.get_by_label("Ein Eintrag pro Zeile").fill("Sprachcafé\nNachhilfe")
+    page.get_by_role("link", name="Weiter").click()  # at once, within the pause
+    page.wait_for_url("**question=assessment.story**")
+    with Session(vault.engine) as session:
+        assert [a.value for a in session.exec(select(Answer))] == [["Sprachcafé", "Nachhilfe"]]
