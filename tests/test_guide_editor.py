@@ -148,3 +148,44 @@ def test_export_and_diff_on_the_command_line(cli, tmp_path):
     assert json.loads(changed.stdout) == [{"change": "~", "where": "organisation.history", "what": "text"}]
     missing = cli("guide", "export", "nichts@9", data_dir=data_dir, env=env)
     assert missing.returncode != 0 and "nichts@9" in missing.stderr
+
+
+def test_a_published_version_travels_in_bundles(vault, coordinator, tmp_path):
+    from sqlmodel import Session
+
+    from fieldkit.vault import Vault
+    from test_bundle import export_from, merge_into
+
+    with db.writing(vault.engine) as session:
+        draft = guide_editor.new_draft(session, "mikoss", "1.0")
+        guide_editor.set_field(draft.model, "title.de", "Leitfaden, zweite Fassung")
+        guide_editor.publish(session, vault.device_id, guide_editor.save_draft(session, draft, draft.model))
+    office = Vault(tmp_path / "office", memory_kib=8192, iterations=1)
+    office.create("Koordination im Lindenviertel", [coordinator[1]])
+    merge_into(office, export_from(vault).data, coordinator)
+    with Session(office.engine) as session:
+        assert guide_version(session, "mikoss", "1.1").title("de") == "Leitfaden, zweite Fassung"
+    office.lock()
+
+
+def test_the_interview_page_moves_to_the_newer_version_or_says_what_does_not_fit(unlocked, client, guard):
+    from conftest import consented_interview
+
+    vault = unlocked.extensions["vault"]
+    interview = consented_interview(vault, "Elternnetzwerk", set())
+    with db.writing(vault.engine) as session:
+        guide = guide_version(session, "mikoss", "1.0")
+        interviews.save_answer(session, vault.device_id, interviews.get(session, interview.id), guide,
+                               "organisation.history", "Gegründet 2009.")
+        draft = guide_editor.new_draft(session, "mikoss", "1.0")
+        guide_editor.remove_item(draft.model, "sections.0.questions.0")
+        guide_editor.publish(session, vault.device_id, guide_editor.save_draft(session, draft, draft.model))
+    page = client.get(f"/interviews/{interview.id}").get_data(as_text=True)
+    assert "Auf Leitfaden-Version 1.1 umstellen" in page
+    refused = client.post(f"/interviews/{interview.id}/guide-version", data={"csrf_token": guard.csrf_token})
+    assert refused.status_code == 409 and "organisation.history" in refused.get_data(as_text=True)
+    with db.writing(vault.engine) as session:
+        interviews.save_answer(session, vault.device_id, interviews.get(session, interview.id), guide, "organisation.history", "")
+    moved = client.post(f"/interviews/{interview.id}/guide-version", data={"csrf_token": guard.csrf_token})
+    assert moved.status_code == 302
+    assert "Auf Leitfaden-Version" not in client.get(f"/interviews/{interview.id}").get_data(as_text=True)
