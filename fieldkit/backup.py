@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import threading
 import uuid
 import zipfile
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from . import __version__, db
 from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
+from .periodic import Periodic
 from .vault import DATABASE_NAME, KEYSTORE_NAME, Vault
 
 log = logging.getLogger("fieldkit.backup")
@@ -276,22 +276,16 @@ def noted(vault: Vault, now: Optional[dt.datetime] = None) -> None:
         set_setting(session, LAST_SETTING, {"at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(), "failed": None})
 
 
-class BackupWorker(threading.Thread):
+class BackupWorker(Periodic):
     """The daily backup while the app runs: checks every few minutes whether one is due."""
 
     def __init__(self, vault: Vault, interval: float = 300):
-        super().__init__(name="fieldkit-backup", daemon=True)
-        self.vault, self.interval, self.wake = vault, interval, threading.Event()
+        super().__init__("fieldkit-backup", interval)
+        self.vault = vault
 
-    def run(self) -> None:
-        while True:
-            self.wake.wait(self.interval)
-            self.wake.clear()
-            try:
-                if self.vault.is_unlocked and due(self.vault, dt.datetime.now(dt.timezone.utc)):
-                    run_planned(self.vault, "daily")
-            except Exception as error:  # locked meanwhile, a full disk: the next round tries again
-                log.warning("daily backup round failed: %s", type(error).__name__)
+    def round(self) -> None:
+        if self.vault.is_unlocked and due(self.vault, dt.datetime.now(dt.timezone.utc)):
+            run_planned(self.vault, "daily")
 
 
 def _time(text) -> Optional[dt.datetime]:

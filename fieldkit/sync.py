@@ -15,7 +15,6 @@ import logging
 import random
 import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,6 +27,7 @@ from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
 from .models import AuditEvent, Release, SyncJob, utcnow
+from .periodic import Periodic
 
 log = logging.getLogger("fieldkit.sync")
 BASE_DELAY = 30  # seconds before the first retry
@@ -244,22 +244,16 @@ class Client:
         return connection
 
 
-class SyncWorker(threading.Thread):
+class SyncWorker(Periodic):
     """Tries the queue while the app runs: every minute, when the vault is open and a server is set up."""
 
     def __init__(self, vault, interval: float = 60):
-        super().__init__(name="fieldkit-sync", daemon=True)
-        self.vault, self.interval, self.wake = vault, interval, threading.Event()
+        super().__init__("fieldkit-sync", interval)
+        self.vault = vault
 
-    def run(self) -> None:
-        while True:
-            self.wake.wait(self.interval)
-            self.wake.clear()
-            try:
-                if self.vault.is_unlocked:
-                    with Session(self.vault.engine) as session:
-                        waiting = settings(session) is not None and due(session, utcnow())
-                    if waiting:
-                        run(self.vault.engine)
-            except Exception as error:  # a locked vault mid-run, a broken disk: the next round tries again
-                log.warning("sync round failed: %s", type(error).__name__)
+    def round(self) -> None:
+        if self.vault.is_unlocked:
+            with Session(self.vault.engine) as session:
+                waiting = settings(session) is not None and due(session, utcnow())
+            if waiting:
+                run(self.vault.engine)

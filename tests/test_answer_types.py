@@ -16,8 +16,7 @@ from fieldkit.models import Answer, Organisation, save
 TYPED = (Path(__file__).parent / "data" / "guides" / "typed.yaml").read_text(encoding="utf-8")
 
 
-@pytest.fixture
-def typed_interview(vault):
+def plan_typed_interview(vault):
     """An interview on the typed guide whose representative consented."""
     with db.writing(vault.engine) as session:
         record = register_guide(session, TYPED, vault.device_id)
@@ -25,6 +24,11 @@ def typed_interview(vault):
         interview = interviews.new(session, vault.device_id, organisation, record, "Ayla")
         interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "written", "2026-12-04", {"quotes"})
     return interview
+
+
+@pytest.fixture
+def typed_interview(vault):
+    return plan_typed_interview(vault)
 
 
 def test_every_answer_type_is_read_from_the_guide():
@@ -121,11 +125,7 @@ def test_answering_every_type_in_the_browser_and_the_condition_follows_the_choic
     page.expected_errors.append("status of 409")  # "zwölf" is refused on purpose
     set_up_vault(page, served.launch_url, coordinator[1])
     vault = served.app.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        record = register_guide(session, TYPED, vault.device_id)
-        organisation = save(session, vault.device_id, Organisation(name="Verein Sonnenblume"))
-        interview = interviews.new(session, vault.device_id, organisation, record, "Ayla")
-        interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "written", "2026-12-04", {"quotes"})
+    interview = plan_typed_interview(vault)
     base = served.launch_url.split("/launch")[0]
     page.goto(f"{base}/interviews/{interview.id}/guide?section=basics&mode=section")
     since = page.locator("article", has_text="Seit wann?")
@@ -160,11 +160,7 @@ def test_answering_every_type_in_the_browser_and_the_condition_follows_the_choic
 def test_a_list_typed_just_before_leaving_is_saved(served, page, coordinator):
     set_up_vault(page, served.launch_url, coordinator[1])
     vault = served.app.extensions["vault"]
-    with db.writing(vault.engine) as session:
-        record = register_guide(session, TYPED, vault.device_id)
-        organisation = save(session, vault.device_id, Organisation(name="Verein Sonnenblume"))
-        interview = interviews.new(session, vault.device_id, organisation, record, "Ayla")
-        interviews.record_consent(session, vault.device_id, interview, "Vorsitz", "written", "2026-12-04", set())
+    interview = plan_typed_interview(vault)
     base = served.launch_url.split("/launch")[0]
     page.goto(f"{base}/interviews/{interview.id}/guide?section=assessment&question=assessment.offers&mode=question")
     page.get_by_label("Ein Eintrag pro Zeile").fill("Sprachcafé\nNachhilfe")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_KDF_ENV, PASSPHRASE, free_port
-from window import DevTools, window_env
+from conftest import FAST_KDF_ENV, PASSPHRASE
+from window import DevTools, launch
 
 pytestmark = [pytest.mark.desktop, pytest.mark.slow]
 
@@ -35,11 +35,7 @@ class BuiltWindow:
     """The built binary started without a command (as by a double click), its page reachable over DevTools."""
 
     def __init__(self, binary: Path, data_dir: Path, display: str):
-        port = free_port()
-        env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{port}",
-               "FIELDKIT_DATA_DIR": str(data_dir)}
-        env.pop("FIELDKIT_PASSPHRASE", None)
-        self.process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process, _, port = launch(display, data_dir, [str(binary)], {"FIELDKIT_DATA_DIR": str(data_dir)})
         self.tools = DevTools(port)
 
     def fill(self, selector: str, value: str) -> None:

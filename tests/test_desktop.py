@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from conftest import PASSPHRASE, free_port
-from window import DevTools, window_env
+from conftest import PASSPHRASE
+from window import DevTools, launch, window_env
 
 pytestmark = pytest.mark.desktop
 
@@ -54,10 +54,7 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", data_dir=data_dir,
                env=env).returncode == 0
     assert cli("settings", "backup", str(tmp_path / "stick"), "--no-daily", data_dir=data_dir, env=env).returncode == 0
-    debug_port = free_port()
-    debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
-    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--data-dir", str(data_dir), "run"], env=debug_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    window, _, debug_port = launch(display, data_dir)
     try:
         tools = DevTools(debug_port)
         tools.wait_for("!!document.querySelector('input[name=passphrase]')")
@@ -114,10 +111,7 @@ def test_a_file_the_page_offers_is_saved_where_the_save_dialog_says(display, tmp
     assert cli("demo", "--no-start", data_dir=data_dir).returncode == 0
     demo_env = {"FIELDKIT_PASSPHRASE": "Demo-Passphrase fuer fieldkit"}
     first_map = json.loads(cli("map", "list", "--json", data_dir=data_dir, env=demo_env).stdout)[0]
-    debug_port = free_port()
-    debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
-    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(data_dir), "run"],
-                              env=debug_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    window, debug_env, debug_port = launch(display, data_dir)
     try:
         tools = DevTools(debug_port)
         tools.wait_for("!!document.querySelector('input[name=passphrase]')")
@@ -155,10 +149,7 @@ def _xdotool(*args, env) -> str:
 def test_closing_with_a_note_that_cannot_be_saved_asks_before_losing_it(display, tmp_path):
     from fieldkit.desktop import _SaveBeforeClosing
 
-    debug_port = free_port()
-    debug_env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{debug_port}"}
-    window = subprocess.Popen([sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(tmp_path / "data"), "run"],
-                              env=debug_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    window, debug_env, debug_port = launch(display, tmp_path / "data")
     try:
         tools = DevTools(debug_port)
         tools.wait_for("!!window.fieldkit")

@@ -2,10 +2,12 @@
 built app; the virtual screen is conftest's `display`)."""
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.request
 
-from conftest import FAST_KDF_ENV
+from conftest import FAST_KDF_ENV, free_port
 
 
 class DevTools:
@@ -56,3 +58,14 @@ def window_env(display: str) -> dict:
     if os.geteuid() == 0:  # QtWebEngine refuses its sandbox as root; only then switch it off
         env["QTWEBENGINE_CHROMIUM_FLAGS"] = "--no-sandbox"
     return env
+
+
+def launch(display: str, data_dir, command=None, env=None):
+    """`fieldkit run` (or `command`, the built binary) on the virtual screen with the DevTools port open:
+    (process, its environment, the port). Output goes to process.stdout."""
+    port = free_port()
+    env = {**window_env(display), "QTWEBENGINE_REMOTE_DEBUGGING": f"127.0.0.1:{port}", **(env or {})}
+    process = subprocess.Popen(command or [sys.executable, "-m", "fieldkit", "--verbose", "--data-dir", str(data_dir), "run"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, env, port
+
