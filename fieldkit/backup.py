@@ -1,13 +1,14 @@
-"""Backups of the vault: one file holding a consistent copy of the encrypted database (taken with
-SQLite's backup API while the app runs, still encrypted with the vault's key) and the keystore, so it
-opens only with the passphrase or the coordination's recovery key, like the vault itself.
+"""Backups of the vault: one file holding a consistent copy of the encrypted database (its file and
+write-ahead log copied under a read transaction while the app runs, still encrypted with the vault's
+key) and the keystore, so it opens only with the passphrase or the coordination's recovery key, like
+the vault itself.
 
 Backups run by hand (`fieldkit backup`, *Jetzt sichern*) or by plan (a folder such as a USB stick, how many
 to keep, daily and/or when the window closes), kept as this device's local settings; BackupWorker makes
 the daily one while the app runs. The app warns when the last backup is more than 7 days old.
 
-The file is a ZIP of `manifest.json` (format, time, device, SHA-256 of each member), `keystore.json`
-and `fieldkit.db`. A restore goes into an empty data directory (or replaces the vault after moving it
+The file is a ZIP of `keystore.json`, `fieldkit.db`, `fieldkit.db-wal` (if the vault has one) and
+`manifest.json` (format, time, device, SHA-256 of each member). A restore goes into an empty data directory (or replaces the vault after moving it
 aside), checks every member against the manifest, opens the restored vault with the passphrase and
 checks its integrity; anything wrong leaves nothing restored.
 """
@@ -17,8 +18,10 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -34,9 +37,15 @@ from .vault import DATABASE_NAME, KEYSTORE_NAME, Vault
 
 log = logging.getLogger("fieldkit.backup")
 
-FORMAT = "fieldkit-backup/1"
+FORMAT = "fieldkit-backup/2"  # /2 may hold the write-ahead log beside the database; /1 restores too
+READABLE = ("fieldkit-backup/1", FORMAT)
+WAL_NAME = DATABASE_NAME + "-wal"
+# What makes a vault on disk: a log or index left beside a database must go with it, never onto another.
+VAULT_FILES = (KEYSTORE_NAME, DATABASE_NAME, WAL_NAME, DATABASE_NAME + "-shm")
 SUFFIX = ".fkbak"
-MAX_MEMBER = 64 * 2**30  # a vault larger than this is no vault of ours
+MAX_MEMBER = 64 * 2**30
+SYNC_EVERY = 1 * 2**20
+PACE = 240e6  # bytes per second: fast enough for a USB 3 stick, slow enough that notes are saved as fast  # a vault larger than this is no vault of ours
 
 
 class BackupError(UserError):
@@ -45,47 +54,68 @@ class BackupError(UserError):
 
 def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime] = None) -> Path:
     """Back up the unlocked vault into `folder`; the oldest backups beyond `keep` are removed."""
-    import sqlcipher3
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.timezone.utc)
     name = f"fieldkit-backup_{vault.device_id[:8]}_{now.strftime('%Y-%m-%d_%H%M%S-%f')}{SUFFIX}"  # two in one second stay two
     scratch = folder / f".partial-{uuid.uuid4().hex}"
-    copy = scratch.with_suffix(".db")
     try:
-        target = sqlcipher3.connect(str(copy))
-        target.execute(f"PRAGMA key = \"x'{vault.secrets.database_key.hex()}'\"")
-        # A scratch copy: no journal, no fsync of its own (the finished backup file is synced once).
-        target.execute("PRAGMA journal_mode = OFF")
-        target.execute("PRAGMA synchronous = OFF")
-        source = vault.engine.raw_connection()
-        try:
-            source.driver_connection.backup(target)  # page by page, consistent, while writers go on
-        finally:
-            source.close()
-            target.close()
         keystore = vault.keystore_path.read_bytes()
-        digest = hashlib.sha256()
+        hashes = {KEYSTORE_NAME: _sha256_bytes(keystore)}
         with zipfile.ZipFile(scratch, "w", zipfile.ZIP_STORED) as archive:  # encrypted pages do not compress
             archive.writestr(KEYSTORE_NAME, keystore)
-            with open(copy, "rb") as pages, archive.open(DATABASE_NAME, "w", force_zip64=True) as member:
-                for chunk in iter(lambda: pages.read(1 << 20), b""):  # hashed as it is stored: one pass
-                    digest.update(chunk)
-                    member.write(chunk)
-            manifest = {"format": FORMAT, "created": now.isoformat(), "device_id": vault.device_id, "app_version": __version__,
-                        "members": {KEYSTORE_NAME: _sha256_bytes(keystore), DATABASE_NAME: digest.hexdigest()}}
+            with _snapshot(vault):
+                for member, path in ((DATABASE_NAME, vault.database_path), (WAL_NAME, vault.database_path.with_name(WAL_NAME))):
+                    if path.exists():
+                        hashes[member] = _store(archive, member, path)
+            manifest = {"format": FORMAT, "created": now.isoformat(), "device_id": vault.device_id,
+                        "app_version": __version__, "members": hashes}
             archive.writestr("manifest.json", json.dumps(manifest, indent=1))
         with open(scratch, "rb") as written:
             os.fsync(written.fileno())
         target_path = folder / name
         os.replace(scratch, target_path)
     finally:
-        copy.unlink(missing_ok=True)
         scratch.unlink(missing_ok=True)
     for old in backups(folder)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return target_path
+
+
+@contextmanager
+def _snapshot(vault: Vault):
+    """While this holds a read transaction, the database file and its write-ahead log copied as they lie
+    on disk are one consistent vault: no checkpoint writes past the snapshot's place in the log and the
+    log does not start over, so restoring both replays the log onto the file (later commits copied with
+    the log are whole or cut off by its checksums). The pages stay encrypted as they are, which makes a
+    backup a copy, not a decryption and encryption of every page (SQLite's backup API)."""
+    connection = vault.engine.raw_connection()
+    driver = connection.driver_connection
+    try:
+        driver.execute("BEGIN")
+        driver.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read snapshot starts here
+        yield
+    finally:
+        driver.execute("COMMIT")
+        connection.close()
+
+
+def _store(archive: zipfile.ZipFile, member: str, path: Path) -> str:
+    """Copy a file into the archive, hashing it as it is stored (one pass); its SHA-256. Written data is
+    put on disk every few megabytes: a note saved meanwhile then waits for a few megabytes, never for
+    the whole backup, when its own fsync flushes the file system's journal."""
+    digest, unsynced, started, copied = hashlib.sha256(), 0, time.monotonic(), 0
+    with open(path, "rb") as source, archive.open(member, "w", force_zip64=True) as target:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+            target.write(chunk)
+            unsynced, copied = unsynced + len(chunk), copied + len(chunk)
+            if unsynced >= SYNC_EVERY:
+                archive.fp.flush()
+                os.fdatasync(archive.fp.fileno()) if hasattr(os, "fdatasync") else os.fsync(archive.fp.fileno())
+                unsynced = 0
+                time.sleep(max(0.0, copied / PACE - (time.monotonic() - started)))  # leave the disk room
+    return digest.hexdigest()
 
 
 def backups(folder: Path) -> list[Path]:
@@ -100,7 +130,7 @@ def restore(file: Path, data_dir: Path, passphrase: str, identity: Optional[str]
     an existing vault is first moved aside: the returned folder keeps it (else None)."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    present = [data_dir / name for name in (KEYSTORE_NAME, DATABASE_NAME) if (data_dir / name).exists()]
+    present = [data_dir / name for name in VAULT_FILES if (data_dir / name).exists()]
     if present and not replace:
         raise BackupError(N_("There is a vault in this data directory already. Restore into an empty one, or "
                              "replace it (the current vault is kept beside it)."))
@@ -114,7 +144,7 @@ def restore(file: Path, data_dir: Path, passphrase: str, identity: Optional[str]
         _unpack(Path(file), data_dir)
         _prove(open_vault(data_dir), passphrase, identity)
     except BaseException:
-        for name in (KEYSTORE_NAME, DATABASE_NAME):
+        for name in VAULT_FILES:
             (data_dir / name).unlink(missing_ok=True)
         if aside is not None:  # put the vault that was there back
             for path in aside.iterdir():
@@ -133,11 +163,12 @@ def _unpack(file: Path, data_dir: Path) -> None:
         try:
             manifest = json.loads(archive.read("manifest.json"))
             members = manifest["members"]
-            if manifest.get("format") != FORMAT or set(members) != {KEYSTORE_NAME, DATABASE_NAME}:
+            if manifest.get("format") not in READABLE or not {KEYSTORE_NAME, DATABASE_NAME} <= set(members) <= {
+                    KEYSTORE_NAME, DATABASE_NAME, WAL_NAME}:
                 raise ValueError("format")
         except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
             raise BackupError(N_("This is not a fieldkit backup (or it is damaged).")) from error
-        for name in (KEYSTORE_NAME, DATABASE_NAME):
+        for name in [member for member in (KEYSTORE_NAME, DATABASE_NAME, WAL_NAME) if member in members]:
             info = archive.getinfo(name)
             if info.file_size > MAX_MEMBER:
                 raise BackupError(N_("This is not a fieldkit backup (or it is damaged)."))

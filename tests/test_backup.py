@@ -1,6 +1,7 @@
 """Backups of the vault: taken while notes are being saved, restored record for record, unreadable
 without the passphrase, refused when wrong or damaged without restoring anything; on the command line."""
 import datetime as dt
+import json
 import shutil
 import sqlite3
 import threading
@@ -135,8 +136,6 @@ def test_backup_and_restore_on_the_command_line(tmp_path):
     assert created.returncode == 0, created.stderr
     made = run_cli("backup", "--out", str(tmp_path / "stick"), "--json", data_dir=data, env=env)
     assert made.returncode == 0, made.stderr
-    import json
-
     file = json.loads(made.stdout)["file"]
     restored = run_cli("restore", file, data_dir=tmp_path / "new", env=env)
     assert restored.returncode == 0, restored.stderr
@@ -232,3 +231,37 @@ def test_planning_and_backing_up_on_the_command_line(tmp_path):
     for _ in range(3):
         assert run_cli("backup", data_dir=data_dir, env=env).returncode == 0
     assert len(backup.backups(tmp_path / "stick")) == 2  # into the planned folder, keeping the planned number
+
+
+def test_the_last_saved_note_still_in_the_write_ahead_log_is_restored(vault, tmp_path):
+    interview = consented_interview(vault, "Verein im Lindenviertel", {"network_map"})
+    with vault.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the file holds everything so far …
+    with db.writing(vault.engine) as session:  # … and the note only the log
+        guide = guide_version(session, interview.guide_id, interview.guide_version)
+        interviews.save_answer(session, vault.device_id, interview, guide, "organisation.history", NOTE)
+    file = backup.write(vault, tmp_path / "backups")
+    with zipfile.ZipFile(file) as archive:
+        assert archive.getinfo("fieldkit.db-wal").file_size > 0
+    backup.restore(file, tmp_path / "restored", PASSPHRASE, open_vault=restored_vault)
+    copy = restored_vault(tmp_path / "restored")
+    copy.unlock(PASSPHRASE)
+    try:
+        assert any(NOTE in str(row) for row in rows(copy)["answer"])
+    finally:
+        copy.lock()
+
+
+def test_a_backup_of_the_first_format_still_restores(vault, tmp_path):
+    with vault.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    file = backup.write(vault, tmp_path / "backups")
+    old = tmp_path / "old.fkbak"
+    with zipfile.ZipFile(file) as source, zipfile.ZipFile(old, "w") as copy:
+        manifest = json.loads(source.read("manifest.json"))
+        manifest["format"] = "fieldkit-backup/1"
+        manifest["members"].pop("fieldkit.db-wal", None)
+        for name in ("keystore.json", "fieldkit.db"):
+            copy.writestr(name, source.read(name))
+        copy.writestr("manifest.json", json.dumps(manifest))
+    assert backup.restore(old, tmp_path / "restored", PASSPHRASE, open_vault=restored_vault) is None
