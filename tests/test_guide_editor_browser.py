@@ -98,3 +98,25 @@ def test_dragging_a_question_by_its_grip_moves_it(served, page, coordinator):
     for kind in ("dragover", "drop"):
         third.locator("h3").dispatch_event(kind, {"dataTransfer": transfer})
     expect(page.locator("#f-sections\\.0\\.questions\\.2\\.text\\.de")).to_have_value(moved_text)
+
+
+def test_the_editor_and_its_preview_pass_axe(served, page, coordinator):
+    from fieldkit import db, guide_editor
+    from test_screens_browser import serious_violations
+
+    set_up_vault(page, served.launch_url, coordinator[1])
+    vault = served.app.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        draft = guide_editor.new_draft(session, "mikoss", "1.0")
+        guide_editor.set_type(draft.model, "sections.0.questions.0", "scale")
+        guide_editor.set_type(draft.model, "sections.0.questions.1", "single")
+        for path in ("sections.0.questions.0.scale.labels.1", "sections.0.questions.0.scale.labels.5",
+                     "sections.0.questions.1.options.0.label"):
+            for language in ("de", "en"):
+                guide_editor.set_field(draft.model, f"{path}.{language}", "Beschriftung")
+        guide_editor.check(draft.model)
+        guide_editor.save_draft(session, draft, draft.model)
+    base = served.launch_url.split("/launch")[0]
+    for path in (f"/guides/drafts/{draft.id}", f"/guides/drafts/{draft.id}/preview", f"/guides/drafts/{draft.id}/preview?mode=section"):
+        page.goto(base + path)
+        assert serious_violations(page) == [], path
