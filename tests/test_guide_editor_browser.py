@@ -102,7 +102,7 @@ def test_dragging_a_question_by_its_grip_moves_it(served, page, coordinator):
 
 def test_the_editor_and_its_preview_pass_axe(served, page, coordinator):
     from fieldkit import db, guide_editor
-    from test_screens_browser import serious_violations
+    from test_screens_browser import readme_shot, serious_violations
 
     set_up_vault(page, served.launch_url, coordinator[1])
     vault = served.app.extensions["vault"]
@@ -110,13 +110,18 @@ def test_the_editor_and_its_preview_pass_axe(served, page, coordinator):
         draft = guide_editor.new_draft(session, "mikoss", "1.0")
         guide_editor.set_type(draft.model, "sections.0.questions.0", "scale")
         guide_editor.set_type(draft.model, "sections.0.questions.1", "single")
-        for path in ("sections.0.questions.0.scale.labels.1", "sections.0.questions.0.scale.labels.5",
-                     "sections.0.questions.1.options.0.label"):
-            for language in ("de", "en"):
-                guide_editor.set_field(draft.model, f"{path}.{language}", "Beschriftung")
+        for path, german, english in (("sections.0.questions.0.scale.labels.1", "sehr schlecht", "very poor"),
+                                      ("sections.0.questions.0.scale.labels.5", "sehr gut", "very good"),
+                                      ("sections.0.questions.1.options.0.label", "ja", "yes")):
+            guide_editor.set_field(draft.model, f"{path}.de", german)
+            guide_editor.set_field(draft.model, f"{path}.en", english)
         guide_editor.check(draft.model)
         guide_editor.save_draft(session, draft, draft.model)
     base = served.launch_url.split("/launch")[0]
+    page.set_viewport_size({"width": 1366, "height": 768})
     for path in (f"/guides/drafts/{draft.id}", f"/guides/drafts/{draft.id}/preview", f"/guides/drafts/{draft.id}/preview?mode=section"):
         page.goto(base + path)
         assert serious_violations(page) == [], path
+        if path.endswith(draft.id):
+            page.locator("#at-sections\\.0\\.questions\\.0").evaluate("item => item.scrollIntoView({block: 'start'})")
+            readme_shot(page, "guide-editor")

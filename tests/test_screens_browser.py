@@ -5,7 +5,6 @@ projector; presentation mode; adding contacts one tap each."""
 import os
 import random
 import re
-import shutil
 from math import cos, sin
 from pathlib import Path
 
@@ -183,6 +182,14 @@ def demo_places(demo) -> dict:
             "profile": organisation + "/profile", "guides": "/guides/", "exchange": "/exchange/", "anonymisation": "/steward/"}
 
 
+def readme_shot(page, name: str) -> None:
+    """The page as the README shows it: made when missing, or anew with FIELDKIT_UPDATE_SCREENSHOTS=1."""
+    target = README_SHOTS / f"{name}.png"
+    if os.environ.get("FIELDKIT_UPDATE_SCREENSHOTS") or not target.exists():
+        README_SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=target)
+
+
 def serious_violations(page) -> list[str]:
     """axe-core's findings of impact serious or critical on the page as it stands."""
     found = page.evaluate(AXE + "\n;axe.run(document, {resultTypes: ['violations']})")
@@ -200,10 +207,8 @@ def test_main_screens_pass_axe_and_are_saved_as_screenshots(demo):
         page.goto(demo[1] + places[name])
         page.wait_for_load_state("networkidle")
         page.screenshot(path=SCREENSHOTS / f"{name}-1366x768.png")
-        readme_copy = README_SHOTS / f"{name}.png"
-        if name in README_SCREENS and (os.environ.get("FIELDKIT_UPDATE_SCREENSHOTS") or not readme_copy.exists()):
-            README_SHOTS.mkdir(exist_ok=True)
-            shutil.copyfile(SCREENSHOTS / f"{name}-1366x768.png", readme_copy)
+        if name in README_SCREENS:
+            readme_shot(page, name)
         found = serious_violations(page)
         if found:
             problems[name] = found
