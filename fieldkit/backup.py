@@ -8,9 +8,10 @@ to keep, daily and/or when the window closes), kept as this device's local setti
 the daily one while the app runs. The app warns when the last backup is more than 7 days old.
 
 The file is a ZIP of `keystore.json`, `fieldkit.db`, `fieldkit.db-wal` (if the vault has one) and
-`manifest.json` (format, time, device, SHA-256 of each member). A restore goes into an empty data directory (or replaces the vault after moving it
-aside), checks every member against the manifest, opens the restored vault with the passphrase and
-checks its integrity; anything wrong leaves nothing restored.
+`manifest.json` (format, time, device, SHA-256 of each member). A restore goes into an empty data
+directory (or replaces the vault after moving it aside), checks every member against the manifest,
+opens the restored vault with the passphrase and checks its integrity; anything wrong leaves nothing
+restored.
 """
 import datetime as dt
 import hashlib
@@ -33,6 +34,7 @@ from . import __version__, db
 from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
+from .models import utcnow
 from .periodic import Periodic
 from .vault import DATABASE_NAME, KEYSTORE_NAME, Vault
 
@@ -41,12 +43,13 @@ log = logging.getLogger("fieldkit.backup")
 FORMAT = "fieldkit-backup/2"  # /2 may hold the write-ahead log beside the database; /1 restores too
 READABLE = ("fieldkit-backup/1", FORMAT)
 WAL_NAME = DATABASE_NAME + "-wal"
+MEMBERS = (KEYSTORE_NAME, DATABASE_NAME, WAL_NAME)  # the log only if the vault had one
 # What makes a vault on disk: a log or index left beside a database must go with it, never onto another.
 VAULT_FILES = (KEYSTORE_NAME, DATABASE_NAME, WAL_NAME, DATABASE_NAME + "-shm")
 SUFFIX = ".fkbak"
-MAX_MEMBER = 64 * 2**30
+MAX_MEMBER = 64 * 2**30  # a vault larger than this is no vault of ours
 SYNC_EVERY = 1 * 2**20
-PACE = 240e6  # bytes per second: fast enough for a USB 3 stick, slow enough that notes are saved as fast  # a vault larger than this is no vault of ours
+PACE = 240e6  # bytes per second: fast enough for a USB 3 stick, slow enough that notes are saved as fast
 
 
 class BackupError(UserError):
@@ -66,7 +69,7 @@ def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime]
             except OSError:
                 pass
         try:
-            outcome["file"] = _write(vault, Path(folder), keep, now)
+            outcome["file"] = _write(vault, Path(folder), keep, now or utcnow())
         except BaseException as error:  # handed to the caller as it is
             outcome["error"] = error
 
@@ -78,10 +81,8 @@ def write(vault: Vault, folder: Path, keep: int = 10, now: Optional[dt.datetime]
     return outcome["file"]
 
 
-def _write(vault: Vault, folder: Path, keep: int, now: Optional[dt.datetime]) -> Path:
-    folder = Path(folder)
+def _write(vault: Vault, folder: Path, keep: int, now: dt.datetime) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    now = now or dt.datetime.now(dt.timezone.utc)
     name = f"fieldkit-backup_{vault.device_id[:8]}_{now.strftime('%Y-%m-%d_%H%M%S-%f')}{SUFFIX}"  # two in one second stay two
     scratch = folder / f".partial-{uuid.uuid4().hex}"
     try:
@@ -90,7 +91,8 @@ def _write(vault: Vault, folder: Path, keep: int, now: Optional[dt.datetime]) ->
         with zipfile.ZipFile(scratch, "w", zipfile.ZIP_STORED) as archive:  # encrypted pages do not compress
             archive.writestr(KEYSTORE_NAME, keystore)
             with _snapshot(vault):
-                for member, path in ((DATABASE_NAME, vault.database_path), (WAL_NAME, vault.database_path.with_name(WAL_NAME))):
+                for member in MEMBERS[1:]:
+                    path = vault.database_path.with_name(member)
                     if path.exists():
                         hashes[member] = _store(archive, member, path)
             manifest = {"format": FORMAT, "created": now.isoformat(), "device_id": vault.device_id,
@@ -137,7 +139,7 @@ def _store(archive: zipfile.ZipFile, member: str, path: Path) -> str:
             unsynced, copied = unsynced + len(chunk), copied + len(chunk)
             if unsynced >= SYNC_EVERY:
                 archive.fp.flush()
-                os.fdatasync(archive.fp.fileno()) if hasattr(os, "fdatasync") else os.fsync(archive.fp.fileno())
+                getattr(os, "fdatasync", os.fsync)(archive.fp.fileno())  # macOS and Windows have no fdatasync
                 unsynced = 0
                 time.sleep(max(0.0, copied / PACE - (time.monotonic() - started)))  # leave the disk room
     return digest.hexdigest()
@@ -188,12 +190,11 @@ def _unpack(file: Path, data_dir: Path) -> None:
         try:
             manifest = json.loads(archive.read("manifest.json"))
             members = manifest["members"]
-            if manifest.get("format") not in READABLE or not {KEYSTORE_NAME, DATABASE_NAME} <= set(members) <= {
-                    KEYSTORE_NAME, DATABASE_NAME, WAL_NAME}:
+            if manifest.get("format") not in READABLE or not set(MEMBERS[:2]) <= set(members) <= set(MEMBERS):
                 raise ValueError("format")
         except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
             raise BackupError(N_("This is not a fieldkit backup (or it is damaged).")) from error
-        for name in [member for member in (KEYSTORE_NAME, DATABASE_NAME, WAL_NAME) if member in members]:
+        for name in [member for member in MEMBERS if member in members]:
             info = archive.getinfo(name)
             if info.file_size > MAX_MEMBER:
                 raise BackupError(N_("This is not a fieldkit backup (or it is damaged)."))
@@ -292,7 +293,7 @@ def state(session: Session, now: dt.datetime) -> State:
 
 def run_planned(vault: Vault, reason: str, now: Optional[dt.datetime] = None) -> Optional[Path]:
     """Back up by the plan (if there is one) and note the outcome; a missing USB stick is noted, not raised."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or utcnow()
     with Session(vault.engine) as session:
         chosen = plan(session)
         last = get_setting(session, LAST_SETTING) or {}
@@ -305,8 +306,7 @@ def run_planned(vault: Vault, reason: str, now: Optional[dt.datetime] = None) ->
         with db.writing(vault.engine) as session:
             set_setting(session, LAST_SETTING, {**last, "failed": getattr(error, "strerror", None) or type(error).__name__})
         return None
-    with db.writing(vault.engine) as session:
-        set_setting(session, LAST_SETTING, {"at": now.isoformat(), "failed": None})
+    noted(vault, now)
     log.info("%s backup written", reason)
     return written
 
@@ -327,9 +327,9 @@ def due(vault: Vault, now: dt.datetime) -> bool:
 
 
 def noted(vault: Vault, now: Optional[dt.datetime] = None) -> None:
-    """Note a backup made by hand to another folder, so the reminder counts from it."""
+    """Note a backup made (by plan, or by hand to any folder), so the reminder counts from it."""
     with db.writing(vault.engine) as session:
-        set_setting(session, LAST_SETTING, {"at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(), "failed": None})
+        set_setting(session, LAST_SETTING, {"at": (now or utcnow()).isoformat(), "failed": None})
 
 
 class BackupWorker(Periodic):
@@ -340,7 +340,7 @@ class BackupWorker(Periodic):
         self.vault = vault
 
     def round(self) -> None:
-        if self.vault.is_unlocked and due(self.vault, dt.datetime.now(dt.timezone.utc)):
+        if self.vault.is_unlocked and due(self.vault, utcnow()):
             run_planned(self.vault, "daily")
 
 

@@ -1,10 +1,12 @@
 """The desktop window: pywebview (Qt, PySide6) showing the app served on 127.0.0.1."""
+import json
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 
 from flask import Flask
 
@@ -66,14 +68,10 @@ class WindowPlace:
     DEFAULT = {"width": 1280, "height": 860}
 
     def __init__(self, data_dir):
-        from pathlib import Path
-
         self.path = Path(data_dir) / "window.json"
         self.current = self.saved()
 
     def saved(self) -> dict:
-        import json
-
         try:
             stored = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -91,8 +89,6 @@ class WindowPlace:
         self.current.update(x=int(x), y=int(y))
 
     def save(self) -> None:
-        import json
-
         try:
             self.path.write_text(json.dumps(self.current), encoding="utf-8")
         except OSError as error:  # a read-only data directory costs only the window's place
@@ -114,8 +110,6 @@ class _SaveDialog:
         self.window.native.webview.page().profile().downloadRequested.connect(self.requested)
 
     def requested(self, download) -> None:
-        from pathlib import Path
-
         from qtpy.QtCore import QStandardPaths
         from qtpy.QtWidgets import QFileDialog
 

@@ -115,9 +115,6 @@ class Question:
             return items or None
         raise AnswerValueError(N_("This question takes notes only."))
 
-    def label_of(self, option_id: str, locale: str) -> str:
-        return next((option.label(locale) for option in self.options if option.id == option_id), option_id)
-
 
 class AnswerValueError(UserError):
     message = N_("This answer does not fit the question.")
@@ -194,7 +191,7 @@ class Guide:
 
 
 MAX_GUIDE_BYTES = 1024 * 1024
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the same events and marks, ten times faster
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the same events and marks, ten times faster
 MAX_NESTING = 32  # a guide is sections → questions → texts: a few levels
 
 
@@ -218,10 +215,10 @@ def parse_guide(source: str) -> Guide:
     if untrusted.depth(source.encode("utf-8", "surrogatepass")) > MAX_NESTING:
         raise GuideError(N_("The guide is nested too deeply ([ and { within each other) to be a guide."))
     try:
-        for event in yaml.parse(source, Loader=_LOADER):
+        for event in yaml.parse(source, Loader=YAML_LOADER):
             if isinstance(event, yaml.AliasEvent):  # aliases can multiply a small file into a huge one
                 raise GuideError(N_("Guides may not use YAML anchors and aliases (& and *)."), event.start_mark.line + 1)
-        root = yaml.compose(source, Loader=_LOADER)
+        root = yaml.compose(source, Loader=YAML_LOADER)
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         raise GuideError(N_("This is not valid YAML: %(problem)s"), line, problem=error.problem) from error

@@ -4,7 +4,6 @@ messages pointed at the field), then published as a new, immutable version.
 
 A draft lives only on the coordinator's laptop (GuideDraft); a published version is a GuideVersion
 like any loaded guide file and travels in bundles."""
-import datetime as dt
 import re
 import uuid
 from functools import lru_cache
@@ -14,9 +13,10 @@ import yaml
 from sqlmodel import Session, select
 
 from .errors import UserError
-from .guide import ANSWER_TYPES, GuideConflict, GuideError, guide_record, parse_guide, register_guide
+from .guide import (ANSWER_TYPES, YAML_LOADER, Guide, GuideConflict, GuideError, guide_record, parse_guide,
+                    register_guide)
 from .i18n import N_
-from .models import GuideDraft, GuideVersion
+from .models import GuideDraft, GuideVersion, utcnow
 
 LANGUAGES = ("de", "en")
 MAX_TEXT = 2000
@@ -44,7 +44,7 @@ class EditorError(UserError):
 def model_of(source: str) -> dict:
     """A valid guide's YAML as the editor's model."""
     parse_guide(source)
-    return yaml.safe_load(source)
+    return yaml.load(source, Loader=YAML_LOADER)
 
 
 def write_yaml(model: dict) -> tuple[str, list[str]]:
@@ -54,11 +54,12 @@ def write_yaml(model: dict) -> tuple[str, list[str]]:
     return "\n".join(text for text, _ in lines) + "\n", [".".join(map(str, path)) for _, path in lines]
 
 
-def check(model: dict) -> None:
-    """Check the model as the loader checks a guide file; EditorError names the field of the first mistake."""
+def check(model: dict) -> tuple[str, Guide]:
+    """Check the model as the loader checks a guide file: its YAML and the guide read from it, or an
+    EditorError naming the field of the first mistake."""
     source, paths = write_yaml(model)
     try:
-        parse_guide(source)
+        return source, parse_guide(source)
     except GuideError as error:
         field = paths[error.line - 1] if error.line and error.line <= len(paths) else ""
         raise EditorError(error.message, field, **error.params) from error
@@ -118,14 +119,14 @@ def _scalar(value) -> str:
     return _dumped(value)
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 @lru_cache(maxsize=20_000)
 def _dumped(value) -> str:
     """A scalar as YAML writes it (quoted where it must be), by libyaml where PyYAML has it."""
     dumped = yaml.dump(value, Dumper=_DUMPER, allow_unicode=True, width=1_000_000, default_flow_style=True)
     return dumped.removesuffix("\n...\n").rstrip("\n")
-
-
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 # Changes ------------------------------------------------------------------------------------------
@@ -223,12 +224,13 @@ def _at(model, path: str):
     return value
 
 
-def _reorder(question: dict) -> None:
-    """Keys in the order a person writes them (id, type, show_if, text, …), so the YAML reads well."""
+def _reorder(item: dict) -> None:
+    """A question's or section's keys in the order a person writes them (id, type, show_if, text, …), so
+    the YAML reads well."""
     order = ["id", "type", "show_if", "title", "text", "label", "scale", "options", "probes", "questions", "covers"]
-    items = sorted(question.items(), key=lambda pair: order.index(pair[0]) if pair[0] in order else len(order))
-    question.clear()
-    question.update(items)
+    keys = sorted(item.items(), key=lambda pair: order.index(pair[0]) if pair[0] in order else len(order))
+    item.clear()
+    item.update(keys)
 
 
 def _blank(model: dict) -> dict:
@@ -260,7 +262,7 @@ def new_draft(session: Session, guide_id: Optional[str] = None, version: Optiona
 
 
 def save_draft(session: Session, draft: GuideDraft, model: dict) -> GuideDraft:
-    draft.model, draft.guide_id, draft.updated_at = model, str(model.get("id", "")), dt.datetime.now(dt.timezone.utc)
+    draft.model, draft.guide_id, draft.updated_at = model, str(model.get("id", "")), utcnow()
     session.add(draft)
     return draft
 
@@ -271,11 +273,10 @@ def drafts(session: Session) -> list[GuideDraft]:
 
 def publish(session: Session, device_id: str, draft: GuideDraft) -> GuideVersion:
     """The draft as a new, immutable guide version; the draft is done."""
-    check(draft.model)
-    source = write_yaml(draft.model)[0]
-    if guide_record(session, draft.model["id"], str(draft.model["version"])) is not None:
-        raise EditorError(GuideConflict.message, "version", id=draft.model["id"], version=draft.model["version"])
-    record = register_guide(session, source, device_id)
+    source, parsed = check(draft.model)
+    if guide_record(session, parsed.id, parsed.version) is not None:
+        raise EditorError(GuideConflict.message, "version", id=parsed.id, version=parsed.version)
+    record = register_guide(session, source, device_id, parsed)
     session.delete(draft)
     return record
 
@@ -297,7 +298,7 @@ def _free_guide_id(session: Session) -> str:
 
 # Comparing versions ------------------------------------------------------------------------------
 
-def diff(old, new) -> list[tuple[str, str, str]]:
+def diff(old: Guide, new: Guide) -> list[tuple[str, str, str]]:
     """What changed from one parsed guide version to another: (mark, where, what), mark "+" added,
     "-" removed, "~" changed, in the newer version's order."""
     changes = []
@@ -305,7 +306,7 @@ def diff(old, new) -> list[tuple[str, str, str]]:
     for section in new.sections:
         if section.id not in old_sections:
             changes.append(("+", section.id, "section"))
-        elif section.title.translations != old_sections[section.id].title.translations:
+        elif section.title != old_sections[section.id].title:
             changes.append(("~", section.id, "title"))
     changes += [("-", s.id, "section") for s in old.sections if s.id not in new_sections]
     old_questions = {q.key: q for q in old.questions}
@@ -316,20 +317,9 @@ def diff(old, new) -> list[tuple[str, str, str]]:
             changes.append(("+", question.key, "question"))
             continue
         for part in ("text", "type", "options", "scale", "scale_labels", "show_if", "probes"):
-            if _comparable(getattr(before, part)) != _comparable(getattr(question, part)):
+            if getattr(before, part) != getattr(question, part):  # texts compare by their translations
                 changes.append(("~", question.key, part))
     changes += [("-", key, "question") for key in old_questions if key not in new_keys]
     if [q.key for q in old.questions if q.key in new_keys] != [q.key for q in new.questions if q.key in old_questions]:
         changes.append(("~", "", "order"))
     return changes
-
-
-def _comparable(value):
-    """Texts by their translations, so two parsed guides compare by content."""
-    if hasattr(value, "translations"):
-        return value.translations
-    if isinstance(value, (list, tuple)):
-        return [_comparable(item) for item in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _comparable(getattr(value, name)) for name in value.__dataclass_fields__}
-    return value

@@ -226,13 +226,17 @@ def misfits(session: Session, interview: Interview, newer: Guide) -> list[tuple[
             if answer.text.strip() or answer.value is not None:
                 found.append((key, N_("The question is not in the newer version.")))
             continue
-        if answer.value is not None:
-            try:
-                if question.value_of(answer.value) != answer.value:
-                    raise AnswerValueError()
-            except AnswerValueError:
-                found.append((key, N_("The answer does not fit the question's new answer type or choices.")))
+        if answer.value is not None and not _fits(question, answer.value):
+            found.append((key, N_("The answer does not fit the question's new answer type or choices.")))
     return found
+
+
+def _fits(question, value) -> bool:
+    """Whether a stored value is one the question accepts as it is."""
+    try:
+        return question.value_of(value) == value
+    except AnswerValueError:
+        return False
 
 
 def move_to_guide(session: Session, device_id: str, interview: Interview, newer: GuideVersion) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from . import __version__
 from .guide import guide_version
-from .models import Answer, Code, Interview, Organisation, Quote, QuoteCode, Transcript
+from .models import Answer, Code, Interview, Organisation, Quote, QuoteCode, Transcript, utcnow
 from .quotes import code_text
 from .text import clean
 
@@ -129,7 +129,7 @@ def _notes(session: Session, interview: Interview, answers: dict, quotes: dict, 
 
 
 def _project(device_id: str, interviews, organisations, sources: list[Source], codes, codings: dict, locale: str):
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    now = utcnow().replace(microsecond=0).isoformat()
     user = str(uuid.uuid5(QDPX_NAMESPACE, f"device:{device_id}"))
     project = etree.Element(f"{{{NAMESPACE}}}Project", nsmap={None: NAMESPACE}, name="fieldkit",
                             origin=f"fieldkit {__version__}", creatingUserGUID=user, creationDateTime=now)

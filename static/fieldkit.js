@@ -115,10 +115,9 @@
   // A question shown only for a certain answer appears and disappears as that answer is chosen here
   // (the server decides the same when the page is drawn).
   function answerOf(fieldset) {
-    var chosen = Array.prototype.filter.call(fieldset.querySelectorAll("input, textarea"), function (input) {
+    return Array.prototype.filter.call(fieldset.querySelectorAll("input, textarea"), function (input) {
       return (input.type !== "radio" && input.type !== "checkbox") || input.checked;
     }).map(function (input) { return input.value.trim(); }).filter(Boolean);
-    return chosen;
   }
   // A typed answer waits for a pause like a note; leaving first saves it (save-now).
   var answersWaiting = new Set();

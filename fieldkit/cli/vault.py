@@ -8,7 +8,7 @@ import click
 from ..config import IDLE_LOCK_MINUTES_RANGE
 from ..instance import single_instance
 from .common import (CommandFailed, echo, json_option, new_passphrase_file, pass_context, passphrase_file,
-                     read_passphrase, read_secret, refuse_existing, t, unlocked_vault, writing)
+                     read_passphrase, read_secret, reading, refuse_existing, t, unlocked_vault, writing)
 
 
 @click.command()
@@ -172,12 +172,10 @@ def doctor(ctx, passphrase_file, as_json):
 @pass_context
 def backup(ctx, out, keep, passphrase_file, as_json):
     """Back up the vault into one encrypted file (opens only with the passphrase or the recovery key)."""
-    from sqlmodel import Session
-
     from .. import backup as backups
 
     with unlocked_vault(ctx, passphrase_file) as vault:
-        with Session(vault.engine) as session:
+        with reading(vault) as session:
             planned = backups.plan(session)
         written = backups.write(vault, out or Path(planned.folder if planned else "."), keep or (planned.keep if planned else 10))
         backups.noted(vault)

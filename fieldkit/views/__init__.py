@@ -139,9 +139,8 @@ def _template_context() -> dict:
 
 def _backup_overdue_days():
     """Days without a backup, once there are more than 7 (shown on every page until one is made)."""
-    import datetime as dt
-
     from ..backup import state
+    from ..models import utcnow
 
-    return state(db_session(), dt.datetime.now(dt.timezone.utc)).overdue_days
+    return state(db_session(), utcnow()).overdue_days
 

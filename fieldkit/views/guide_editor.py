@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext
 
 from .. import guide_editor
-from ..guide import ANSWER_TYPES, GuideError, parse_guide
+from ..guide import ANSWER_TYPES
 from ..i18n import N_
 from ..models import GuideDraft, GuideVersion
 from . import current_vault, db_session, message, writing
@@ -109,9 +109,9 @@ def preview(draft_id: str):
     """The draft as the interviewer sees it: one question or the whole section, answers not saved."""
     draft = _draft(draft_id)
     try:
-        guide = parse_guide(guide_editor.write_yaml(draft.model)[0])
-    except GuideError as failure:
-        return edit(draft_id, error=(message(failure), ""), status=409)
+        _, guide = guide_editor.check(draft.model)
+    except guide_editor.EditorError as failure:
+        return edit(draft_id, error=(message(failure), failure.field), status=409)
     section = guide.section(request.args.get("section", "")) or guide.sections[0]
     mode = "section" if request.args.get("mode") == "section" else "question"
     question = guide.question(request.args.get("question", "")) if mode == "question" else None

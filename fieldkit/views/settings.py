@@ -7,6 +7,7 @@ from flask_babel import gettext
 
 from ..config import IDLE_LOCK_MINUTES_RANGE
 from ..local_settings import set_setting
+from ..models import utcnow
 from ..vault import VaultError, WeakPassphrase, fingerprint
 from .. import backup
 from . import current_vault, db_session, message, writing
@@ -23,7 +24,7 @@ def index(errors=(), failed=None, notice=None, status=200):
                            fingerprint=fingerprint(vault.secrets.public_key),
                            recipients=vault.keystore().recovery_recipients,
                            idle_minutes=current_app.extensions["idle_minutes"],
-                           backup_plan=backup.plan(session), backup_state=backup.state(session, _now()),
+                           backup_plan=backup.plan(session), backup_state=backup.state(session, utcnow()),
                            form=request.form if failed == "backup" else {},
                            errors=errors, failed=failed, notice=notice), status
 
@@ -100,14 +101,8 @@ def backup_now():
     db_session().rollback()  # its read began before the backup noted itself: read anew
     if written is None:
         return index(errors=[gettext("The backup could not be written: %(reason)s. Is the USB stick plugged in?",
-                                     reason=backup.state(db_session(), _now()).failed)], failed="backup", status=400)
+                                     reason=backup.state(db_session(), utcnow()).failed)], failed="backup", status=400)
     return index(notice=gettext("Backup written: %(file)s", file=written.name))
-
-
-def _now():
-    import datetime as dt
-
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @bp.post("/passphrase")

@@ -1,11 +1,10 @@
 """First start (create the vault), unlock with the passphrase, lock on demand."""
-import datetime as dt
-
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from .. import backup
 from ..local_settings import get_setting
+from ..models import utcnow
 from ..vault import VaultError, WeakPassphrase
 from ..interviews import ensure_shipped_content
 from . import current_vault, db_session, message, writing
@@ -87,7 +86,7 @@ def _after_unlock() -> None:
     """Adopt the vault's own settings once it is open."""
     with writing() as write:
         ensure_shipped_content(write, current_vault().device_id)
-        backup.watch(write, dt.datetime.now(dt.timezone.utc))  # the 7-day reminder counts from here
+        backup.watch(write, utcnow())  # the 7-day reminder counts from here
     session = db_session()
     current_app.extensions["idle_minutes"] = float(
         get_setting(session, "idle_lock_minutes", current_app.config["IDLE_LOCK_MINUTES"]))
