@@ -59,6 +59,7 @@ class Bundle:
     manifest_sha256: str  # of the signed manifest: the bundle's identity, as the next one's previous_sha256 names it
     file_sha256: str  # of the age file as it arrived (one content can be encrypted many times)
     checked: set = field(default_factory=set)  # numbers of the records merge.check_records passed (0: all ids)
+    attachments: dict = field(default_factory=dict)  # member name → bytes (verified against the manifest)
 
     @property
     def device_id(self) -> str:
@@ -77,29 +78,40 @@ class Written:
     skipped: list = field(default_factory=list)  # (record id, reason) that could not be exported
 
 
+def attachment_name(record: Record) -> str:
+    """Where a record's attachment (a recording's audio) lies in the archive."""
+    return f"attachments/{record.type}/{record.id}"
+
+
 def write_bundle(records: Iterable, device_id: str, signing_key: bytes, recipients: list[str], sequence: int,
                  previous_sha256: Optional[str], app_version: str, now: Optional[dt.datetime] = None,
-                 progress: Callable[[int], None] = lambda done: None, bundle_id: Optional[str] = None) -> Written:
+                 progress: Callable[[int], None] = lambda done: None, bundle_id: Optional[str] = None,
+                 attach: Callable[[Record], Optional[bytes]] = lambda record: None) -> Written:
     """Build, sign and encrypt a bundle. `records` yields Record objects or (record id, error) pairs for
-    records that could not be read; those are reported in `skipped` and the rest is exported."""
+    records that could not be read; those are reported in `skipped` and the rest is exported. `attach`
+    gives a record's attachment, if it has one."""
     if not recipients:
         raise InvalidBundle(N_("No coordinator key is known, so nothing can be encrypted for the coordination."))
     archive, manifest, skipped = build_archive(records, device_id, signing_key, sequence, previous_sha256, app_version,
-                                               now, progress, bundle_id)
+                                               now, progress, bundle_id, attach)
     encrypted = pyrage.encrypt(archive, [pyrage.x25519.Recipient.from_str(r) for r in recipients])
     return Written(encrypted, json.loads(manifest), hashlib.sha256(manifest).hexdigest(), skipped)
 
 
 def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequence: int, previous_sha256: Optional[str],
                   app_version: str, now: Optional[dt.datetime] = None, progress: Callable[[int], None] = lambda done: None,
-                  bundle_id: Optional[str] = None) -> tuple[bytes, bytes, list]:
+                  bundle_id: Optional[str] = None, attach: Callable[[Record], Optional[bytes]] = lambda record: None,
+                  ) -> tuple[bytes, bytes, list]:
     """The signed ZIP before encryption: (archive, manifest bytes, skipped records). Deterministic for
     the same inputs, which the spec's test vectors rely on."""
-    lines, counts, skipped = io.BytesIO(), {}, []
+    lines, counts, skipped, attached = io.BytesIO(), {}, [], {}
     for number, record in enumerate(records, start=1):
         if isinstance(record, Record):
             lines.write(record.to_line())
             counts[record.type] = counts.get(record.type, 0) + 1
+            content = attach(record)
+            if content is not None:
+                attached[attachment_name(record)] = content
         else:
             skipped.append(record)
         progress(number)
@@ -110,7 +122,8 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
         "device_public_key": base64.b64encode(private.public_key().public_bytes_raw()).decode(),
         "created": (now or dt.datetime.now(dt.timezone.utc)).isoformat(), "app_version": app_version,
         "sequence": sequence, "previous_sha256": previous_sha256,
-        "members": {RECORDS: {"sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}},
+        "members": {name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
+                    for name, content in {RECORDS: payload, **attached}.items()},
         "counts": counts,
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True, indent=1).encode()
@@ -118,6 +131,8 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
         for name, content in ((MANIFEST, manifest_bytes), (SIGNATURE, private.sign(manifest_bytes)), (RECORDS, payload)):
             zipped.writestr(zipfile.ZipInfo(name, ZIP_TIME), content, compress_type=zipfile.ZIP_DEFLATED)
+        for name, content in attached.items():  # audio is compressed already
+            zipped.writestr(zipfile.ZipInfo(name, ZIP_TIME), content, compress_type=zipfile.ZIP_STORED)
     return archive.getvalue(), manifest_bytes, skipped
 
 
@@ -143,9 +158,10 @@ def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_
     for name, entry in listed.items():
         if hashlib.sha256(payloads[name]).hexdigest() != entry["sha256"] or len(payloads[name]) != entry["size"]:
             raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200])
-    records = _parse_records(payloads[RECORDS])
+    records = _parse_records(payloads.pop(RECORDS))
     _check_counts(manifest, records)
-    return Bundle(manifest, records, hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest())
+    return Bundle(manifest, records, hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest(),
+                  attachments=payloads)
 
 
 class KeyFileError(InvalidBundle):

@@ -17,13 +17,13 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from . import db, record_check
-from .bundle import Bundle, InvalidBundle, Record, read_bundle, write_bundle
+from . import audio, db, record_check
+from .bundle import Bundle, InvalidBundle, Record, attachment_name, read_bundle, write_bundle
 from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
 from .models import (SHARED_TABLES, Answer, AuditEvent, Conflict, Device, Interview, MapEvent, NetworkMap, Quote,
-                     QuoteCode, QuoteLink, ReceivedBundle, SharedRecord, Transcript, Alter, Tie, utcnow)
+                     QuoteCode, QuoteLink, ReceivedBundle, Recording, SharedRecord, Transcript, Alter, Tie, utcnow)
 from .vault import fingerprint
 
 # What travels: every shared table but the local audit log, parents before children.
@@ -178,6 +178,7 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
         except IntegrityError as error:
             raise InvalidBundle(N_("Records of kind %(kind)s refer to something neither the bundle nor this vault has."),
                                 kind=kind) from error
+    _absorb_audio(session, bundle)
     session.add(ReceivedBundle(bundle_id=bundle.manifest["bundle_id"], device_id=bundle.device_id,
                                sequence=bundle.manifest["sequence"], sha256=bundle.file_sha256,
                                manifest_sha256=bundle.manifest_sha256,
@@ -222,7 +223,31 @@ def _check_identities(bundle: Bundle) -> None:
         if record.type not in TRAVELLING:
             raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
         _refuse_bad(number, record, lambda: record_check.check_identity(record.id, record.version, record.fields))
+    _check_attachments(bundle)
     bundle.checked.add(0)
+
+
+def _check_attachments(bundle: Bundle) -> None:
+    """Attachments are the audio of the bundle's recordings, each exactly as long as its record says."""
+    expected = {attachment_name(record): record for record in bundle.records if record.type == "recording"}
+    for name in bundle.attachments:
+        if name not in expected:
+            raise InvalidBundle(N_("The bundle contains a file the manifest does not name: %(name)s"), name=name[:200])
+    for name, record in expected.items():
+        size = record.fields.get("size") or 0
+        if size and len(bundle.attachments.get(name, b"")) != size:
+            raise InvalidBundle(N_("The audio of recording %(id)s is missing from the bundle or incomplete."), id=record.id[:40])
+
+
+def _absorb_audio(session: Session, bundle: Bundle) -> None:
+    """Each recording's audio into the vault, after the recordings themselves."""
+    for record in bundle.records:
+        content = bundle.attachments.get(attachment_name(record)) if record.type == "recording" else None
+        if content:
+            try:
+                audio.absorb(session, record.id, content)
+            except audio.AudioError as error:
+                raise InvalidBundle(error.message, **error.params) from error
 
 
 def _check_fields(bundle: Bundle, number: int, record: Record) -> None:
@@ -465,7 +490,7 @@ def _interview_closure(session: Session, interview_ids: list[str]) -> dict[str, 
         ids["interview"].add(interview.id)
         ids["organisation"].add(interview.organisation_id)
     chosen = ids["interview"]
-    for model in (Answer, Transcript, Quote, NetworkMap):
+    for model in (Answer, Transcript, Quote, NetworkMap, Recording):
         ids[model.__tablename__] |= set(session.exec(select(model.id).where(model.interview_id.in_(chosen))))
     ids["quote_code"] |= set(session.exec(select(QuoteCode.id).where(QuoteCode.quote_id.in_(ids["quote"]))))
     for model in (Alter, Tie, MapEvent, QuoteLink):
@@ -485,11 +510,19 @@ def export(session: Session, device_id: str, signing_key: bytes, recipients: lis
     # the file's hash, which readers accept as well.
     previous = state.get("manifest_sha256") or state["sha256"]
     written = write_bundle(collect(session, interview_ids, since), device_id, signing_key, recipients,
-                           state["sequence"] + 1, previous, app_version, now=started, progress=progress)
+                           state["sequence"] + 1, previous, app_version, now=started, progress=progress,
+                           attach=lambda record: _audio_of(session, record))
     set_setting(session, "bundle_state", {"sequence": state["sequence"] + 1, "exported_at": started.isoformat(),
                                           "sha256": hashlib.sha256(written.data).hexdigest(),
                                           "manifest_sha256": written.manifest_sha256})
     return written
+
+
+def _audio_of(session: Session, record: Record) -> Optional[bytes]:
+    """A recording's audio travels beside its record, as much as the record counts."""
+    if record.type != "recording" or not record.fields["size"]:
+        return None
+    return audio.read(session, session.get(Recording, record.id), 0, record.fields["size"])
 
 
 def bundle_file_name(device_id: str, sequence: int, today: dt.date) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional, Union
 from typing_extensions import Required, TypedDict
 
 from pydantic import ConfigDict
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -69,6 +69,14 @@ MapEventPayload = TypedDict("MapEventPayload", {  # "from" (the map a clone came
     "undo_top": Optional[str], "redo_top": Optional[str], "undo_below": Optional[str], "redo_below": Optional[str],
 }, total=False)
 MapEventPayload.__pydantic_config__ = ConfigDict(extra="forbid")
+
+
+class AudioSpan(TypedDict):
+    """A stretch of a recording: from wall time `at` (ISO, UTC) the audio is at `ms`; a recording starts
+    one and every resume after a pause starts the next."""
+    __pydantic_config__ = _ONLY_THESE
+    at: str
+    ms: int
 
 
 def utcnow() -> datetime:
@@ -243,6 +251,33 @@ class QuoteLink(SharedRecord, table=True):
     tie_id: Optional[str] = Field(default=None, foreign_key="network_tie.id", index=True)
 
 
+class Recording(SharedRecord, table=True):
+    """The sound of an interview, recorded in the app or imported, only where consent covers recording.
+    The audio lies in audio_chunk rows of this vault and travels in bundles as an attachment (audio.py);
+    it never goes into a release: voices identify people."""
+
+    interview_id: str = Field(foreign_key="interview.id", index=True)
+    kind: str = "recorded"  # recorded | imported
+    mime: str = "audio/webm;codecs=opus"
+    file_name: str = ""  # an imported recording's file name
+    spans: list[AudioSpan] = Field(default_factory=list, sa_type=JSON)
+    duration_ms: int = 0
+    size: int = 0  # bytes of audio
+    status: str = "recording"  # recording | paused | finished
+
+
+class AudioChunk(SQLModel, table=True):
+    """A piece of a recording's audio as it arrived (every few seconds while recording, ~1 MiB when
+    imported); `offset` is where its bytes begin in the whole, so a passage is read without the rest."""
+
+    __tablename__ = "audio_chunk"
+    __table_args__ = (Index("ix_audio_chunk_place", "recording_id", "offset"),)
+    recording_id: str = Field(foreign_key="recording.id", primary_key=True)
+    seq: int = Field(primary_key=True)
+    offset: int
+    data: bytes = Field(sa_type=LargeBinary)
+
+
 class AuditEvent(SharedRecord, table=True):
     """Who did what when on this device: key operations, merges, releases. Append-only."""
 
@@ -392,7 +427,7 @@ class Conflict(SQLModel, table=True):
 
 
 SHARED_TABLES = (Organisation, Interview, GuideVersion, Answer, Transcript, Code, Quote, QuoteCode, NetworkMap,
-                 Alter, Tie, MapEvent, QuoteLink, RegistryEntry, StewardDecision, Approval, AuditEvent)
+                 Alter, Tie, MapEvent, QuoteLink, Recording, RegistryEntry, StewardDecision, Approval, AuditEvent)
 
 IDENTIFYING = {
     Organisation: ("name", "city", "notes"),

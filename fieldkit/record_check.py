@@ -39,6 +39,7 @@ def _matches(pattern: str):
 def _rules_beyond_types() -> dict:
     """(table, column) → a test the value must pass, for values that pages and exports look up or
     compute with (a tie type names its style, a coordinate is drawn, a version is compared)."""
+    from .audio import IMPORTED_TYPES, MAX_IMPORT, MAX_RECORDING_MS, RECORDED_TYPES
     from .maps import UNDOABLE
     from .network import DIRECTIONS
     from .vocabulary import TIE_TYPES
@@ -50,6 +51,11 @@ def _rules_beyond_types() -> dict:
         ("network_alter", "x"): _within(-1.0, 1.0),  # the map's outer edge is at radius 1
         ("network_alter", "y"): _within(-1.0, 1.0),
         ("guide", "guide_version"): _matches(r"[0-9]{1,6}(\.[0-9]{1,6}){0,3}"),
+        ("recording", "kind"): _one_of("recorded", "imported"),
+        ("recording", "status"): _one_of("recording", "paused", "finished"),
+        ("recording", "mime"): _one_of(*RECORDED_TYPES, *IMPORTED_TYPES),
+        ("recording", "size"): _within(0, MAX_IMPORT),
+        ("recording", "duration_ms"): _within(0, MAX_RECORDING_MS),
         ("registry_entry", "code"): _matches(r"([^\W\d_]+(-[^\W\d_]+)*-[0-9]{1,6})?"),  # "Person-12"; empty for terms
     }
 
@@ -87,6 +93,17 @@ def check_fields(model, fields: dict, prefix: str = "") -> None:
             raise BadRecord(problem[0], prefix + name + problem[1], **problem[2])
     if model.__tablename__ == "map_event" and isinstance(fields.get("payload"), dict):
         _check_steps(fields["payload"], prefix)
+    if model.__tablename__ == "recording":
+        _check_spans(fields.get("spans") or [], prefix)
+
+
+def _check_spans(spans: list, prefix: str) -> None:
+    """A recording's spans are compared with the times of notes: each must name a time and a place in
+    the recording."""
+    moment = _checker(dt.datetime, False, 40, None, None)
+    for number, span in enumerate(spans):
+        if moment(span["at"]) or not 0 <= span["ms"] <= MAX_COUNTER:
+            raise BadRecord(N_("must be a date or time as ISO 8601 text"), f"{prefix}spans[{number}]")
 
 
 def _check_steps(payload: dict, prefix: str) -> None:
@@ -122,7 +139,9 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
         return _FINE if known(value) else unknown
 
     def whole(value):
-        return _FINE if type(value) is int and abs(value) <= MAX_COUNTER else (N_("must be a whole number"), "", {})
+        if type(value) is not int or abs(value) > MAX_COUNTER:
+            return N_("must be a whole number"), "", {}
+        return _FINE if known(value) else unknown
 
     def number(value):  # NaN and a 400-digit integer fail the comparison too
         if type(value) not in (int, float) or not -MAX_NUMBER <= value <= MAX_NUMBER:

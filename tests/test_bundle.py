@@ -39,6 +39,10 @@ def new_vault(path, recipient, demo=False):
             answer = session.exec(select(Answer).where(Answer.interview_id == interview.id)).first()
             review.decide(session, vault.device_id, "answer", answer.id, "text", "Scharnier", "keep", "Steward")
             review.approve(session, vault.device_id, "interview", interview.id, "Steward")
+            # and a recording of the conversation, which travels with its audio
+            from fieldkit import audio
+            recording = audio.start(session, vault.device_id, interview, "audio/webm;codecs=opus")
+            audio.append(session, vault.device_id, recording, 0, b"\x1a\x45\xdf\xa3 demo audio", 3000)
     return vault
 
 
@@ -127,8 +131,10 @@ def test_debian_age_opens_a_bundle(laptop, coordinator, tmp_path):
     plain = subprocess.run([shutil.which("age") or "/usr/bin/age", "-d", "-i", str(key), str(bundle)],
                            capture_output=True, check=True).stdout
     with zipfile.ZipFile(io.BytesIO(plain)) as archive:
-        assert set(archive.namelist()) == {"manifest.json", "manifest.sig", "records.jsonl"}
+        audio = [name for name in archive.namelist() if name.startswith("attachments/recording/")]
+        assert set(archive.namelist()) == {"manifest.json", "manifest.sig", "records.jsonl", *audio}
         assert json.loads(archive.read("manifest.json"))["device_id"] == laptop.device_id
+        assert [archive.read(name) for name in audio] == [b"\x1a\x45\xdf\xa3 demo audio"]  # the recording's audio
 
 
 def test_a_bundle_for_another_coordinator_is_refused(laptop):
@@ -212,13 +218,13 @@ def _forge(laptop, coordinator, **manifest):
     """A bundle signed with the laptop's own key but with manifest fields of our choosing: what a
     compromised laptop could send."""
     from fieldkit.bundle import build_archive
-    from fieldkit.merge import collect
+    from fieldkit.merge import _audio_of, collect
 
-    with Session(laptop.engine) as session:
-        records = list(collect(session))
     fields = {"sequence": 1, "previous_sha256": None, **manifest}
-    archive, manifest_bytes, _ = build_archive(records, laptop.device_id, laptop.secrets.signing_key, fields["sequence"],
-                                               fields["previous_sha256"], "test")
+    with Session(laptop.engine) as session:
+        archive, manifest_bytes, _ = build_archive(list(collect(session)), laptop.device_id, laptop.secrets.signing_key,
+                                                   fields["sequence"], fields["previous_sha256"], "test",
+                                                   attach=lambda record: _audio_of(session, record))
     recipient = pyrage.x25519.Identity.from_str(identity_lines(coordinator[0])[0]).to_public()
     return pyrage.encrypt(archive, [recipient])
 
@@ -263,7 +269,8 @@ def _resigned(laptop, members, manifest):
 
     manifest_bytes = json.dumps(manifest).encode()
     signature = Ed25519PrivateKey.from_private_bytes(laptop.secrets.signing_key).sign(manifest_bytes)
-    return [("manifest.json", manifest_bytes), ("manifest.sig", signature), ("records.jsonl", members["records.jsonl"])]
+    return [("manifest.json", manifest_bytes), ("manifest.sig", signature),
+            *((name, content) for name, content in members.items() if name not in ("manifest.json", "manifest.sig"))]
 
 
 def test_a_laptops_own_bundle_merges_nothing_and_says_so(laptop, coordinator):

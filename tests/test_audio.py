@@ -1,0 +1,181 @@
+"""Interview audio in the vault: recorded pieces, imported files (made by sox), offsets of notes, quotes
+and map events, bundles with audio and releases without."""
+import datetime as dt
+import subprocess
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from fieldkit import audio, db, maps, release
+from fieldkit.bundle import InvalidBundle, write_bundle
+from fieldkit.merge import collect
+from fieldkit.models import Answer, AudioChunk, Interview, MapEvent, Quote, Recording, save, utcnow
+
+from conftest import consented_interview
+from test_bundle import export_from, merge_into, new_vault
+
+START = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def sox(path, seconds=5, *effects):
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", str(path), "synth", str(seconds), "sine", "440", *effects],
+                   check=True)
+    return path.read_bytes()
+
+
+def record(vault, interview, pieces, now=START):
+    """A recording made in the window: `pieces` chunks of audio, three seconds each."""
+    with db.writing(vault.engine) as session:
+        recording = audio.start(session, vault.device_id, session.get(Interview, interview.id), "audio/webm;codecs=opus", now)
+        for seq, piece in enumerate(pieces):
+            audio.append(session, vault.device_id, recording, seq, piece, (seq + 1) * 3000)
+        return recording
+
+
+def test_a_recording_keeps_its_pieces_in_order_and_a_resent_piece_once(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    recording = record(vault, interview, [b"first-", b"second-"])
+    with db.writing(vault.engine) as session:
+        recording = session.get(Recording, recording.id)
+        assert audio.append(session, vault.device_id, recording, 1, b"second-", 6000) is False  # a retried upload
+        with pytest.raises(audio.AudioError, match="missing"):
+            audio.append(session, vault.device_id, recording, 5, b"later", 9000)
+        audio.append(session, vault.device_id, recording, 2, b"third", 9000)
+    with Session(vault.engine) as session:
+        recording = session.get(Recording, recording.id)
+        assert (recording.size, recording.duration_ms, recording.status) == (18, 9000, "recording")
+        assert audio.read(session, recording) == b"first-second-third"
+        assert audio.read(session, recording, 3, 10) == b"st-seco"  # across two pieces
+        assert audio.read(session, recording, 13, 100) == b"third"
+
+
+def test_no_recording_without_consent_to_it(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"quotes"})
+    with db.writing(vault.engine) as session, pytest.raises(audio.AudioError, match="does not cover"):
+        audio.start(session, vault.device_id, session.get(Interview, interview.id), "audio/webm;codecs=opus")
+
+
+def test_a_moment_lands_in_its_span_and_a_pause_where_the_talk_went_on(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    recording = record(vault, interview, [b"x" * 10] * 20)  # one minute
+    with db.writing(vault.engine) as session:
+        recording = session.get(Recording, recording.id)
+        audio.pause(session, vault.device_id, recording, 30_000)  # paused at 10:00:30 …
+        audio.resume(session, vault.device_id, recording, 30_000, START + dt.timedelta(minutes=5))  # … until 10:05
+    later = lambda seconds: START + dt.timedelta(seconds=seconds)  # noqa: E731
+    assert audio.position([recording], later(12)).ms == 12_000
+    assert audio.position([recording], later(120)).ms == 30_000  # during the pause
+    assert audio.position([recording], later(310)).ms == 40_000
+    assert audio.position([recording], later(-5)) is None
+    assert audio.position([recording], later(400)) is None  # after its end
+
+
+def test_an_ogg_made_by_sox_is_imported_lined_up_with_the_first_note(vault, tmp_path):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    data = sox(tmp_path / "telefon.ogg", 5)
+    first_note = START + dt.timedelta(minutes=1)
+    with db.writing(vault.engine) as session:
+        save(session, vault.device_id, Answer(interview_id=interview.id, question_id="target_group.who", text="Familien",
+                                              created_at=first_note))
+        recording = audio.import_file(session, vault.device_id, session.get(Interview, interview.id), "telefon.ogg",
+                                      data, offset_ms=2000)
+    assert (recording.kind, recording.mime, recording.size) == ("imported", "audio/ogg", len(data))
+    assert 4900 <= recording.duration_ms <= 5100
+    assert audio.position([recording], first_note).ms == 2000
+    assert audio.position([recording], first_note - dt.timedelta(seconds=2)).ms == 0  # the file began before the note
+    with Session(vault.engine) as session:
+        assert audio.read(session, session.get(Recording, recording.id)) == data
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notiz.txt", b"hello", ".m4a, .mp3"),
+    ("telefon.mp3", b"<html>not audio</html>", "not an audio recording"),
+    ("telefon.ogg", b"OggS\x00\x02" + b"\x00" * 40, "damaged"),
+])
+def test_what_is_not_a_recording_is_refused_with_a_reason(vault, name, content, message):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    with db.writing(vault.engine) as session, pytest.raises(audio.AudioError, match=message):
+        audio.import_file(session, vault.device_id, session.get(Interview, interview.id), name, content)
+
+
+def test_a_quote_plays_where_its_note_was_typed_and_map_events_have_offsets(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording", "quotes", "network_map"})
+    begun = utcnow() - dt.timedelta(minutes=10)
+    recording = record(vault, interview, [b"x"] * 400, now=begun)  # 20 minutes
+    with db.writing(vault.engine) as session:
+        note = save(session, vault.device_id, Answer(interview_id=interview.id, question_id="practices.informal",
+                                                     text="a" * 100, created_at=begun + dt.timedelta(minutes=4)))
+        note.updated_at = begun + dt.timedelta(minutes=6)  # typed for two minutes
+        quote = Quote(interview_id=interview.id, answer_id=note.id, start=50, end=60, text="a" * 10)
+        network = maps.create(session, vault.device_id, session.get(Interview, interview.id), "Netzwerk")
+        maps.change(session, vault.device_id, session.get(Interview, interview.id), network,
+                    {"action": "add_alter", "alter": {"label": "Caritas", "actor_type": "state_actor", "x": 0.3, "y": 0.2}})
+        events = session.exec(select(MapEvent).where(MapEvent.map_id == network.id)).all()
+    assert audio.quote_moment([recording], quote, note).ms == 5 * 60_000 - audio.LEAD_MS  # half way through the note
+    assert audio.question_moments([recording], {"practices.informal": note})["practices.informal"].ms == 4 * 60_000 - audio.LEAD_MS
+    assert audio.quote_moment([recording], Quote(interview_id=interview.id, transcript_id="t"), None) is None
+    moments = audio.event_moments([recording], events)
+    assert len(events) == 2 and all(9 * 60_000 < moments[event.id].ms < 11 * 60_000 for event in events)
+
+
+def test_audio_travels_in_bundles_grows_with_the_recording_and_is_never_released(tmp_path, coordinator):
+    laptop = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
+    office = new_vault(tmp_path / "office", coordinator[1])
+    with Session(laptop.engine) as session:
+        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+    recording = record(laptop, interview, [b"OggS-first-", b"second-"])
+    merge_into(office, export_from(laptop).data, coordinator)
+    with db.writing(laptop.engine) as session:
+        audio.append(session, laptop.device_id, session.get(Recording, recording.id), 2, b"third", 9000)
+    merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    with Session(office.engine) as session:
+        copy = session.get(Recording, recording.id)
+        assert (copy.size, copy.duration_ms) == (23, 9000)
+        assert audio.read(session, copy) == b"OggS-first-second-third"
+        dataset = release.build(session, office.device_id)
+    assert "recording" not in dataset.records and "audio" not in str(sorted(dataset.files))
+    laptop.lock(), office.lock()
+
+
+def test_a_bundle_whose_audio_differs_from_the_vaults_is_refused_whole(tmp_path, coordinator):
+    laptop = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
+    office = new_vault(tmp_path / "office", coordinator[1])
+    with Session(laptop.engine) as session:
+        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+    recording = record(laptop, interview, [b"original"])
+    merge_into(office, export_from(laptop).data, coordinator)
+    with db.writing(laptop.engine) as session:  # the laptop's audio is rewritten behind fieldkit's back
+        session.exec(text("UPDATE audio_chunk SET data = :data"), params={"data": b"ORIGINAL"})
+        audio.append(session, laptop.device_id, session.get(Recording, recording.id), 1, b"+more", 6000)
+    with pytest.raises(InvalidBundle, match="altered"):
+        merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
+    with Session(office.engine) as session:
+        assert session.get(Recording, recording.id).size == 8
+    laptop.lock(), office.lock()
+
+
+def test_an_attachment_must_be_as_long_as_its_record_says(tmp_path, coordinator):
+    """A laptop with its key could sign a bundle whose audio is cut short: the record's size gives it away."""
+    laptop = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
+    office = new_vault(tmp_path / "office", coordinator[1])
+    with Session(laptop.engine) as session:
+        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+    record(laptop, interview, [b"complete audio"])
+    with Session(laptop.engine) as session:
+        forged = write_bundle(collect(session), laptop.device_id, laptop.secrets.signing_key,
+                              list(laptop.keystore().recovery_recipients), 1, None, "test",
+                              attach=lambda record: b"short" if record.type == "recording" else None)
+    with pytest.raises(InvalidBundle, match="missing from the bundle or incomplete"):
+        merge_into(office, forged.data, coordinator)
+    with Session(office.engine) as session:
+        assert session.exec(select(AudioChunk)).all() == []
+    laptop.lock(), office.lock()
+
+
+def test_audio_is_unreadable_without_the_vaults_key(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    record(vault, interview, [b"VOICE-OF-THE-CHAIR" * 100])
+    vault.lock()
+    on_disk = b"".join(path.read_bytes() for path in vault.directory.iterdir() if path.is_file())
+    assert b"VOICE-OF-THE-CHAIR" not in on_disk
