@@ -68,6 +68,13 @@ def recordings(session: Session, interview_id: str) -> list[Recording]:
                              .order_by(Recording.created_at)))
 
 
+def recording_now(session: Session, now: Optional[dt.datetime] = None) -> bool:
+    """Whether a recorder is recording: a recording of this laptop got a piece in the last quarter minute."""
+    recent = (now or utcnow()) - dt.timedelta(seconds=15)
+    return session.exec(select(Recording.id).where(Recording.status == "recording", Recording.updated_at >= recent)
+                        .limit(1)).first() is not None
+
+
 def start(session: Session, device_id: str, interview: Interview, mime: str, now: Optional[dt.datetime] = None) -> Recording:
     """A new recording that begins now; its audio follows in chunks (append)."""
     _ensure_recordable(interview)

@@ -6,7 +6,7 @@ from flask_babel import format_date, format_datetime, format_decimal
 
 
 def register(app) -> None:
-    for function in (local_date, local_number, local_cell):
+    for function in (local_date, local_number, local_cell, clock):
         app.add_template_filter(function)
 
 
@@ -35,3 +35,10 @@ def local_cell(value) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "–" if value in (None, "") else str(value)
     return format_decimal(value, format="#,##0.###")
+
+
+def clock(ms: int) -> str:
+    """A place in a recording: "4:05" or "1:04:05" (an offset before its start: "-0:05")."""
+    sign, seconds = "-" if ms < 0 else "", abs(int(ms)) // 1000
+    hours, minutes = seconds // 3600, seconds // 60 % 60
+    return sign + (f"{hours}:{minutes:02d}:{seconds % 60:02d}" if hours else f"{minutes}:{seconds % 60:02d}")

@@ -23,6 +23,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
+    "media-src 'self'",  # interview audio, from the vault
     "font-src 'self'",
     "connect-src 'self'",
     "form-action 'self'",

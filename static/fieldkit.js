@@ -102,11 +102,41 @@
     if (leaving || Date.now() - lastInput <= idleSeconds * 1000) { return; }
     leaving = true;
     var lock = function () {
-      fetch(body.dataset.lockUrl, { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" })
-        .finally(function () { window.location.assign(body.dataset.unlockUrl); });
+      fetch(body.dataset.lockUrl + "?idle=1", { method: "POST", headers: { "X-CSRF-Token": token }, credentials: "same-origin" })
+        .then(function (answer) {
+          if (answer.status === 409) { leaving = false; lastInput = Date.now(); return; }  // a recording is running
+          window.location.assign(body.dataset.unlockUrl);
+        }, function () { window.location.assign(body.dataset.unlockUrl); });
     };
     fieldkit.flush().then(lock, lock);
   }, 2000);
+})();
+
+// Playing a recording from a moment: a button with data-play-src (the audio) and data-play-at
+// (seconds) starts the page's player there; data-play-until stops it at the end of a passage.
+(function () {
+  "use strict";
+  var stopAt = null;
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-play-src]");
+    var player = document.getElementById("audio-player");
+    if (!button || !player) { return; }
+    var source = new URL(button.dataset.playSrc, window.location.href).href;
+    var at = parseFloat(button.dataset.playAt) || 0;
+    stopAt = button.dataset.playUntil ? parseFloat(button.dataset.playUntil) : null;
+    var go = function () { player.currentTime = at; player.play().catch(function () { /* the person pressed pause */ }); };
+    if (player.src !== source) {
+      player.src = source;
+      player.addEventListener("loadedmetadata", go, { once: true });
+      player.load();
+    } else { go(); }
+  });
+  document.addEventListener("timeupdate", function (event) {
+    if (event.target.id === "audio-player" && stopAt !== null && event.target.currentTime >= stopAt) {
+      stopAt = null;
+      event.target.pause();
+    }
+  }, true);
 })();
 
 // Interview screens: autosave states, keyboard shortcuts, the section clock, marking quotes.

@@ -371,8 +371,42 @@
       return number + "/" + events.length + " · " + when + " · " + (config.event_labels[event.action] || event.action) +
         (named.length && named.length < 4 ? ": " + named.join(", ") : "");
     }
-    function stop() { clearInterval(timer); timer = null; playButton.textContent = config.play_label; }
+    // With a recording, playing is the sound: the map follows the audio, step by step as each was made.
+    var player = document.getElementById("audio-player");
+    var heard = player ? events.map(function (event) {
+      return event.audio ? { src: new URL(event.audio.src, window.location.href).href, at: event.audio.at } : null;
+    }) : [];
+    var sounded = heard.some(Boolean);
+    function stop() {
+      clearInterval(timer); timer = null; playButton.textContent = config.play_label;
+      if (sounded && !player.paused) { player.pause(); }
+    }
+    function playSound() {
+      if (!player.paused) { stop(); return; }
+      if (position >= events.length) { show(0); }
+      var next = heard.slice(position).find(Boolean) || heard.find(Boolean);
+      var go = function () {
+        player.currentTime = Math.max(0, next.at - 1);
+        player.play().catch(function () { /* paused meanwhile */ });
+      };
+      playButton.textContent = config.pause_label;
+      if (player.src !== next.src) {
+        player.src = next.src;
+        player.addEventListener("loadedmetadata", go, { once: true });
+        player.load();
+      } else { go(); }
+    }
+    if (sounded) {
+      player.addEventListener("timeupdate", function () {
+        var step = -1;
+        heard.forEach(function (moment, index) { if (moment && moment.src === player.src && moment.at <= player.currentTime) { step = index + 1; } });
+        if (step >= 0 && step !== position) { show(step); }
+      });
+      player.addEventListener("pause", function () { playButton.textContent = config.play_label; });
+      player.addEventListener("play", function () { playButton.textContent = config.pause_label; });
+    }
     function play() {
+      if (sounded) { playSound(); return; }
       if (timer) { stop(); return; }
       if (position >= events.length) { show(0); }
       playButton.textContent = config.pause_label;

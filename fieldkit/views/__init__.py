@@ -9,10 +9,11 @@ from ..vault import Vault, VaultLocked
 
 
 def register_views(app: Flask) -> None:
-    from . import (analysis, exchange, guide_editor, guides, interviews, maps, organisations, settings, steward, sync,
-                   vault)
+    from . import (analysis, audio, exchange, guide_editor, guides, interviews, maps, organisations, settings, steward,
+                   sync, vault)
 
-    for module in (vault, interviews, maps, organisations, guides, guide_editor, analysis, exchange, steward, sync, settings):
+    for module in (vault, interviews, audio, maps, organisations, guides, guide_editor, analysis, exchange, steward, sync,
+                   settings):
         app.register_blueprint(module.bp)
     app.register_error_handler(403, _forbidden)
     app.register_error_handler(VaultLocked, _locked_meanwhile)
@@ -133,8 +134,15 @@ def _template_context() -> dict:
         "idle_seconds": int(current_app.extensions["idle_minutes"] * 60),
         "is_demo": unlocked and current_app.extensions.get("is_demo", False),
         "backup_overdue_days": (lambda: _backup_overdue_days()) if unlocked else (lambda: None),
+        "recording_now": (lambda: _recording_now()) if unlocked else (lambda: False),
         "current_locale": locale,
     }
+
+
+def _recording_now() -> bool:
+    from ..audio import recording_now
+
+    return recording_now(db_session())
 
 
 def _backup_overdue_days():

@@ -1,10 +1,10 @@
 """The interview screens: list, plan, consent, the guide with autosaved notes, quotes, transcripts."""
 import datetime as dt
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import format_time, gettext
 
-from .. import interviews, maps, quotes, transcripts
+from .. import audio, interviews, maps, quotes, transcripts
 from ..errors import UserError
 from ..guide import guide_version, list_guides
 from ..models import GuideVersion, Organisation
@@ -70,7 +70,19 @@ def detail(interview_id: str, error=None, status=200):
                            quote_count=len(quotes.quotes(session, interview)),
                            network_maps=maps.summaries(session, interview.id),
                            map_consent=bool(interview.consent.get("agreed", {}).get("network_map")),
-                           newer_guide=_newer_guide(session, interview), today=dt.date.today().isoformat()), status
+                           newer_guide=_newer_guide(session, interview), today=dt.date.today().isoformat(),
+                           **_audio_context(session, interview, guide)), status
+
+
+def _audio_context(session, interview, guide) -> dict:
+    """The interview's recordings, whether more may be added, and where each noted question was discussed."""
+    recordings = audio.recordings(session, interview.id)
+    moments = audio.question_moments(recordings, interviews.answers(session, interview)) if recordings else {}
+    chapters = sorted(((guide.question(key) if guide else None, key, moment) for key, moment in moments.items()),
+                      key=lambda chapter: (chapter[2].recording_id, chapter[2].ms))
+    return {"recordings": recordings, "chapters": chapters, "desktop": "open_window" in current_app.extensions,
+            "recording_refused": audio.why_not_recordable(interview),
+            "import_refused": audio.why_not_recordable(interview, importing=True)}
 
 
 def _newer_guide(session, interview):
@@ -155,8 +167,21 @@ def _quote_context(session, interview, code=None) -> dict:
     """What the quotes panel shows: the quotes with their codes and links, the codebook, what a quote can
     be linked to."""
     names = _tie_names()
-    return {"quote_views": quotes.quotes(session, interview, code, names), "codebook": quotes.codebook(session),
-            "link_targets": quotes.link_targets(session, interview, names)}
+    views = quotes.quotes(session, interview, code, names)
+    return {"quote_views": views, "codebook": quotes.codebook(session),
+            "link_targets": quotes.link_targets(session, interview, names), **_audio_moments(session, interview, views)}
+
+
+def _audio_moments(session, interview, views) -> dict:
+    """Where in the recordings each quote was said and each question discussed (nothing without audio)."""
+    recordings = audio.recordings(session, interview.id)
+    if not recordings:
+        return {"has_audio": False, "quote_moments": {}, "question_moments": {}}
+    notes = interviews.answers(session, interview)
+    by_id = {note.id: note for note in notes.values()}
+    return {"has_audio": True, "question_moments": audio.question_moments(recordings, notes),
+            "quote_moments": {view.quote.id: audio.quote_moment(recordings, view.quote, by_id.get(view.quote.answer_id))
+                              for view in views}}
 
 
 def _tie_names() -> dict:

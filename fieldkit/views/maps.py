@@ -1,10 +1,11 @@
 """Network maps of an interview: the editor, its JSON changes, measures, replay and exports."""
+import datetime as dt
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 
-from .. import map_export, maps, network, quotes, untrusted
+from .. import audio, map_export, maps, network, quotes, untrusted
 from ..errors import UserError
 from ..i18n import N_
 from ..models import Interview, Organisation
@@ -80,11 +81,22 @@ def replay(interview_id: str, map_id: str):
     interview, network_map = _load(interview_id, map_id)
     session = db_session()
     drawing = _drawing(maps.state(session, network_map))
-    drawing["config"].update(history=maps.history(session, network_map), play_label=gettext("Play"),
+    drawing["config"].update(history=_heard(session, interview, maps.history(session, network_map)), play_label=gettext("Play"),
                              pause_label=gettext("Pause"), replay_start=gettext("The empty map, before the first step."),
                              event_labels={key: gettext(label) for key, label in maps.EVENT_LABELS.items()})
     return render_template("maps/replay.html", interview=interview, network_map=network_map,
+                           has_audio=any("audio" in step for step in drawing["config"]["history"]),
                            organisation=session.get(Organisation, interview.organisation_id), **drawing)
+
+
+def _heard(session, interview, history: list[dict]) -> list[dict]:
+    """The map's steps, each with where it happened in the interview's recordings (src and seconds)."""
+    recordings = audio.recordings(session, interview.id)
+    for step in history if recordings else ():
+        moment = audio.position(recordings, dt.datetime.fromisoformat(step["at"]))
+        if moment:
+            step["audio"] = {"src": url_for("audio.listen", recording_id=moment.recording_id), "at": moment.seconds}
+    return history
 
 
 @bp.route("/<map_id>/export/<fmt>")

@@ -3,6 +3,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import gettext
 
 from .. import backup
+from ..audio import recording_now
 from ..local_settings import get_setting
 from ..models import utcnow
 from ..vault import VaultError, WeakPassphrase
@@ -62,6 +63,10 @@ def unlock():
 
 @bp.post("/lock")
 def lock():
+    """Lock now; a page that locks because nobody touched it is refused while a recording runs: the
+    interviewer is listening, not away."""
+    if request.args.get("idle") and current_vault().is_unlocked and recording_now(db_session()):
+        return "", 409
     current_vault().lock()
     return redirect(url_for(".unlock"))
 
