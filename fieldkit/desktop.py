@@ -41,7 +41,12 @@ def open_window(app: Flask) -> None:
     window.events.moved += place.moved
     window.events.closing += _SaveBeforeClosing(app, window)
     window.events.before_show += _SaveDialog(window).attach
+    origin = f"http://127.0.0.1:{server.port}"
+    window.events.before_show += lambda: _microphone_for(window, origin)
+    further = _FurtherWindows(app, origin)
+    window.events.closed += further.close_all
     _close_on_signal(window)
+    _start_web_engine()
     try:
         # private_mode: the web view keeps no cookies, cache or local storage on disk.
         # Qt on every platform: the window's code (closing, saving files) and its tests are Qt's.
@@ -52,6 +57,21 @@ def open_window(app: Flask) -> None:
         app.extensions["vault"].lock()
         place.save()
         log.info("window closed")
+
+
+def _start_web_engine() -> None:
+    """Start Qt's web engine before pywebview builds its first window. pywebview adds Chromium's
+    --use-fake-ui-for-media-stream then, which hands camera and microphone to every page without asking;
+    Chromium reads its flags once, at this start, so it never sees that one and every request for the
+    microphone reaches _microphone_for."""
+    import importlib
+
+    from qtpy.QtWebEngineCore import QWebEngineProfile
+    from qtpy.QtWidgets import QApplication
+
+    importlib.import_module("qtpy.QtWebEngineWidgets")  # sets up sharing OpenGL, which must precede the application
+    QApplication.instance() or QApplication(sys.argv)
+    QWebEngineProfile.defaultProfile()
 
 
 def _back_up_before_locking(vault) -> None:
@@ -125,6 +145,70 @@ class _SaveDialog:
         download.setDownloadFileName(path.name)
         download.isFinishedChanged.connect(lambda: log.info("download %s", _DOWNLOAD_STATES.get(download.state().name, "ended")))
         download.accept()
+
+
+class _FurtherWindows:
+    """Windows besides the main one (the recorder), opened by the app (app.extensions["open_window"]),
+    each let in by a one-time URL of its own, and closed with the main window."""
+
+    def __init__(self, app: Flask, origin: str):
+        self.guard, self.origin, self.windows = app.extensions["launch_guard"], origin, []
+        app.extensions["open_window"] = self.open
+
+    def open(self, path: str, title: str) -> None:
+        import webview
+
+        from qtpy.QtCore import QTimer
+
+        window = webview.create_window(f"{title} · fieldkit", self.guard.window_url(path), width=520, height=460,
+                                       min_size=(360, 320), on_top=True, text_select=True)
+        self.windows.append(window)
+        # A window made while the app runs is built at once, before an event handler could be added:
+        # its permissions are set on the GUI thread once it is there (a page asks only when recording starts).
+        if not window.events.before_show.wait(15):
+            log.warning("further window did not open")
+            return
+        QTimer.singleShot(0, window.native, lambda: _microphone_for(window, self.origin))
+        log.info("further window opened")
+
+    def close_all(self) -> None:
+        for window in self.windows:
+            try:
+                window.destroy()
+            except Exception:  # closed already by the person
+                pass
+
+
+def may_use(feature: str, origin: str, own_origin: str) -> bool:
+    """Which page may use what: the microphone, for our own pages only (the recorder); no camera, no
+    screen, nothing else, for anyone. pywebview's Qt backend would grant camera and microphone to any page."""
+    return feature == "MediaAudioCapture" and origin.rstrip("/") == own_origin
+
+
+def _microphone_for(window, own_origin: str) -> None:  # on the GUI thread, before the window shows
+    page = window.native.webview.page()
+    try:
+        page.featurePermissionRequested.disconnect()  # pywebview's handler, which grants to every page
+    except (RuntimeError, TypeError):
+        pass
+
+    def decide_feature(url, feature):  # Qt before 6.8
+        allowed = may_use(feature.name, url.toString(), own_origin)
+        page.setFeaturePermission(url, feature, page.PermissionPolicy.PermissionGrantedByUser if allowed
+                                  else page.PermissionPolicy.PermissionDeniedByUser)
+        log.info("permission %s %s", feature.name, "granted" if allowed else "refused")
+
+    def decide(permission):  # Qt 6.8 and later
+        allowed = may_use(permission.permissionType().name, permission.origin().toString(), own_origin)
+        permission.grant() if allowed else permission.deny()
+        log.info("permission %s %s", permission.permissionType().name, "granted" if allowed else "refused")
+
+    if hasattr(page, "permissionRequested"):
+        page.permissionRequested.connect(decide)
+    else:
+        page.featurePermissionRequested.connect(decide_feature)
+    window.fieldkit_permissions = (page, decide_feature, decide)  # PySide drops the slots with the last reference
+    log.info("permissions decided by fieldkit")
 
 
 class _SaveBeforeClosing:

@@ -39,6 +39,7 @@ class LaunchGuard:
         self.secret = secrets.token_urlsafe(32)
         self._launch_token = secrets.token_urlsafe(32)
         self._launch_used = threading.Lock()
+        self._window_tokens: dict[str, str] = {}  # one-time token → the page a further window opens on
         self.csrf_token = hmac.new(self.secret.encode(), b"csrf", hashlib.sha256).hexdigest()
         self.app = app
         app.extensions["launch_guard"] = self
@@ -61,6 +62,16 @@ class LaunchGuard:
         """The one-time URL that lets one browser or window in."""
         return f"http://127.0.0.1:{self.port}/launch/{self._launch_token}"
 
+    def window_url(self, path: str) -> str:
+        """A one-time URL for a further window of the desktop app (the recorder): each window has a
+        cookie store of its own, so it needs its own way in, which lands on `path`."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError("a path of this app")
+        token = secrets.token_urlsafe(32)
+        with self._launch_used:
+            self._window_tokens[token] = path
+        return f"http://127.0.0.1:{self.port}/launch/{token}"
+
     def _admit(self):
         if request.host not in (f"127.0.0.1:{self.port}", f"localhost:{self.port}"):
             abort(403, "host")
@@ -78,11 +89,12 @@ class LaunchGuard:
     def _launch(self, token: str):
         """Exchange the one-time token for the session cookie; the token works exactly once."""
         with self._launch_used:
-            valid = self._launch_token and hmac.compare_digest(token.encode(), self._launch_token.encode())
-            if not valid:
-                abort(403, "launch")
-            self._launch_token = ""
-        response = make_response(redirect("/"))
+            target = self._window_tokens.pop(token, None)
+            if target is None:
+                if not (self._launch_token and hmac.compare_digest(token.encode(), self._launch_token.encode())):
+                    abort(403, "launch")
+                self._launch_token, target = "", "/"
+        response = make_response(redirect(target))
         response.set_cookie(self.cookie_name, self.secret, httponly=True, samesite="Strict", path="/")
         return response
 

@@ -100,7 +100,7 @@ def test_an_imported_recording_plays_and_can_be_lined_up(served, page, coordinat
     page.locator("#recording-offset").fill("0:03")
     page.get_by_role("button", name="Importieren", exact=True).click()
     expect(page.get_by_text("Importiert: telefon.ogg")).to_be_visible()
-    expect(page.locator(f"input[name=offset][value='0:03']").first).to_be_visible()
+    expect(page.locator("input[name=offset][value='0:03']").first).to_be_visible()
     page.get_by_role("button", name=re.compile("Abspielen")).click()
     page.wait_for_function("() => { const p = document.getElementById('audio-player'); return !p.paused && p.currentTime > 0.2; }")
     (tmp_path / "kein-ton.mp3").write_bytes(b"<html>")

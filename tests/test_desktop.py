@@ -168,3 +168,75 @@ def test_closing_with_a_note_that_cannot_be_saved_asks_before_losing_it(display,
             window.kill()
     assert window.returncode == 0
     assert "window stays open: something could not be saved" in output and "window closed" in output
+
+
+def test_the_recorder_window_records_with_the_microphone_granted_by_fieldkit_and_a_kill_loses_one_piece(display, tmp_path, cli):
+    """Qt's web view asks fieldkit for the microphone (no fake permission UI here, only a fake device);
+    SIGKILL while recording loses at most the piece under way (three seconds)."""
+    import os
+    import signal
+
+    from fieldkit.vault import new_project_identity
+
+    data_dir = tmp_path / "data"
+    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
+    planned = cli("interview", "create", "--organisation", "Brücke e. V.", "--interviewer", "Ayla", "--json",
+                  data_dir=data_dir, env=env)
+    interview_id = json.loads(planned.stdout)["id"]
+    assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", "--to", "recording",
+               data_dir=data_dir, env=env).returncode == 0
+    flags = window_env(display).get("QTWEBENGINE_CHROMIUM_FLAGS", "") + " --use-fake-device-for-media-stream"
+    window, _, debug_port = launch(display, data_dir, env={"QTWEBENGINE_CHROMIUM_FLAGS": flags.strip(), "PYTHONUNBUFFERED": "1"})
+    try:
+        main = DevTools(debug_port)
+        main.wait_for("!!document.querySelector('input[name=passphrase]')")
+        main.evaluate(f"document.querySelector('input[name=passphrase]').value = {json.dumps(PASSPHRASE)};"
+                      "document.querySelector('input[name=passphrase]').form.submit()")
+        main.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Interviews'")
+        main.evaluate(f"location.assign('/interviews/{interview_id}')")
+        main.wait_for("!!document.querySelector('form[action$=\"/recorder/open\"] button')")
+        main.evaluate("document.querySelector('form[action$=\"/recorder/open\"]').submit()")
+        recorder = DevTools(debug_port, path="/recorder")
+        recorder.wait_for("!!window.fieldkitRecorder")
+        recorder.evaluate("fieldkitRecorder.start()")
+        recorder.wait_for("fieldkitRecorder.state().saved >= 6000", timeout=40)
+        state = recorder.evaluate("fieldkitRecorder.state()")
+        main.wait_for("location.reload() || true")
+        main.wait_for("!!document.querySelector('.recording-banner')")  # the main window says it records
+        # A page of another origin (the same server, named localhost) gets no microphone.
+        main.evaluate("location.assign('http://localhost:' + location.port + '/static/favicon.svg')")
+        main.wait_for("location.hostname === 'localhost' && document.readyState === 'complete'")
+        refused = main.evaluate("navigator.mediaDevices.getUserMedia({audio: true}).then(() => 'granted', e => e.name)")
+        os.kill(window.pid, signal.SIGKILL)
+        window.wait(timeout=30)
+    finally:
+        if window.poll() is None:
+            window.kill()
+    output = window.stdout.read()
+    assert refused in ("NotAllowedError", "AbortError")  # Qt ends a refused request with AbortError
+    assert output.count("permission MediaAudioCapture granted") == 1 and output.count("MediaAudioCapture refused") == 1, output
+    from sqlmodel import Session, select
+
+    from fieldkit import audio
+    from fieldkit.models import Recording
+    from fieldkit.vault import Vault
+
+    vault = Vault(data_dir)
+    vault.unlock(PASSPHRASE)
+    with Session(vault.engine) as session:
+        recording = session.exec(select(Recording)).one()
+        sound = audio.read(session, recording)
+    vault.lock()
+    assert sound[:4] == b"\x1a\x45\xdf\xa3" and recording.size == len(sound)
+    assert recording.duration_ms >= state["ms"] - 3000 - 1000  # at most the piece under way (and a second's slack)
+
+
+def test_only_fieldkits_own_pages_get_the_microphone_and_nobody_the_camera():
+    from fieldkit.desktop import may_use
+
+    assert may_use("MediaAudioCapture", "http://127.0.0.1:5123/", "http://127.0.0.1:5123")
+    assert not may_use("MediaAudioCapture", "http://localhost:5123/", "http://127.0.0.1:5123")
+    assert not may_use("MediaAudioCapture", "http://127.0.0.1:5124/", "http://127.0.0.1:5123")
+    assert not may_use("MediaVideoCapture", "http://127.0.0.1:5123/", "http://127.0.0.1:5123")
+    assert not may_use("MediaAudioVideoCapture", "http://127.0.0.1:5123/", "http://127.0.0.1:5123")

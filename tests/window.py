@@ -13,14 +13,16 @@ from conftest import FAST_KDF_ENV, free_port
 class DevTools:
     """The window's web view driven over the DevTools protocol (Playwright cannot attach to QtWebEngine)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, path: str = ""):
+        """The window whose page is on 127.0.0.1 (and whose address contains `path`)."""
         import websocket
 
         deadline = time.monotonic() + 60
         while True:
             try:
                 targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2))
-                page = next(t for t in targets if t.get("type") == "page" and t["url"].startswith("http://127.0.0.1"))
+                page = next(t for t in targets if t.get("type") == "page" and t["url"].startswith("http://127.0.0.1")
+                            and path in t["url"])
                 break
             except (OSError, StopIteration, ValueError):
                 assert time.monotonic() < deadline, "no page in the window"
