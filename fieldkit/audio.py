@@ -158,6 +158,24 @@ def align(session: Session, device_id: str, recording: Recording, anchor: dt.dat
     return save(session, device_id, recording)
 
 
+def parse_offset(text: str) -> int:
+    """"1:23", "83" or "-0:05" (minutes and seconds, or seconds) in milliseconds."""
+    text = text.strip().replace(",", ".")
+    if not text:
+        return 0
+    sign = -1 if text.startswith("-") else 1
+    try:
+        parts = [float(part) for part in text.lstrip("-").split(":")]
+        if len(parts) > 3 or not all(0 <= part < 10**6 for part in parts):  # no NaN, no infinity
+            raise ValueError(text)
+    except ValueError as error:
+        raise AudioError(N_("Give the offset as minutes:seconds, e.g. 1:30.")) from error
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return sign * int(seconds * 1000)
+
+
 def first_activity(session: Session, interview: Interview) -> dt.datetime:
     """When the interview began to leave traces: its first note or map step, else its day at noon."""
     noted = session.exec(select(func.min(Answer.created_at)).where(Answer.interview_id == interview.id)).one()

@@ -179,3 +179,32 @@ def test_audio_is_unreadable_without_the_vaults_key(vault):
     vault.lock()
     on_disk = b"".join(path.read_bytes() for path in vault.directory.iterdir() if path.is_file())
     assert b"VOICE-OF-THE-CHAIR" not in on_disk
+
+
+def test_the_command_line_imports_and_lists_recordings_and_refuses_what_is_not_audio(cli, tmp_path):
+    import json
+
+    from fieldkit.vault import new_project_identity
+
+    from conftest import PASSPHRASE
+
+    data_dir, env = tmp_path / "data", {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
+    planned = cli("interview", "create", "--organisation", "Brücke e. V.", "--interviewer", "Ayla", "--json",
+                  data_dir=data_dir, env=env)
+    interview_id = json.loads(planned.stdout)["id"]
+    assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", "--to", "recording,quotes",
+               data_dir=data_dir, env=env).returncode == 0
+    path = tmp_path / "telefon.wav"
+    sox(path, 3)
+    imported = cli("audio", "import", "--interview", interview_id, str(path), "--offset", "0:02", "--json",
+                   data_dir=data_dir, env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["seconds"] == 3
+    [listed] = json.loads(cli("audio", "list", "--json", data_dir=data_dir, env=env).stdout)
+    assert (listed["kind"], listed["bytes"], listed["spans"][0]["ms"]) == ("imported", path.stat().st_size, 2000)
+    (tmp_path / "notiz.mp3").write_text("keine Aufnahme")
+    refused = cli("audio", "import", "--interview", interview_id, str(tmp_path / "notiz.mp3"), data_dir=data_dir, env=env)
+    assert refused.returncode != 0 and "keine Tonaufnahme" in refused.stderr
+    bad_offset = cli("audio", "import", "--interview", interview_id, str(path), "--offset", "nan", data_dir=data_dir, env=env)
+    assert bad_offset.returncode != 0 and "Minuten:Sekunden" in bad_offset.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from . import app, exchange, fieldwork, maps, server, steward, sync, vault
+from . import app, audio, exchange, fieldwork, maps, server, steward, sync, vault
 from .common import Context, error_text
 
 
@@ -29,7 +29,7 @@ def cli(ctx, verbose):
     ctx.ensure_object(Context)
 
 
-for module in (vault, app, fieldwork, maps, exchange, steward, sync, server):
+for module in (vault, app, fieldwork, maps, audio, exchange, steward, sync, server):
     for command in module.COMMANDS:
         cli.add_command(command)
 

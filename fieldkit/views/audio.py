@@ -128,7 +128,7 @@ def import_recording(interview_id: str):
     try:
         if upload is None or not upload.filename:
             raise audio.AudioError(gettext("Choose the recording to import."))
-        offset_ms = _offset_ms(request.form.get("offset", ""))
+        offset_ms = audio.parse_offset(request.form.get("offset", ""))
         with writing() as session:
             audio.import_file(session, current_vault().device_id, _interview(session, interview_id), upload.filename,
                               upload.read(), offset_ms=offset_ms)
@@ -148,7 +148,7 @@ def align(recording_id: str):
             anchor = dt.datetime.fromisoformat(recording.spans[0]["at"]) if recording.spans else None
             audio.align(session, current_vault().device_id, recording,
                         anchor or audio.first_activity(session, session.get(Interview, recording.interview_id)),
-                        _offset_ms(request.form.get("offset", "")))
+                        audio.parse_offset(request.form.get("offset", "")))
             interview_id = recording.interview_id
     except UserError as failure:
         db_session().expire_all()
@@ -156,21 +156,3 @@ def align(recording_id: str):
 
         return detail(_recording(db_session(), recording_id).interview_id, error=message(failure), status=400)
     return redirect(url_for("interviews.detail", interview_id=interview_id) + "#audio")
-
-
-def _offset_ms(text: str) -> int:
-    """"1:23", "83" or "-0:05" (minutes and seconds, or seconds) in milliseconds."""
-    text = text.strip().replace(",", ".")
-    if not text:
-        return 0
-    sign = -1 if text.startswith("-") else 1
-    try:
-        parts = [float(part) for part in text.lstrip("-").split(":")]
-        if len(parts) > 3 or any(part < 0 for part in parts):
-            raise ValueError(text)
-    except ValueError as error:
-        raise audio.AudioError(gettext("Give the offset as minutes:seconds, e.g. 1:30.")) from error
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + part
-    return sign * int(seconds * 1000)
