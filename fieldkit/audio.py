@@ -299,6 +299,12 @@ def quote_moment(recordings: list[Recording], quote: Quote, answer: Optional[Ans
     return _earlier(position(recordings, begun + dt.timedelta(seconds=typing * share)), LEAD_MS)
 
 
+def passage_ms(quote: Quote) -> int:
+    """How long a quote's passage lasts, from its start: the lead, then the quote spoken at about 14
+    characters a second (at least 20 seconds in all)."""
+    return max(20_000, LEAD_MS + len(quote.text) * 70)
+
+
 def event_moments(recordings: list[Recording], events: Iterable[MapEvent]) -> dict[str, Moment]:
     """Where each step of drawing the map happened in the recordings, by event id."""
     found = {event.id: position(recordings, event.at) for event in events}

@@ -7,7 +7,9 @@ and NVivo: a zip of `project.qde` and the text sources under `sources/`.
   them), coded with the codebook's codes (sub-codes nested under their parents).
 - Interview and organisation characteristics are variables; each organisation is a case holding its
   interviews' sources.
-The file is not encrypted: it holds the notes as taken.
+- Only when asked (with_audio): each recording that a quote from the notes was said in is an audio
+  source under `sources/`, the quote an audio selection of its passage (milliseconds), with its codes.
+The file is not encrypted: it holds the notes as taken (and, with audio, voices).
 """
 import datetime as dt
 import io
@@ -18,9 +20,9 @@ from dataclasses import dataclass, field
 from lxml import etree
 from sqlmodel import Session, select
 
-from . import __version__
+from . import __version__, audio
 from .guide import guide_version
-from .models import Answer, Code, Interview, Organisation, Quote, QuoteCode, Transcript, utcnow
+from .models import Answer, Code, Interview, Organisation, Quote, QuoteCode, Recording, Transcript, utcnow
 from .quotes import code_text
 from .text import clean
 
@@ -54,9 +56,18 @@ class Source:
     text: str
     interview: Interview
     selections: list = field(default_factory=list)  # (quote, start, end)
+    recording: Recording | None = None  # an audio source; its selections' positions are milliseconds
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.guid}{AUDIO_SUFFIXES.get(self.recording.mime.split(';')[0], '.audio')}" if self.recording else f"{self.guid}.txt"
 
 
-def export(session: Session, device_id: str, interview_ids: list[str] | None = None, locale: str = "de") -> bytes:
+AUDIO_SUFFIXES = {"audio/webm": ".webm", "audio/ogg": ".ogg", "audio/wav": ".wav", "audio/mp4": ".m4a", "audio/mpeg": ".mp3"}
+
+
+def export(session: Session, device_id: str, interview_ids: list[str] | None = None, locale: str = "de",
+           with_audio: bool = False) -> bytes:
     """The .qdpx of the vault's interviews (or of the given ones; an empty list gives an empty project)."""
     query = select(Interview).where(Interview.deleted == False)  # noqa: E712
     if interview_ids is not None:
@@ -65,6 +76,8 @@ def export(session: Session, device_id: str, interview_ids: list[str] | None = N
     organisations = {o.id: o for o in session.exec(select(Organisation).where(
         Organisation.id.in_({i.organisation_id for i in interviews})))}
     sources = _sources(session, interviews, organisations, locale)
+    if with_audio:
+        sources += _audio_sources(session, sources)
     codes = session.exec(select(Code).where(Code.deleted == False)).all()  # noqa: E712
     quote_ids = [quote.id for source in sources for quote, _, _ in source.selections]
     codings = {}
@@ -76,8 +89,33 @@ def export(session: Session, device_id: str, interview_ids: list[str] | None = N
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("project.qde", etree.tostring(project, xml_declaration=True, encoding="utf-8", pretty_print=True))
         for source in sources:
-            archive.writestr(f"sources/{source.guid}.txt", source.text.encode("utf-8"))
+            if source.recording is None:
+                archive.writestr(f"sources/{source.file_name}", source.text.encode("utf-8"))
+            else:  # stored: audio is compressed already
+                archive.writestr(f"sources/{source.file_name}", audio.read(session, source.recording), zipfile.ZIP_STORED)
     return out.getvalue()
+
+
+def _audio_sources(session: Session, sources: list[Source]) -> list[Source]:
+    """The recordings the notes' quotes were said in, each quote a selection of its passage."""
+    found, by_interview = [], {}
+    for source in sources:
+        for quote, _, _ in source.selections:
+            if quote.answer_id:
+                by_interview.setdefault(source.interview.id, (source, []))[1].append(quote)
+    for interview_id, (text_source, quotes) in by_interview.items():
+        recordings = audio.recordings(session, interview_id)
+        passages = {}
+        for quote in quotes:
+            moment = audio.quote_moment(recordings, quote, session.get(Answer, quote.answer_id))
+            if moment:
+                passages.setdefault(moment.recording_id, []).append(
+                    (quote, moment.ms, moment.ms + audio.passage_ms(quote)))
+        for recording in recordings:
+            if recording.id in passages:
+                name = f"{text_source.name} – {recording.file_name or _time(recording.created_at)}"
+                found.append(Source(recording.id, name, "", text_source.interview, passages[recording.id], recording))
+    return found
 
 
 def _sources(session: Session, interviews: list[Interview], organisations: dict, locale: str) -> list[Source]:
@@ -153,15 +191,24 @@ def _project(device_id: str, interviews, organisations, sources: list[Source], c
     if sources:
         sources_element = _child(project, "Sources")
         for source in sources:
-            element = _child(sources_element, "TextSource", guid=source.guid, name=source.name,
-                             plainTextPath=f"internal://{source.guid}.txt", creatingUser=user, creationDateTime=now)
+            if source.recording is None:
+                element = _child(sources_element, "TextSource", guid=source.guid, name=source.name,
+                                 plainTextPath=f"internal://{source.file_name}", creatingUser=user, creationDateTime=now)
+            else:
+                element = _child(sources_element, "AudioSource", guid=source.guid, name=source.name,
+                                 path=f"internal://{source.file_name}", creatingUser=user, creationDateTime=now)
             for quote, start, end in source.selections:
-                selection = _child(element, "PlainTextSelection", guid=quote.id, name=quote.text[:60],
-                                   startPosition=str(start), endPosition=str(end), creatingUser=user,
-                                   creationDateTime=_time(quote.created_at))
+                if source.recording is None:
+                    selection = _child(element, "PlainTextSelection", guid=quote.id, name=quote.text[:60],
+                                       startPosition=str(start), endPosition=str(end), creatingUser=user,
+                                       creationDateTime=_time(quote.created_at))
+                else:  # the same quote heard: a selection of its own, named by the quote
+                    selection = _child(element, "AudioSelection", guid=str(uuid.uuid5(QDPX_NAMESPACE, f"audio:{quote.id}")),
+                                       name=quote.text[:60], begin=str(start), end=str(end), creatingUser=user,
+                                       creationDateTime=_time(quote.created_at))
                 for code_id in codings.get(quote.id, []):
                     if code_id in known_codes:
-                        coding = _child(selection, "Coding", guid=str(uuid.uuid5(QDPX_NAMESPACE, f"{quote.id}:{code_id}")),
+                        coding = _child(selection, "Coding", guid=str(uuid.uuid5(QDPX_NAMESPACE, f"{selection.get('guid')}:{code_id}")),
                                         creatingUser=user)
                         _child(coding, "CodeRef", targetGUID=code_id)
             _values(element, source.interview, organisations[source.interview.organisation_id], variable_ids)

@@ -208,3 +208,31 @@ def test_the_command_line_imports_and_lists_recordings_and_refuses_what_is_not_a
     assert refused.returncode != 0 and "keine Tonaufnahme" in refused.stderr
     bad_offset = cli("audio", "import", "--interview", interview_id, str(path), "--offset", "nan", data_dir=data_dir, env=env)
     assert bad_offset.returncode != 0 and "Minuten:Sekunden" in bad_offset.stderr
+
+
+def test_a_quotes_passage_goes_into_the_refi_qda_project_as_an_audio_selection_only_when_asked(vault):
+    from fieldkit import qdpx, quotes
+
+    from test_analysis import QDA, read_qdpx
+
+    interview = consented_interview(vault, "Brücke e. V.", {"recording", "quotes"})
+    begun = utcnow() - dt.timedelta(minutes=10)
+    recording = record(vault, interview, [b"\x1a\x45\xdf\xa3-voice"] * 200, now=begun)  # 10 minutes
+    with db.writing(vault.engine) as session:
+        interview = session.get(Interview, interview.id)
+        note = save(session, vault.device_id, Answer(interview_id=interview.id, question_id="practices.informal",
+                                                     text="Die Moschee hilft bei Behördengängen.",
+                                                     created_at=begun + dt.timedelta(minutes=2)))
+        code = quotes.codebook(session)[0]
+        quote = quotes.mark_quote(session, vault.device_id, interview, "answer", note.id, 0, 11, "Die Moschee", [code.id])
+        plain = qdpx.export(session, vault.device_id)
+        heard = qdpx.export(session, vault.device_id, with_audio=True)
+        sound = audio.read(session, session.get(Recording, recording.id))
+    assert read_qdpx(plain)[1].find(f"{QDA}Sources/{QDA}AudioSource") is None
+    archive, project = read_qdpx(heard)  # valid against the REFI-QDA schema
+    [source] = project.findall(f"{QDA}Sources/{QDA}AudioSource")
+    assert archive.read("sources/" + source.get("path").removeprefix("internal://")) == sound
+    [selection] = source.findall(f"{QDA}AudioSelection")
+    begin, end = int(selection.get("begin")), int(selection.get("end"))
+    assert begin == 2 * 60_000 - audio.LEAD_MS and end - begin == audio.passage_ms(quote)
+    assert selection.find(f"{QDA}Coding/{QDA}CodeRef").get("targetGUID") == code.id

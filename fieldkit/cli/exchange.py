@@ -20,17 +20,19 @@ def export_group():
 @click.option("--interview", "interview_ids", multiple=True, help="Only these interviews (repeatable).")
 @click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True,
               help="Language of the question texts and shipped codes.")
+@click.option("--with-audio", is_flag=True,
+              help="Also the recordings the quotes were said in, each quote an audio selection (voices identify people).")
 @passphrase_file
 @json_option
 @pass_context
-def export_qdpx(ctx, out, interview_ids, lang, passphrase_file, as_json):
+def export_qdpx(ctx, out, interview_ids, lang, with_audio, passphrase_file, as_json):
     """Notes, transcripts, quotes and codes as a REFI-QDA project for MAXQDA, ATLAS.ti or NVivo.
     The file is not encrypted."""
     from .. import qdpx
 
     refuse_existing(out)
     with unlocked_vault(ctx, passphrase_file) as vault, reading(vault) as session:
-        data = qdpx.export(session, vault.device_id, list(interview_ids) or None, lang)
+        data = qdpx.export(session, vault.device_id, list(interview_ids) or None, lang, with_audio)
     out.write_bytes(data)
     echo(as_json, {"file": str(out), "bytes": len(data)}, t("REFI-QDA project written to %(file)s (not encrypted).", file=out))
 

@@ -75,8 +75,9 @@ def qdpx_file():
     choice, _ = _choice()
     session = db_session()
     ids = [interview.id for interview in analysis.load(session, choice).interviews]
-    return _file(qdpx.export(session, current_vault().device_id, ids, _locale()), "application/zip",
-                 f"fieldkit_{dt.date.today().isoformat()}.qdpx")
+    with_audio = bool(request.args.get("audio"))
+    return _file(qdpx.export(session, current_vault().device_id, ids, _locale(), with_audio), "application/zip",
+                 f"fieldkit_{dt.date.today().isoformat()}{'_audio' if with_audio else ''}.qdpx")
 
 
 @bp.route("/quotes")
