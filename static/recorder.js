@@ -47,7 +47,8 @@
     sending = true;
     var piece = queue[0];
     post(urls.piece_url, { seq: piece.seq, ms: piece.ms }, piece.blob).then(function (answer) {
-      if (!answer.ok) { throw new Error(String(answer.status)); }
+      // Only 204 means kept: a locked vault answers with the unlock page, and the piece waits here for it.
+      if (answer.status !== 204) { throw new Error(String(answer.status)); }
       queue.shift();
       retryMs = 1000;
       savedMs = piece.ms;
@@ -58,8 +59,12 @@
       return new Promise(function (resolve) { setTimeout(resolve, retryMs); });
     }).then(function () {
       sending = false;
-      if (queue.length) { send(); } else if (finishing) { post(urls.finish, { ms: now() }); finishing = false; }
+      if (queue.length) { send(); } else if (finishing) { finished(); }
     });
+  }
+  function finished() {
+    finishing = false;
+    post(urls.finish, { ms: now() });
   }
 
   function meter(source) {
@@ -94,7 +99,10 @@
       recorder.addEventListener("dataavailable", function (event) {
         if (event.data.size) { queue.push({ seq: seq++, blob: event.data, ms: now() }); send(); }
       });
-      recorder.addEventListener("stop", function () { stream.getTracks().forEach(function (track) { track.stop(); }); });
+      recorder.addEventListener("stop", function () {
+        stream.getTracks().forEach(function (track) { track.stop(); });
+        if (finishing && !sending && !queue.length) { finished(); }  // no last piece came
+      });
       recorder.start(PIECE_MS);
       since = performance.now();
       show("recording", msg("Recording"));

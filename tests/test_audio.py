@@ -236,3 +236,23 @@ def test_a_quotes_passage_goes_into_the_refi_qda_project_as_an_audio_selection_o
     begin, end = int(selection.get("begin")), int(selection.get("end"))
     assert begin == 2 * 60_000 - audio.LEAD_MS and end - begin == audio.passage_ms(quote)
     assert selection.find(f"{QDA}Coding/{QDA}CodeRef").get("targetGUID") == code.id
+
+
+def test_a_backup_holds_the_recordings_and_restores_them(vault, tmp_path):
+    from fieldkit import backup
+
+    from conftest import PASSPHRASE
+    from fieldkit.vault import Vault
+
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    recording = record(vault, interview, [bytes([n]) * 6000 for n in range(40)])  # two minutes
+    with Session(vault.engine) as session:
+        sound = audio.read(session, session.get(Recording, recording.id))
+    file = backup.write(vault, tmp_path / "backups")
+    backup.restore(file, tmp_path / "restored", PASSPHRASE,
+                   open_vault=lambda path: Vault(path, memory_kib=8192, iterations=1))
+    restored = Vault(tmp_path / "restored", memory_kib=8192, iterations=1)
+    restored.unlock(PASSPHRASE)
+    with Session(restored.engine) as session:
+        assert audio.read(session, session.get(Recording, recording.id)) == sound
+    restored.lock()

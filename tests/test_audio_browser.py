@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlmodel import Session, select
 
-from fieldkit import audio
-from fieldkit.models import AudioChunk, Recording
+from fieldkit import audio, db, maps
+from fieldkit.models import AudioChunk, Interview, Recording
 
 from conftest import CHROMIUM_ARGS, consented_interview, set_up_vault
 
@@ -52,6 +52,12 @@ def test_a_recording_runs_beside_the_interview_and_plays_from_a_question(served,
     page.get_by_label("Notizen").fill("Die Moschee hilft bei Behördengängen, das Jobcenter nicht.")
     expect(page.locator(".save-status.saved")).to_contain_text("Gespeichert um")
 
+    # … and draws a contact on the map (its step gets its place in the recording too).
+    with db.writing(vault.engine) as session:
+        network = maps.create(session, vault.device_id, session.get(Interview, interview.id), "Netzwerk heute")
+        maps.change(session, vault.device_id, session.get(Interview, interview.id), network,
+                    {"action": "add_alter", "alter": {"label": "Moschee", "actor_type": "religious_institution", "x": 0.3, "y": 0.2}})
+
     recorder.get_by_role("button", name="Pause").click()
     expect(recorder.locator("#recorder-label")).to_have_text("Pausiert")
     recorder.wait_for_timeout(1500)
@@ -76,6 +82,13 @@ def test_a_recording_runs_beside_the_interview_and_plays_from_a_question(served,
     chapter.click()
     page.wait_for_function("at => { const p = document.getElementById('audio-player'); return !p.paused && p.currentTime >= at; }",
                            arg=at)
+
+    # The map's replay follows the sound: playing starts the recording where the first step was drawn.
+    page.goto(f"http://127.0.0.1:{served.port}/interviews/{interview.id}/maps/{network.id}/replay")
+    expect(page.get_by_text("Die Wiedergabe folgt der Aufnahme")).to_be_visible()
+    page.get_by_role("button", name="Abspielen").click()
+    page.wait_for_function("() => { const p = document.getElementById('audio-player'); return !p.paused && p.currentTime > 0; }")
+    expect(page.locator("#replay-caption")).to_contain_text("Moschee")
 
 
 def test_the_recorder_says_so_without_consent_to_record(served, page, coordinator):
