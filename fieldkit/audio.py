@@ -68,11 +68,22 @@ def recordings(session: Session, interview_id: str) -> list[Recording]:
                              .order_by(Recording.created_at)))
 
 
+LIVE = dt.timedelta(seconds=15)  # a recorder sends a piece every three seconds
+
+
 def recording_now(session: Session, now: Optional[dt.datetime] = None) -> bool:
     """Whether a recorder is recording: a recording of this laptop got a piece in the last quarter minute."""
-    recent = (now or utcnow()) - dt.timedelta(seconds=15)
-    return session.exec(select(Recording.id).where(Recording.status == "recording", Recording.updated_at >= recent)
+    return session.exec(select(Recording.id).where(Recording.status == "recording",
+                                                   Recording.updated_at >= (now or utcnow()) - LIVE)
                         .limit(1)).first() is not None
+
+
+def state_of(recording: Recording, now: Optional[dt.datetime] = None) -> str:
+    """recording, paused, finished, or interrupted: not finished, and nothing came for a while (the
+    recorder window was closed or the laptop stopped; what arrived is kept)."""
+    if recording.status == "recording" and _aware(recording.updated_at) < (now or utcnow()) - LIVE:
+        return "interrupted"
+    return recording.status
 
 
 def start(session: Session, device_id: str, interview: Interview, mime: str, now: Optional[dt.datetime] = None) -> Recording:

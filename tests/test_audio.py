@@ -256,3 +256,14 @@ def test_a_backup_holds_the_recordings_and_restores_them(vault, tmp_path):
     with Session(restored.engine) as session:
         assert audio.read(session, session.get(Recording, recording.id)) == sound
     restored.lock()
+
+
+def test_a_recording_nothing_came_for_a_while_is_interrupted_not_running(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    recording = record(vault, interview, [b"piece"])
+    assert audio.state_of(recording) == "recording"
+    with Session(vault.engine) as session:
+        assert audio.recording_now(session)
+        later = utcnow() + dt.timedelta(minutes=1)
+        assert not audio.recording_now(session, later)
+    assert audio.state_of(recording, later) == "interrupted"

@@ -81,6 +81,7 @@ def _audio_context(session, interview, guide) -> dict:
     chapters = sorted(((guide.question(key) if guide else None, key, moment) for key, moment in moments.items()),
                       key=lambda chapter: (chapter[2].recording_id, chapter[2].ms))
     return {"recordings": recordings, "chapters": chapters, "desktop": "open_window" in current_app.extensions,
+            "recording_state": audio.state_of,
             "recording_refused": audio.why_not_recordable(interview),
             "import_refused": audio.why_not_recordable(interview, importing=True)}
 
