@@ -267,3 +267,24 @@ def test_a_recording_nothing_came_for_a_while_is_interrupted_not_running(vault):
         later = utcnow() + dt.timedelta(minutes=1)
         assert not audio.recording_now(session, later)
     assert audio.state_of(recording, later) == "interrupted"
+
+
+def test_the_audio_is_served_in_the_ranges_asked_for_and_whole_without_one(unlocked, client):
+    from fieldkit import interviews as interview_steps
+    from fieldkit.guide import latest_guide
+    from fieldkit.models import Organisation
+
+    vault = unlocked.extensions["vault"]
+    with db.writing(vault.engine) as session:
+        organisation = save(session, vault.device_id, Organisation(name="Brücke e. V."))
+        interview = interview_steps.new(session, vault.device_id, organisation, latest_guide(session, "mikoss"), "Ayla")
+        interview_steps.record_consent(session, vault.device_id, interview, "Vorsitz", "verbal", "2026-12-05", {"recording"})
+    pieces = [bytes([n]) * 1000 for n in range(10)]
+    recording = record(vault, interview, pieces)
+    whole = b"".join(pieces)
+    answer = client.get(f"/recordings/{recording.id}/audio")
+    assert (answer.status_code, answer.data, answer.headers["Accept-Ranges"]) == (200, whole, "bytes")
+    part = client.get(f"/recordings/{recording.id}/audio", headers={"Range": "bytes=1500-2499"})
+    assert (part.status_code, part.data, part.headers["Content-Range"]) == (206, whole[1500:2500], "bytes 1500-2499/10000")
+    assert client.get(f"/recordings/{recording.id}/audio", headers={"Range": "bytes=20000-"}).status_code == 416
+    assert client.get("/recordings/nonsense/audio").status_code == 404

@@ -4,6 +4,7 @@ import datetime as dt
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
+from sqlmodel import Session
 
 from .. import audio, interviews
 from ..errors import UserError
@@ -111,14 +112,30 @@ def listen(recording_id: str):
     wanted = request.range.range_for_length(size) if request.range else None
     if request.range and wanted is None:
         return Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-    start, stop = wanted or (0, size)
-    stop = min(stop, start + 8 * 1024 * 1024)  # the player asks again for the rest
-    response = Response(audio.read(session, recording, start, stop), status=206 if wanted else 200,
-                        mimetype=recording.mime.split(";")[0])
-    response.headers["Accept-Ranges"] = "bytes"
     if wanted:
+        start, stop = wanted[0], min(wanted[1], wanted[0] + _STEP)  # the player asks again for the rest
+        response = Response(audio.read(session, recording, start, stop), status=206, mimetype=_type(recording))
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    else:  # all of it, a piece at a time
+        response = Response(_pieces(current_vault().engine, recording.id, size), mimetype=_type(recording))
+        response.headers["Content-Length"] = str(size)
+    response.headers["Accept-Ranges"] = "bytes"
     return response
+
+
+_STEP = 8 * 1024 * 1024
+
+
+def _type(recording: Recording) -> str:
+    return recording.mime.split(";")[0]
+
+
+def _pieces(engine, recording_id: str, size: int):
+    """A recording's audio in steps, read in a session of its own (the request's closes when the view returns)."""
+    with Session(engine) as session:
+        recording = session.get(Recording, recording_id)
+        for start in range(0, size, _STEP):
+            yield audio.read(session, recording, start, start + _STEP)
 
 
 @bp.post("/interviews/<interview_id>/recordings/import")
