@@ -11,6 +11,7 @@ from fieldkit import audio, db, maps
 from fieldkit.models import AudioChunk, Interview, Recording
 
 from conftest import CHROMIUM_ARGS, consented_interview, set_up_vault
+from test_screens_browser import readme_shot, serious_violations
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +46,9 @@ def test_a_recording_runs_beside_the_interview_and_plays_from_a_question(served,
     expect(recorder.locator("#recorder-label")).to_have_text("Aufnahme läuft")
     expect(recorder.locator("#recorder-saved")).to_contain_text("Gespeichert bis 0:00:0", timeout=10_000)
     assert recorder.locator("#recorder-level").evaluate("meter => meter.value") > 0  # the fake microphone beeps
+    recorder.set_viewport_size({"width": 520, "height": 460})  # as the desktop app opens it
+    assert serious_violations(recorder) == []
+    readme_shot(recorder, "recorder")
 
     # Meanwhile the interviewer notes in the main window, which says a recording runs.
     page.goto(f"http://127.0.0.1:{served.port}/interviews/{interview.id}/guide")
@@ -76,6 +80,7 @@ def test_a_recording_runs_beside_the_interview_and_plays_from_a_question(served,
     # The overview lists the recording and where the question was discussed; the player starts there.
     page.goto(f"http://127.0.0.1:{served.port}/interviews/{interview.id}")
     expect(page.get_by_text("In fieldkit aufgenommen")).to_be_visible()
+    assert serious_violations(page) == []
     chapter = page.locator(".chapters button.play").first
     expect(chapter).to_be_visible()
     at = float(chapter.get_attribute("data-play-at"))

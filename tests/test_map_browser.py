@@ -3,7 +3,7 @@ keyboard alone, with ties, a cancelled tie, undo/redo, a reload, and the replay.
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Error as PlaywrightError, expect
 
 from conftest import consented_interview, set_up_vault
 
@@ -48,7 +48,13 @@ def drag_chip_to(page, sector_name: str, x: float, y: float) -> None:
 def tap(page, label: str) -> None:
     """A tap on a contact's symbol, where a finger or the mouse would press."""
     symbol = page.locator(".alter", has_text=label).locator("path")
-    symbol.scroll_into_view_if_needed()
+    for attempt in range(3):  # the map may draw its contacts anew (a mode changed) just as the symbol is found
+        try:
+            symbol.scroll_into_view_if_needed()
+            break
+        except PlaywrightError as error:
+            if "not attached" not in str(error) or attempt == 2:
+                raise
     box = symbol.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
