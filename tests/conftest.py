@@ -160,6 +160,23 @@ def consented_interview(vault, organisation: str, agreed: set):
         return interview
 
 
+def consented_on_the_command_line(cli, data_dir, organisation: str, agreed: str = "") -> str:
+    """A new vault (passphrase PASSPHRASE) with one consented interview, made by the commands an
+    interviewer would type; returns the interview's id. `agreed`: as `interview consent --to` takes it."""
+    import json
+
+    from fieldkit.vault import new_project_identity
+
+    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
+    planned = cli("interview", "create", "--organisation", organisation, "--interviewer", "Ayla", "--json",
+                  data_dir=data_dir, env=env)
+    interview_id = json.loads(planned.stdout)["id"]
+    assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", "--to", agreed,
+               data_dir=data_dir, env=env).returncode == 0
+    return interview_id
+
+
 def set_up_vault(page, launch_url: str, recipient: str) -> None:
     """First start in the browser: passphrase twice, recovery key pasted; lands on the interviews."""
     from playwright.sync_api import expect

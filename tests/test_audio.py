@@ -119,11 +119,19 @@ def test_a_quote_plays_where_its_note_was_typed_and_map_events_have_offsets(vaul
     assert len(events) == 2 and all(9 * 60_000 < moments[event.id].ms < 11 * 60_000 for event in events)
 
 
-def test_audio_travels_in_bundles_grows_with_the_recording_and_is_never_released(tmp_path, coordinator):
+@pytest.fixture
+def two_vaults(tmp_path, coordinator):
+    """A laptop with the demo (its interview under way) and a coordinator's empty vault."""
     laptop = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
     office = new_vault(tmp_path / "office", coordinator[1])
     with Session(laptop.engine) as session:
         interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+    yield laptop, office, interview
+    laptop.lock(), office.lock()
+
+
+def test_audio_travels_in_bundles_grows_with_the_recording_and_is_never_released(two_vaults, coordinator):
+    laptop, office, interview = two_vaults
     recording = record(laptop, interview, [b"OggS-first-", b"second-"])
     merge_into(office, export_from(laptop).data, coordinator)
     with db.writing(laptop.engine) as session:
@@ -135,14 +143,10 @@ def test_audio_travels_in_bundles_grows_with_the_recording_and_is_never_released
         assert audio.read(session, copy) == b"OggS-first-second-third"
         dataset = release.build(session, office.device_id)
     assert "recording" not in dataset.records and "audio" not in str(sorted(dataset.files))
-    laptop.lock(), office.lock()
 
 
-def test_a_bundle_whose_audio_differs_from_the_vaults_is_refused_whole(tmp_path, coordinator):
-    laptop = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
-    office = new_vault(tmp_path / "office", coordinator[1])
-    with Session(laptop.engine) as session:
-        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+def test_a_bundle_whose_audio_differs_from_the_vaults_is_refused_whole(two_vaults, coordinator):
+    laptop, office, interview = two_vaults
     recording = record(laptop, interview, [b"original"])
     merge_into(office, export_from(laptop).data, coordinator)
     with db.writing(laptop.engine) as session:  # the laptop's audio is rewritten behind fieldkit's back
@@ -152,15 +156,11 @@ def test_a_bundle_whose_audio_differs_from_the_vaults_is_refused_whole(tmp_path,
         merge_into(office, export_from(laptop, changed_only=True).data, coordinator)
     with Session(office.engine) as session:
         assert session.get(Recording, recording.id).size == 8
-    laptop.lock(), office.lock()
 
 
-def test_an_attachment_must_be_as_long_as_its_record_says(tmp_path, coordinator):
+def test_an_attachment_must_be_as_long_as_its_record_says(two_vaults, coordinator):
     """A laptop with its key could sign a bundle whose audio is cut short: the record's size gives it away."""
-    laptop = new_vault(tmp_path / "laptop", coordinator[1], demo=True)
-    office = new_vault(tmp_path / "office", coordinator[1])
-    with Session(laptop.engine) as session:
-        interview = session.exec(select(Interview).where(Interview.status == "in_progress")).first()
+    laptop, office, interview = two_vaults
     record(laptop, interview, [b"complete audio"])
     with Session(laptop.engine) as session:
         forged = write_bundle(collect(session), laptop.device_id, laptop.secrets.signing_key,
@@ -170,7 +170,6 @@ def test_an_attachment_must_be_as_long_as_its_record_says(tmp_path, coordinator)
         merge_into(office, forged.data, coordinator)
     with Session(office.engine) as session:
         assert session.exec(select(AudioChunk)).all() == []
-    laptop.lock(), office.lock()
 
 
 def test_audio_is_unreadable_without_the_vaults_key(vault):
@@ -184,17 +183,10 @@ def test_audio_is_unreadable_without_the_vaults_key(vault):
 def test_the_command_line_imports_and_lists_recordings_and_refuses_what_is_not_audio(cli, tmp_path):
     import json
 
-    from fieldkit.vault import new_project_identity
-
-    from conftest import PASSPHRASE
+    from conftest import PASSPHRASE, consented_on_the_command_line
 
     data_dir, env = tmp_path / "data", {"FIELDKIT_PASSPHRASE": PASSPHRASE}
-    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
-    planned = cli("interview", "create", "--organisation", "Brücke e. V.", "--interviewer", "Ayla", "--json",
-                  data_dir=data_dir, env=env)
-    interview_id = json.loads(planned.stdout)["id"]
-    assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", "--to", "recording,quotes",
-               data_dir=data_dir, env=env).returncode == 0
+    interview_id = consented_on_the_command_line(cli, data_dir, "Brücke e. V.", "recording,quotes")
     path = tmp_path / "telefon.wav"
     sox(path, 3)
     imported = cli("audio", "import", "--interview", interview_id, str(path), "--offset", "0:02", "--json",

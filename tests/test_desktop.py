@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, consented_on_the_command_line
 from window import DevTools, launch, window_env
 
 pytestmark = pytest.mark.desktop
@@ -43,16 +43,8 @@ def _loaded(output: str) -> bool:
 
 
 def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
-    from fieldkit.vault import new_project_identity
-
-    data_dir = tmp_path / "data"
-    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
-    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
-    planned = cli("interview", "create", "--organisation", "Nachbarschaftsverein Ost", "--interviewer", "Ayla", "--json",
-                  data_dir=data_dir, env=env)
-    interview_id = json.loads(planned.stdout)["id"]
-    assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", data_dir=data_dir,
-               env=env).returncode == 0
+    data_dir, env = tmp_path / "data", {"FIELDKIT_PASSPHRASE": PASSPHRASE}
+    interview_id = consented_on_the_command_line(cli, data_dir, "Nachbarschaftsverein Ost")
     assert cli("settings", "backup", str(tmp_path / "stick"), "--no-daily", data_dir=data_dir, env=env).returncode == 0
     window, _, debug_port = launch(display, data_dir)
     try:
@@ -176,16 +168,8 @@ def test_the_recorder_window_records_with_the_microphone_granted_by_fieldkit_and
     import os
     import signal
 
-    from fieldkit.vault import new_project_identity
-
     data_dir = tmp_path / "data"
-    env = {"FIELDKIT_PASSPHRASE": PASSPHRASE}
-    assert cli("init", "--recipient", new_project_identity()[1], data_dir=data_dir, env=env).returncode == 0
-    planned = cli("interview", "create", "--organisation", "Brücke e. V.", "--interviewer", "Ayla", "--json",
-                  data_dir=data_dir, env=env)
-    interview_id = json.loads(planned.stdout)["id"]
-    assert cli("interview", "consent", interview_id, "--by", "Vorsitz", "--form", "verbal", "--to", "recording",
-               data_dir=data_dir, env=env).returncode == 0
+    interview_id = consented_on_the_command_line(cli, data_dir, "Brücke e. V.", "recording")
     flags = window_env(display).get("QTWEBENGINE_CHROMIUM_FLAGS", "") + " --use-fake-device-for-media-stream"
     window, _, debug_port = launch(display, data_dir, env={"QTWEBENGINE_CHROMIUM_FLAGS": flags.strip(), "PYTHONUNBUFFERED": "1"})
     try:
