@@ -86,14 +86,15 @@ def attachment_name(record: Record) -> str:
 def write_bundle(records: Iterable, device_id: str, signing_key: bytes, recipients: list[str], sequence: int,
                  previous_sha256: Optional[str], app_version: str, now: Optional[dt.datetime] = None,
                  progress: Callable[[int], None] = lambda done: None, bundle_id: Optional[str] = None,
-                 attach: Callable[[Record], Optional[bytes]] = lambda record: None) -> Written:
+                 attach: Callable[[Record], Optional[bytes]] = lambda record: None,
+                 max_size: int = DEFAULT_MAX_EXPANDED) -> Written:
     """Build, sign and encrypt a bundle. `records` yields Record objects or (record id, error) pairs for
     records that could not be read; those are reported in `skipped` and the rest is exported. `attach`
     gives a record's attachment, if it has one."""
     if not recipients:
         raise InvalidBundle(N_("No coordinator key is known, so nothing can be encrypted for the coordination."))
     archive, manifest, skipped = build_archive(records, device_id, signing_key, sequence, previous_sha256, app_version,
-                                               now, progress, bundle_id, attach)
+                                               now, progress, bundle_id, attach, max_size)
     encrypted = pyrage.encrypt(archive, [pyrage.x25519.Recipient.from_str(r) for r in recipients])
     return Written(encrypted, json.loads(manifest), hashlib.sha256(manifest).hexdigest(), skipped)
 
@@ -101,7 +102,7 @@ def write_bundle(records: Iterable, device_id: str, signing_key: bytes, recipien
 def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequence: int, previous_sha256: Optional[str],
                   app_version: str, now: Optional[dt.datetime] = None, progress: Callable[[int], None] = lambda done: None,
                   bundle_id: Optional[str] = None, attach: Callable[[Record], Optional[bytes]] = lambda record: None,
-                  ) -> tuple[bytes, bytes, list]:
+                  max_size: int = DEFAULT_MAX_EXPANDED) -> tuple[bytes, bytes, list]:
     """The signed ZIP before encryption: (archive, manifest bytes, skipped records). Deterministic for
     the same inputs, which the spec's test vectors rely on."""
     lines, counts, skipped, attached = io.BytesIO(), {}, [], {}
@@ -116,6 +117,9 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
             skipped.append(record)
         progress(number)
     payload = lines.getvalue()
+    if len(payload) + sum(map(len, attached.values())) > max_size:  # the reader would refuse it: say so here
+        raise InvalidBundle(N_("This bundle would unpack to more than the %(limit)d MB a coordinator reads at once (recordings take much room). Export the interviews in parts, or only what changed since the last export."),
+                            limit=max_size // 2**20)
     private = Ed25519PrivateKey.from_private_bytes(signing_key)
     manifest = {
         "format": FORMAT, "bundle_id": bundle_id or str(uuid.uuid4()), "device_id": device_id,

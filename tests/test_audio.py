@@ -280,3 +280,13 @@ def test_the_audio_is_served_in_the_ranges_asked_for_and_whole_without_one(unloc
     assert (part.status_code, part.data, part.headers["Content-Range"]) == (206, whole[1500:2500], "bytes 1500-2499/10000")
     assert client.get(f"/recordings/{recording.id}/audio", headers={"Range": "bytes=20000-"}).status_code == 416
     assert client.get("/recordings/nonsense/audio").status_code == 404
+
+
+def test_a_bundle_too_large_for_a_coordinator_to_read_is_refused_when_it_is_written(two_vaults):
+    laptop, _, interview = two_vaults
+    record(laptop, interview, [b"x" * 600_000, b"y" * 600_000])
+    with Session(laptop.engine) as session, pytest.raises(InvalidBundle, match="in parts"):
+        write_bundle(collect(session), laptop.device_id, laptop.secrets.signing_key,
+                     list(laptop.keystore().recovery_recipients), 1, None, "test",
+                     attach=lambda record: audio.read(session, session.get(Recording, record.id)) if record.type == "recording" else None,
+                     max_size=1024 * 1024)
