@@ -25,7 +25,8 @@ RECORDED_TYPES = ("audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus
 IMPORTED_TYPES = ("audio/wav", "audio/mp4", "audio/mpeg")
 MAX_RECORDING_MS = 48 * 3600 * 1000
 MAX_CHUNK = 4 * 1024 * 1024  # bytes of one recorded piece (a few seconds are ~20 KB at 48 kbit/s)
-MAX_IMPORT = 1024 * 1024 * 1024  # bytes of an imported file: 10 hours of 128 kbit/s MP3 are 576 MB
+MAX_IMPORT = 400 * 1024 * 1024  # bytes of an imported file: 7 hours of 128 kbit/s MP3; a bundle holds 512 MB
+MAX_SIZE = 2**31  # bytes of any recording's audio, as a bundle's record may claim
 IMPORT_PIECE = 1024 * 1024  # an imported file is kept in pieces of this size
 LEAD_MS = 10_000  # a passage starts this long before its note was begun: notes follow what was said
 IMPORT_SUFFIXES = (".m4a", ".mp3", ".wav", ".ogg", ".opus", ".webm")

@@ -39,7 +39,7 @@ def _matches(pattern: str):
 def _rules_beyond_types() -> dict:
     """(table, column) → a test the value must pass, for values that pages and exports look up or
     compute with (a tie type names its style, a coordinate is drawn, a version is compared)."""
-    from .audio import IMPORTED_TYPES, MAX_IMPORT, MAX_RECORDING_MS, RECORDED_TYPES
+    from .audio import IMPORTED_TYPES, MAX_RECORDING_MS, MAX_SIZE, RECORDED_TYPES
     from .maps import UNDOABLE
     from .network import DIRECTIONS
     from .vocabulary import TIE_TYPES
@@ -54,7 +54,7 @@ def _rules_beyond_types() -> dict:
         ("recording", "kind"): _one_of("recorded", "imported"),
         ("recording", "status"): _one_of("recording", "paused", "finished"),
         ("recording", "mime"): _one_of(*RECORDED_TYPES, *IMPORTED_TYPES),
-        ("recording", "size"): _within(0, MAX_IMPORT),
+        ("recording", "size"): _within(0, MAX_SIZE),
         ("recording", "duration_ms"): _within(0, MAX_RECORDING_MS),
         ("registry_entry", "code"): _matches(r"([^\W\d_]+(-[^\W\d_]+)*-[0-9]{1,6})?"),  # "Person-12"; empty for terms
     }
