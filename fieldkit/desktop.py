@@ -207,7 +207,6 @@ def _microphone_for(window, own_origin: str) -> None:  # on the GUI thread, befo
         page.permissionRequested.connect(decide)
     else:
         page.featurePermissionRequested.connect(decide_feature)
-    window.fieldkit_permissions = (page, decide_feature, decide)  # PySide drops the slots with the last reference
     log.info("permissions decided by fieldkit")
 
 
