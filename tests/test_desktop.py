@@ -49,10 +49,7 @@ def test_closing_the_window_saves_the_note_typed_last(display, tmp_path, cli):
     window, _, debug_port = launch(display, data_dir)
     try:
         tools = DevTools(debug_port)
-        tools.wait_for("!!document.querySelector('input[name=passphrase]')")
-        tools.evaluate(f"document.querySelector('input[name=passphrase]').value = {json.dumps(PASSPHRASE)};"
-                       "document.querySelector('input[name=passphrase]').form.submit()")
-        tools.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Interviews'")
+        tools.unlock(PASSPHRASE)
         tools.evaluate(f"location.assign('/interviews/{interview_id}/guide')")
         tools.wait_for("!!(document.querySelector('textarea') && window.htmx && window.fieldkit)")
         tools.evaluate("const area = document.querySelector('textarea'); area.focus();"
@@ -106,10 +103,7 @@ def test_a_file_the_page_offers_is_saved_where_the_save_dialog_says(display, tmp
     window, debug_env, debug_port = launch(display, data_dir)
     try:
         tools = DevTools(debug_port)
-        tools.wait_for("!!document.querySelector('input[name=passphrase]')")
-        tools.evaluate("document.querySelector('input[name=passphrase]').value = 'Demo-Passphrase fuer fieldkit';"
-                       "document.querySelector('input[name=passphrase]').form.submit()")
-        tools.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Interviews'")
+        tools.unlock(demo_env["FIELDKIT_PASSPHRASE"])
         tools.evaluate(f"const link = document.createElement('a');"
                        f"link.href = '/interviews/{first_map['interview']}/maps/{first_map['id']}/export/png';"
                        "document.body.append(link); link.click()")
@@ -174,10 +168,7 @@ def test_the_recorder_window_records_with_the_microphone_granted_by_fieldkit_and
     window, _, debug_port = launch(display, data_dir, env={"QTWEBENGINE_CHROMIUM_FLAGS": flags.strip(), "PYTHONUNBUFFERED": "1"})
     try:
         main = DevTools(debug_port)
-        main.wait_for("!!document.querySelector('input[name=passphrase]')")
-        main.evaluate(f"document.querySelector('input[name=passphrase]').value = {json.dumps(PASSPHRASE)};"
-                      "document.querySelector('input[name=passphrase]').form.submit()")
-        main.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Interviews'")
+        main.unlock(PASSPHRASE)
         main.evaluate(f"location.assign('/interviews/{interview_id}')")
         main.wait_for("!!document.querySelector('form[action$=\"/recorder/open\"] button')")
         main.evaluate("document.querySelector('form[action$=\"/recorder/open\"]').submit()")

@@ -39,6 +39,13 @@ class DevTools:
             if answer.get("id") == self.next_id:
                 return answer["result"]["result"].get("value")
 
+    def unlock(self, passphrase: str) -> None:
+        """Type the passphrase into the unlock page and wait for the interview list."""
+        self.wait_for("!!document.querySelector('input[name=passphrase]')")
+        self.evaluate(f"document.querySelector('input[name=passphrase]').value = {json.dumps(passphrase)};"
+                      "document.querySelector('input[name=passphrase]').form.submit()")
+        self.wait_for("document.querySelector('h1') && document.querySelector('h1').textContent === 'Interviews'")
+
     def wait_for(self, expression: str, timeout: float = 30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
