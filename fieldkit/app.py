@@ -45,6 +45,7 @@ def create_app(test_config=None) -> Flask:
         app.extensions["backup_worker"] = BackupWorker(vault, float(app.config.get("BACKUP_CHECK_SECONDS", 300)))
         app.extensions["backup_worker"].start()
 
+    app.before_request(_upload_limit)  # before anything reads the body
     UploadSlots(app, int(app.config["UPLOAD_SLOTS"]))  # before any body is read (LaunchGuard reads the form)
     LaunchGuard(app)  # nothing else runs for a request it refuses
     HTMX(app)
@@ -86,6 +87,14 @@ class UploadSlots:
     def _give_back(self, _error=None):
         if g.pop("upload_slot", False):
             self._free.release()
+
+
+def _upload_limit():
+    """A phone's recording may be far larger than any other upload (MAX_CONTENT_LENGTH)."""
+    if request.endpoint == "audio.import_recording":
+        from .audio import MAX_IMPORT
+
+        request.max_content_length = MAX_IMPORT + 1024 * 1024  # the file and the form around it
 
 
 # Endpoints that work while the vault is locked.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Iterable, Optional
 
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, func, select
 
 from .errors import UserError
@@ -30,6 +31,9 @@ MAX_SIZE = 2**31  # bytes of any recording's audio, as a bundle's record may cla
 IMPORT_PIECE = 1024 * 1024  # an imported file is kept in pieces of this size
 LEAD_MS = 10_000  # a passage starts this long before its note was begun: notes follow what was said
 IMPORT_SUFFIXES = (".m4a", ".mp3", ".wav", ".ogg", ".opus", ".webm")
+
+
+NO_CONSENT = N_("The consent recorded for this interview does not cover an audio recording.")
 
 
 class AudioError(UserError):
@@ -51,7 +55,7 @@ class Moment:
 def why_not_recordable(interview: Interview, importing: bool = False) -> Optional[str]:
     """None if audio may be added to this interview, else the reason to show."""
     if not (interview.consent.get("agreed") or {}).get("recording"):
-        return N_("The consent recorded for this interview does not cover an audio recording.")
+        return NO_CONSENT
     if importing and interview.status == "completed":
         return None  # a phone's recording is often brought in after the interview
     return why_not_editable(interview)
@@ -72,11 +76,14 @@ def recordings(session: Session, interview_id: str) -> list[Recording]:
 LIVE = dt.timedelta(seconds=15)  # a recorder sends a piece every three seconds
 
 
-def recording_now(session: Session, now: Optional[dt.datetime] = None) -> bool:
-    """Whether a recorder is recording: a recording of this laptop got a piece in the last quarter minute."""
-    return session.exec(select(Recording.id).where(Recording.status == "recording",
-                                                   Recording.updated_at >= (now or utcnow()) - LIVE)
-                        .limit(1)).first() is not None
+def recording_now(session: Session, device_id: str, now: Optional[dt.datetime] = None) -> bool:
+    """Whether a recorder of this laptop is recording: one of its recordings got a piece in the last
+    quarter minute (a time ahead of now, from another laptop's clock or a bundle, does not count)."""
+    now = now or utcnow()
+    return session.exec(select(Recording.id).where(
+        Recording.origin_device == device_id, Recording.status == "recording",
+        Recording.updated_at >= now - LIVE, Recording.updated_at <= now + dt.timedelta(minutes=1))
+        .limit(1)).first() is not None
 
 
 def state_of(recording: Recording, now: Optional[dt.datetime] = None) -> str:
@@ -142,8 +149,17 @@ def finish(session: Session, device_id: str, recording: Recording, ms: int) -> R
 
 
 def _ensure_own(recording: Recording, device_id: str) -> None:
+    """Only the laptop that recorded adds to a recording, and not once its interview is locked for
+    analysis (a recording still running when the interview is completed goes on)."""
     if recording.origin_device != device_id or recording.kind != "recorded":
         raise AudioError(N_("This recording was not made on this laptop; only its own laptop adds to it."))
+    _ensure_not_locked(recording)
+
+
+def _ensure_not_locked(recording: Recording) -> None:
+    interview = object_session(recording).get(Interview, recording.interview_id)
+    if interview is None or interview.status == "locked":
+        raise AudioError(N_("This interview is completed and locked for analysis; it can only be read."))
 
 
 def import_file(session: Session, device_id: str, interview: Interview, file_name: str, data: bytes,
@@ -163,10 +179,11 @@ def align(session: Session, device_id: str, recording: Recording, anchor: dt.dat
     """Line an imported recording up: the wall time `anchor` is at offset_ms into it."""
     if recording.kind != "imported":
         raise AudioError(N_("Only an imported recording can be lined up by hand."))
+    _ensure_not_locked(recording)
     if not -recording.duration_ms <= offset_ms <= max(recording.duration_ms, 1):
         raise AudioError(N_("The offset lies outside the recording (it is %(minutes)d minutes long)."),
                          minutes=recording.duration_ms // 60_000)
-    recording.spans = [{"at": anchor.astimezone(dt.timezone.utc).isoformat(), "ms": int(offset_ms)}]
+    recording.spans = [{"at": _aware(anchor).astimezone(dt.timezone.utc).isoformat(), "ms": int(offset_ms)}]
     return save(session, device_id, recording)
 
 
@@ -260,15 +277,16 @@ def read(session: Session, recording: Recording, start: int = 0, stop: Optional[
 def absorb(session: Session, recording_id: str, data: bytes) -> bool:
     """A bundle's copy of a recording's audio into this vault: what this vault lacks is added; True if
     anything was. Audio only grows at its origin, so a copy that is not a continuation of this vault's
-    (or the other way round) was altered, and is refused."""
-    recording = session.get(Recording, recording_id)
-    held = _chunk_count(session, recording_id)
-    have = read(session, recording) if held else b""
-    if data[:len(have)] != have[:len(data)]:
-        raise AudioError(N_("The audio of a recording differs from the one this vault holds: it was altered."))
-    if len(data) <= len(have):
+    (or the other way round) was altered, and is refused. Compared piece by piece, as stored."""
+    incoming, held, pieces = memoryview(data), 0, 0
+    for offset, stored in session.exec(select(AudioChunk.offset, AudioChunk.data)
+                                       .where(AudioChunk.recording_id == recording_id).order_by(AudioChunk.seq)):
+        if offset != held or incoming[held:held + len(stored)] != stored[:max(0, len(data) - held)]:
+            raise AudioError(N_("The audio of a recording differs from the one this vault holds: it was altered."))
+        held, pieces = held + len(stored), pieces + 1
+    if len(data) <= held:
         return False
-    _store_whole(session, recording_id, data[len(have):], first_seq=held, offset=len(have))
+    _store_whole(session, recording_id, data[held:], first_seq=pieces, offset=held)
     return True
 
 
@@ -279,14 +297,14 @@ def position(recordings: Iterable[Recording], at: dt.datetime) -> Optional[Momen
     for recording in recordings:
         spans = sorted(recording.spans, key=lambda span: span["ms"])
         for index, span in enumerate(spans):
-            begun = dt.datetime.fromisoformat(span["at"])
+            begun = _aware(dt.datetime.fromisoformat(span["at"]))
             end_ms = spans[index + 1]["ms"] if index + 1 < len(spans) else recording.duration_ms
             ms = span["ms"] + int((at - begun).total_seconds() * 1000)
             if index == 0 and at < begun and ms >= 0:
                 return Moment(recording.id, ms)  # an imported file that began before its anchor
             if begun <= at and ms <= end_ms:
                 return Moment(recording.id, ms)
-            if index + 1 < len(spans) and begun <= at < dt.datetime.fromisoformat(spans[index + 1]["at"]):
+            if index + 1 < len(spans) and begun <= at < _aware(dt.datetime.fromisoformat(spans[index + 1]["at"])):
                 return Moment(recording.id, end_ms)  # paused here: the talk goes on at the resume
     return None
 

@@ -113,13 +113,12 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
             content = attach(record)
             if content is not None:
                 attached[attachment_name(record)] = content
+                _check_size(lines.tell() + sum(map(len, attached.values())), max_size)  # before reading more audio
         else:
             skipped.append(record)
         progress(number)
     payload = lines.getvalue()
-    if len(payload) + sum(map(len, attached.values())) > max_size:  # the reader would refuse it: say so here
-        raise InvalidBundle(N_("This bundle would unpack to more than the %(limit)d MB a coordinator reads at once (recordings take much room). Export the interviews in parts, or only what changed since the last export."),
-                            limit=max_size // 2**20)
+    _check_size(len(payload) + sum(map(len, attached.values())), max_size)
     private = Ed25519PrivateKey.from_private_bytes(signing_key)
     manifest = {
         "format": FORMAT, "bundle_id": bundle_id or str(uuid.uuid4()), "device_id": device_id,
@@ -138,6 +137,13 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
         for name, content in attached.items():  # audio is compressed already
             zipped.writestr(zipfile.ZipInfo(name, ZIP_TIME), content, compress_type=zipfile.ZIP_STORED)
     return archive.getvalue(), manifest_bytes, skipped
+
+
+def _check_size(size: int, max_size: int) -> None:
+    """A bundle the reader would refuse as too large is refused while it is written, saying what to do."""
+    if size > max_size:
+        raise InvalidBundle(N_("This bundle would unpack to more than the %(limit)d MB a coordinator reads at once (recordings take much room). Export the interviews in parts, or only what changed since the last export."),
+                            limit=max_size // 2**20)
 
 
 def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_MAX_EXPANDED) -> Bundle:

@@ -234,20 +234,25 @@ def _check_attachments(bundle: Bundle) -> None:
         if name not in expected:
             raise InvalidBundle(N_("The bundle contains a file the manifest does not name: %(name)s"), name=name[:200])
     for name, record in expected.items():
-        size = record.fields.get("size") or 0
-        if size and len(bundle.attachments.get(name, b"")) != size:
+        size = record.fields.get("size")
+        if len(bundle.attachments.get(name, b"")) != (size if type(size) is int else -1):
             raise InvalidBundle(N_("The audio of recording %(id)s is missing from the bundle or incomplete."), id=record.id[:40])
 
 
 def _absorb_audio(session: Session, bundle: Bundle) -> None:
-    """Each recording's audio into the vault, after the recordings themselves."""
+    """Each recording's audio into the vault, after the recordings themselves; only where the interview's
+    consent covers recording."""
     for record in bundle.records:
         content = bundle.attachments.get(attachment_name(record)) if record.type == "recording" else None
-        if content:
-            try:
-                audio.absorb(session, record.id, content)
-            except audio.AudioError as error:
-                raise InvalidBundle(error.message, **error.params) from error
+        if not content:
+            continue
+        interview = session.get(Interview, session.get(Recording, record.id).interview_id)
+        if audio.why_not_recordable(interview, importing=True) == audio.NO_CONSENT:
+            raise InvalidBundle(N_("The bundle holds audio of an interview whose consent does not cover a recording."))
+        try:
+            audio.absorb(session, record.id, content)
+        except audio.AudioError as error:
+            raise InvalidBundle(error.message, **error.params) from error
 
 
 def _check_fields(bundle: Bundle, number: int, record: Record) -> None:

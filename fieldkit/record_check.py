@@ -102,8 +102,8 @@ def _check_spans(spans: list, prefix: str) -> None:
     the recording."""
     moment = _checker(dt.datetime, False, 40, None, None)
     for number, span in enumerate(spans):
-        if moment(span["at"]) or not 0 <= span["ms"] <= MAX_COUNTER:
-            raise BadRecord(N_("must be a date or time as ISO 8601 text"), f"{prefix}spans[{number}]")
+        if moment(span["at"]) or dt.datetime.fromisoformat(span["at"]).tzinfo is None or not 0 <= span["ms"] <= MAX_COUNTER:
+            raise BadRecord(N_("must be a time as ISO 8601 text with its offset from UTC"), f"{prefix}spans[{number}]")
 
 
 def _check_steps(payload: dict, prefix: str) -> None:

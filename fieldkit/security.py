@@ -65,7 +65,7 @@ class LaunchGuard:
     def window_url(self, path: str) -> str:
         """A one-time URL for a further window of the desktop app (the recorder): each window has a
         cookie store of its own, so it needs its own way in, which lands on `path`."""
-        if not path.startswith("/") or path.startswith("//"):
+        if not path.startswith("/") or path.startswith("//") or "\\" in path:
             raise ValueError("a path of this app")
         token = secrets.token_urlsafe(32)
         with self._launch_used:

@@ -255,9 +255,9 @@ def test_a_recording_nothing_came_for_a_while_is_interrupted_not_running(vault):
     recording = record(vault, interview, [b"piece"])
     assert audio.state_of(recording) == "recording"
     with Session(vault.engine) as session:
-        assert audio.recording_now(session)
+        assert audio.recording_now(session, vault.device_id)
         later = utcnow() + dt.timedelta(minutes=1)
-        assert not audio.recording_now(session, later)
+        assert not audio.recording_now(session, vault.device_id, later)
     assert audio.state_of(recording, later) == "interrupted"
 
 
@@ -290,3 +290,77 @@ def test_a_bundle_too_large_for_a_coordinator_to_read_is_refused_when_it_is_writ
                      list(laptop.keystore().recovery_recipients), 1, None, "test",
                      attach=lambda record: audio.read(session, session.get(Recording, record.id)) if record.type == "recording" else None,
                      max_size=1024 * 1024)
+
+
+def test_audio_attached_to_a_recording_that_claims_none_is_refused(two_vaults, coordinator):
+    """A signed bundle saying size 0 but carrying audio would otherwise block the real audio later."""
+    laptop, office, interview = two_vaults
+    recording = record(laptop, interview, [b"real audio"])
+    with Session(laptop.engine) as session:
+        records = list(collect(session))
+        for claimed in records:
+            if claimed.type == "recording" and claimed.id == recording.id:
+                claimed.fields["size"] = 0
+        forged = write_bundle(records, laptop.device_id, laptop.secrets.signing_key,
+                              list(laptop.keystore().recovery_recipients), 1, None, "test",
+                              attach=lambda record: b"JUNK" * 1000 if record.id == recording.id else None)
+    with pytest.raises(InvalidBundle, match="missing from the bundle or incomplete"):
+        merge_into(office, forged.data, coordinator)
+
+
+def test_a_bundle_with_audio_of_an_interview_without_consent_to_it_is_refused(two_vaults, coordinator):
+    laptop, office, interview = two_vaults
+    recording = record(laptop, interview, [b"voices"])
+    with db.writing(laptop.engine) as session:  # the consent is changed behind fieldkit's back
+        session.exec(text("UPDATE interview SET consent = json_set(consent, '$.agreed.recording', json('false')) WHERE id = :id"),
+                     params={"id": interview.id})
+    with pytest.raises(InvalidBundle, match="consent does not cover"):
+        merge_into(office, export_from(laptop).data, coordinator)
+    with Session(office.engine) as session:
+        assert session.get(Recording, recording.id) is None
+
+
+def test_span_times_need_their_zone_and_times_read_without_one_are_utc(vault):
+    from fieldkit import record_check
+    from fieldkit.merge import TRAVELLING
+
+    with pytest.raises(record_check.BadRecord):
+        record_check.check_fields(TRAVELLING["recording"], {"spans": [{"at": "2026-12-05T10:00:00", "ms": 0}]})
+    record_check.check_fields(TRAVELLING["recording"], {"spans": [{"at": "2026-12-05T10:00:00+01:00", "ms": 0}]})
+    naive = Recording(interview_id="i", spans=[{"at": "2026-12-05T10:00:00", "ms": 0}], duration_ms=60_000)
+    assert audio.position([naive], START + dt.timedelta(seconds=30)).ms == 30_000  # START is 10:00 UTC
+
+
+def test_another_laptops_or_a_future_recording_keeps_no_idle_lock_away(vault):
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    record(vault, interview, [b"piece"])
+    with Session(vault.engine) as session:
+        assert audio.recording_now(session, vault.device_id)
+        assert not audio.recording_now(session, "another-laptop")
+        assert not audio.recording_now(session, vault.device_id, now=utcnow() - dt.timedelta(minutes=5))  # its time lies ahead
+
+
+def test_nothing_is_added_to_the_audio_of_a_locked_interview(vault):
+    from fieldkit import interviews as steps
+
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    recording = record(vault, interview, [b"piece"])
+    with db.writing(vault.engine) as session:
+        for action in ("complete",):
+            steps.change_status(session, vault.device_id, session.get(Interview, interview.id), action)
+        assert audio.append(session, vault.device_id, session.get(Recording, recording.id), 1, b"after", 6000)  # completed: goes on
+        steps.change_status(session, vault.device_id, session.get(Interview, interview.id), "lock")
+    with db.writing(vault.engine) as session, pytest.raises(audio.AudioError, match="locked"):
+        audio.append(session, vault.device_id, session.get(Recording, recording.id), 2, b"later", 9000)
+
+
+def test_a_phone_recording_larger_than_other_uploads_goes_through_the_form(unlocked, client, guard):
+    import io
+
+    vault = unlocked.extensions["vault"]
+    interview = consented_interview(vault, "Brücke e. V.", {"recording"})
+    big = b"RIFF" + b"\x00" * (30 * 1024 * 1024)  # 30 MB, beyond the 25 MB of other uploads; not valid audio
+    answer = client.post(f"/interviews/{interview.id}/recordings/import",
+                         data={"csrf_token": guard.csrf_token, "offset": "0:00", "file": (io.BytesIO(big), "telefon.wav")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 400 and "Tonaufnahme" in answer.get_data(as_text=True)  # read and judged, not 413

@@ -142,7 +142,7 @@ def _template_context() -> dict:
 def _recording_now() -> bool:
     from ..audio import recording_now
 
-    return recording_now(db_session())
+    return recording_now(db_session(), current_vault().device_id)
 
 
 def _backup_overdue_days():

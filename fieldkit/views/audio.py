@@ -140,8 +140,7 @@ def _pieces(engine, recording_id: str, size: int):
 
 @bp.post("/interviews/<interview_id>/recordings/import")
 def import_recording(interview_id: str):
-    request.max_content_length = audio.MAX_IMPORT + 1024 * 1024
-    upload = request.files.get("file")
+    upload = request.files.get("file")  # up to audio.MAX_IMPORT (app._upload_limit)
     try:
         if upload is None or not upload.filename:
             raise audio.AudioError(gettext("Choose the recording to import."))

@@ -65,7 +65,7 @@ def unlock():
 def lock():
     """Lock now; a page that locks because nobody touched it is refused while a recording runs: the
     interviewer is listening, not away."""
-    if request.args.get("idle") and current_vault().is_unlocked and recording_now(db_session()):
+    if request.args.get("idle") and current_vault().is_unlocked and recording_now(db_session(), current_vault().device_id):
         return "", 409
     current_vault().lock()
     return redirect(url_for(".unlock"))
