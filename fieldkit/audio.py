@@ -33,9 +33,6 @@ LEAD_MS = 10_000  # a passage starts this long before its note was begun: notes 
 IMPORT_SUFFIXES = (".m4a", ".mp3", ".wav", ".ogg", ".opus", ".webm")
 
 
-NO_CONSENT = N_("The consent recorded for this interview does not cover an audio recording.")
-
-
 class AudioError(UserError):
     message = N_("The recording could not be saved.")
 
@@ -52,10 +49,14 @@ class Moment:
         return self.ms / 1000
 
 
+def consents_to_recording(interview: Interview) -> bool:
+    return bool((interview.consent.get("agreed") or {}).get("recording"))
+
+
 def why_not_recordable(interview: Interview, importing: bool = False) -> Optional[str]:
     """None if audio may be added to this interview, else the reason to show."""
-    if not (interview.consent.get("agreed") or {}).get("recording"):
-        return NO_CONSENT
+    if not consents_to_recording(interview):
+        return N_("The consent recorded for this interview does not cover an audio recording.")
     if importing and interview.status == "completed":
         return None  # a phone's recording is often brought in after the interview
     return why_not_editable(interview)
@@ -163,26 +164,30 @@ def _ensure_not_locked(recording: Recording) -> None:
 
 
 def import_file(session: Session, device_id: str, interview: Interview, file_name: str, data: bytes,
-                anchor: Optional[dt.datetime] = None, offset_ms: int = 0) -> Recording:
-    """Keep an external recording (a phone's .m4a, .mp3, .wav or .ogg). `anchor`: a wall time that falls
-    on second offset_ms/1000 of the file; by default the interview's first note or map step."""
+                offset_ms: int = 0, anchor: Optional[dt.datetime] = None) -> Recording:
+    """Keep an external recording (a phone's .m4a, .mp3, .wav or .ogg), lined up (align)."""
     _ensure_recordable(interview, importing=True)
     mime, duration_ms = inspect(file_name, data)
     recording = save(session, device_id, Recording(
         interview_id=interview.id, kind="imported", mime=mime, file_name=PurePath(file_name).name[:200],
         duration_ms=duration_ms, size=len(data), status="finished"))
     _store_whole(session, recording.id, data)
-    return align(session, device_id, recording, anchor or first_activity(session, interview), offset_ms)
+    return align(session, device_id, recording, offset_ms, anchor)
 
 
-def align(session: Session, device_id: str, recording: Recording, anchor: dt.datetime, offset_ms: int) -> Recording:
-    """Line an imported recording up: the wall time `anchor` is at offset_ms into it."""
+def align(session: Session, device_id: str, recording: Recording, offset_ms: int,
+          anchor: Optional[dt.datetime] = None) -> Recording:
+    """Line an imported recording up: the wall time `anchor` is at offset_ms into it. Without an anchor,
+    the one it has (lined up again), else the interview's first note or map step."""
     if recording.kind != "imported":
         raise AudioError(N_("Only an imported recording can be lined up by hand."))
     _ensure_not_locked(recording)
     if not -recording.duration_ms <= offset_ms <= max(recording.duration_ms, 1):
         raise AudioError(N_("The offset lies outside the recording (it is %(minutes)d minutes long)."),
                          minutes=recording.duration_ms // 60_000)
+    if anchor is None:
+        anchor = (dt.datetime.fromisoformat(recording.spans[0]["at"]) if recording.spans
+                  else first_activity(session, session.get(Interview, recording.interview_id)))
     recording.spans = [{"at": _aware(anchor).astimezone(dt.timezone.utc).isoformat(), "ms": int(offset_ms)}]
     return save(session, device_id, recording)
 
@@ -217,7 +222,7 @@ def first_activity(session: Session, interview: Interview) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
 
 
-_SIGNATURES = (  # (test on the first bytes, type, name)
+_SIGNATURES = (  # (test on the first bytes, type)
     (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WAVE", "audio/wav"),
     (lambda head: head[:4] == b"OggS", "audio/ogg"),
     (lambda head: head[4:8] == b"ftyp", "audio/mp4"),
@@ -335,12 +340,6 @@ def passage_ms(quote: Quote) -> int:
     """How long a quote's passage lasts, from its start: the lead, then the quote spoken at about 14
     characters a second (at least 20 seconds in all)."""
     return max(20_000, LEAD_MS + len(quote.text) * 70)
-
-
-def event_moments(recordings: list[Recording], events: Iterable[MapEvent]) -> dict[str, Moment]:
-    """Where each step of drawing the map happened in the recordings, by event id."""
-    found = {event.id: position(recordings, event.at) for event in events}
-    return {event_id: moment for event_id, moment in found.items() if moment}
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

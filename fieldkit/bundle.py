@@ -105,7 +105,7 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
                   max_size: int = DEFAULT_MAX_EXPANDED) -> tuple[bytes, bytes, list]:
     """The signed ZIP before encryption: (archive, manifest bytes, skipped records). Deterministic for
     the same inputs, which the spec's test vectors rely on."""
-    lines, counts, skipped, attached = io.BytesIO(), {}, [], {}
+    lines, counts, skipped, attached, attached_bytes = io.BytesIO(), {}, [], {}, 0
     for number, record in enumerate(records, start=1):
         if isinstance(record, Record):
             lines.write(record.to_line())
@@ -113,12 +113,13 @@ def build_archive(records: Iterable, device_id: str, signing_key: bytes, sequenc
             content = attach(record)
             if content is not None:
                 attached[attachment_name(record)] = content
-                _check_size(lines.tell() + sum(map(len, attached.values())), max_size)  # before reading more audio
+                attached_bytes += len(content)
+                _check_size(lines.tell() + attached_bytes, max_size)  # before reading more audio
         else:
             skipped.append(record)
         progress(number)
     payload = lines.getvalue()
-    _check_size(len(payload) + sum(map(len, attached.values())), max_size)
+    _check_size(len(payload) + attached_bytes, max_size)
     private = Ed25519PrivateKey.from_private_bytes(signing_key)
     manifest = {
         "format": FORMAT, "bundle_id": bundle_id or str(uuid.uuid4()), "device_id": device_id,

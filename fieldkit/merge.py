@@ -247,7 +247,7 @@ def _absorb_audio(session: Session, bundle: Bundle) -> None:
         if not content:
             continue
         interview = session.get(Interview, session.get(Recording, record.id).interview_id)
-        if audio.why_not_recordable(interview, importing=True) == audio.NO_CONSENT:
+        if not audio.consents_to_recording(interview):
             raise InvalidBundle(N_("The bundle holds audio of an interview whose consent does not cover a recording."))
         try:
             audio.absorb(session, record.id, content)

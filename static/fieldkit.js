@@ -113,30 +113,24 @@
 })();
 
 // Playing a recording from a moment: a button with data-play-src (the audio) and data-play-at
-// (seconds) starts the page's player there; data-play-until stops it at the end of a passage.
+// (seconds) starts the page's player there. fieldkit.playFrom serves the map's replay too.
 (function () {
   "use strict";
-  var stopAt = null;
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-play-src]");
-    var player = document.getElementById("audio-player");
-    if (!button || !player) { return; }
-    var source = new URL(button.dataset.playSrc, window.location.href).href;
-    var at = parseFloat(button.dataset.playAt) || 0;
-    stopAt = button.dataset.playUntil ? parseFloat(button.dataset.playUntil) : null;
-    var go = function () { player.currentTime = at; player.play().catch(function () { /* the person pressed pause */ }); };
+  window.fieldkit.playFrom = function (player, source, seconds) {
+    var go = function () { player.currentTime = Math.max(0, seconds); player.play().catch(function () { /* paused meanwhile */ }); };
     if (player.src !== source) {
       player.src = source;
       player.addEventListener("loadedmetadata", go, { once: true });
       player.load();
     } else { go(); }
+  };
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-play-src]");
+    var player = document.getElementById("audio-player");
+    if (!button || !player) { return; }
+    window.fieldkit.playFrom(player, new URL(button.dataset.playSrc, window.location.href).href,
+                             parseFloat(button.dataset.playAt) || 0);
   });
-  document.addEventListener("timeupdate", function (event) {
-    if (event.target.id === "audio-player" && stopAt !== null && event.target.currentTime >= stopAt) {
-      stopAt = null;
-      event.target.pause();
-    }
-  }, true);
 })();
 
 // Interview screens: autosave states, keyboard shortcuts, the section clock, marking quotes.

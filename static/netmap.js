@@ -385,16 +385,8 @@
       if (!player.paused) { stop(); return; }
       if (position >= events.length) { show(0); }
       var next = heard.slice(position).find(Boolean) || heard.find(Boolean);
-      var go = function () {
-        player.currentTime = Math.max(0, next.at - 1);
-        player.play().catch(function () { /* paused meanwhile */ });
-      };
       playButton.textContent = config.pause_label;
-      if (player.src !== next.src) {
-        player.src = next.src;
-        player.addEventListener("loadedmetadata", go, { once: true });
-        player.load();
-      } else { go(); }
+      window.fieldkit.playFrom(player, next.src, next.at - 1);
     }
     if (sounded) {
       player.addEventListener("timeupdate", function () {

@@ -6,7 +6,7 @@
   "use strict";
   var root = document.getElementById("recorder");
   if (!root) { return; }
-  var token = document.querySelector('meta[name="csrf-token"]').content;
+  var token = window.fieldkit.token;
   var label = document.getElementById("recorder-label"), clock = document.getElementById("recorder-clock");
   var level = document.getElementById("recorder-level"), saved = document.getElementById("recorder-saved");
   var problem = document.getElementById("recorder-error");

@@ -1,7 +1,5 @@
 """Interview audio: the recorder window, its pieces arriving every few seconds, imported recordings, and
 the audio played from where a note, quote or map step was made."""
-import datetime as dt
-
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from sqlmodel import Session
@@ -10,6 +8,7 @@ from .. import audio, interviews
 from ..errors import UserError
 from ..models import Interview, Organisation, Recording
 from . import current_vault, db_session, message, writing
+from .interviews import change_interview
 
 bp = Blueprint("audio", __name__)
 
@@ -141,34 +140,18 @@ def _pieces(engine, recording_id: str, size: int):
 @bp.post("/interviews/<interview_id>/recordings/import")
 def import_recording(interview_id: str):
     upload = request.files.get("file")  # up to audio.MAX_IMPORT (app._upload_limit)
-    try:
+
+    def keep(session, interview):
         if upload is None or not upload.filename:
             raise audio.AudioError(gettext("Choose the recording to import."))
-        offset_ms = audio.parse_offset(request.form.get("offset", ""))
-        with writing() as session:
-            audio.import_file(session, current_vault().device_id, _interview(session, interview_id), upload.filename,
-                              upload.read(), offset_ms=offset_ms)
-    except UserError as failure:
-        db_session().expire_all()
-        from .interviews import detail
-
-        return detail(interview_id, error=message(failure), status=400)
-    return redirect(url_for("interviews.detail", interview_id=interview_id) + "#audio")
+        audio.import_file(session, current_vault().device_id, interview, upload.filename, upload.read(),
+                          audio.parse_offset(request.form.get("offset", "")))
+    return change_interview(interview_id, keep, section="audio")
 
 
 @bp.post("/recordings/<recording_id>/align")
 def align(recording_id: str):
-    try:
-        with writing() as session:
-            recording = _recording(session, recording_id)
-            anchor = dt.datetime.fromisoformat(recording.spans[0]["at"]) if recording.spans else None
-            audio.align(session, current_vault().device_id, recording,
-                        anchor or audio.first_activity(session, session.get(Interview, recording.interview_id)),
-                        audio.parse_offset(request.form.get("offset", "")))
-            interview_id = recording.interview_id
-    except UserError as failure:
-        db_session().expire_all()
-        from .interviews import detail
-
-        return detail(_recording(db_session(), recording_id).interview_id, error=message(failure), status=400)
-    return redirect(url_for("interviews.detail", interview_id=interview_id) + "#audio")
+    def line_up(session, _interview):
+        audio.align(session, current_vault().device_id, _recording(session, recording_id),
+                    audio.parse_offset(request.form.get("offset", "")))
+    return change_interview(_recording(db_session(), recording_id).interview_id, line_up, section="audio")

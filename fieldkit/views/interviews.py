@@ -61,9 +61,10 @@ def _plan(session, form):
 def detail(interview_id: str, error=None, status=200):
     interview, guide = _load(interview_id)
     session = db_session()
+    notes = interviews.answers(session, interview)
     return render_template("interviews/detail.html", interview=interview, guide=guide, error=error,
                            organisation=session.get(Organisation, interview.organisation_id),
-                           progress=interviews.progress(interview, guide, interviews.answers(session, interview)) if guide else {},
+                           progress=interviews.progress(interview, guide, notes) if guide else {},
                            transcripts=transcripts.transcripts(session, interview),
                            locked_reason=interviews.why_not_editable(interview),
                            actions=interviews.allowed_actions(interview),
@@ -71,13 +72,13 @@ def detail(interview_id: str, error=None, status=200):
                            network_maps=maps.summaries(session, interview.id),
                            map_consent=bool(interview.consent.get("agreed", {}).get("network_map")),
                            newer_guide=_newer_guide(session, interview), today=dt.date.today().isoformat(),
-                           **_audio_context(session, interview, guide)), status
+                           **_audio_context(session, interview, guide, notes)), status
 
 
-def _audio_context(session, interview, guide) -> dict:
+def _audio_context(session, interview, guide, notes) -> dict:
     """The interview's recordings, whether more may be added, and where each noted question was discussed."""
     recordings = audio.recordings(session, interview.id)
-    moments = audio.question_moments(recordings, interviews.answers(session, interview)) if recordings else {}
+    moments = audio.question_moments(recordings, notes)
     chapters = sorted(((guide.question(key) if guide else None, key, moment) for key, moment in moments.items()),
                       key=lambda chapter: (chapter[2].recording_id, chapter[2].ms))
     return {"recordings": recordings, "chapters": chapters, "desktop": "open_window" in current_app.extensions,
@@ -117,26 +118,26 @@ def move_guide(interview_id: str):
 
 @bp.post("/<interview_id>/consent")
 def consent(interview_id: str):
-    return _change(interview_id, lambda session, interview: interviews.record_consent(
+    return change_interview(interview_id, lambda session, interview: interviews.record_consent(
         session, current_vault().device_id, interview, request.form.get("by", ""), request.form.get("how", ""),
         request.form.get("date", ""), set(request.form.getlist("agreed"))))
 
 
 @bp.post("/<interview_id>/status")
 def status(interview_id: str):
-    return _change(interview_id, lambda session, interview: interviews.change_status(
+    return change_interview(interview_id, lambda session, interview: interviews.change_status(
         session, current_vault().device_id, interview, request.form.get("action", "")))
 
 
-def _change(interview_id: str, change):
-    """Apply one change to an interview and show its page again, with the error if it failed."""
+def change_interview(interview_id: str, change, section: str = ""):
+    """Apply one change to an interview and show its page again (at `section`), with the error if it failed."""
     try:
         with writing() as session:
             change(session, interviews.get(session, interview_id) or abort(404))
     except UserError as failure:
         db_session().expire_all()
         return detail(interview_id, error=message(failure), status=400)
-    return redirect(url_for(".detail", interview_id=interview_id))
+    return redirect(url_for("interviews.detail", interview_id=interview_id) + (f"#{section}" if section else ""))
 
 
 @bp.route("/<interview_id>/guide")
