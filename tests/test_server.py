@@ -307,6 +307,32 @@ def api_app(tmp_path_factory):
     return app
 
 
+def test_the_release_endpoint_answers_every_request_in_json_with_the_servers_headers(api_app, caplog):
+    client = api_app.test_client()
+    authorised = {"Authorization": f"Bearer {api_app.device_token}"}
+    answer = client.get("/api/v1/releases", headers=authorised)
+    assert answer.status_code == 405 and answer.headers["Allow"] == "POST" and "error" in answer.json
+    answer = client.post("/api/v1/releases", data=document(), headers=authorised | {"Content-Type": "text/plain"})
+    assert answer.status_code == 415 and answer.json["error"] == "send the release as application/json"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff" and answer.headers["Cache-Control"] == "no-store"
+    assert "default-src" in answer.headers["Content-Security-Policy"]
+    answer = client.post("/api/v1/releases", data=document(), content_type="application/json")
+    assert answer.status_code == 401 and answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+    # the database fails: the laptop hears the server could not finish, the log gets the trace
+    with api_app.extensions["server_engine"].begin() as connection:
+        connection.execute(text("ALTER TABLE release RENAME TO release_away"))
+    try:
+        answer = client.post("/api/v1/releases", data=document(), headers=authorised, content_type="application/json")
+    finally:
+        with api_app.extensions["server_engine"].begin() as connection:
+            connection.execute(text("ALTER TABLE release_away RENAME TO release"))
+    assert answer.status_code == 500 and answer.json == {"error": "the server could not finish this request"}
+    assert "no such table" in caplog.text
+    answer = client.post("/api/v1/releases", data=document(), headers=authorised, content_type="application/json")
+    assert answer.status_code == 201  # the writer started again on a fresh connection
+
+
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 def test_the_api_keeps_to_its_openapi_document(api_app, mode):
     """Requests generated from the OpenAPI document, valid and invalid: never a server error, always a

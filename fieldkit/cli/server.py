@@ -1,7 +1,6 @@
 """Commands for the project server: init, run (waitress), device add|list|revoke."""
 import logging
 import os
-import sys
 
 import click
 
@@ -51,9 +50,6 @@ def server_run(ctx, host, port, threads):
         raise CommandFailed(t("The project server is not set up yet: run `fieldkit server init` first."))
     click.echo(t("fieldkit project server on http://%(host)s:%(port)d/ (Ctrl+C stops it)", host=host, port=port))
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a busy moment is no warning worth a log line
-    # Threads hand the interpreter over sooner: a request waiting for its commit resumes without
-    # waiting out the I/O thread's default 5 ms time slice.
-    sys.setswitchinterval(0.0005)
     waitress.serve(app, host=host, port=port, threads=threads, ident="fieldkit", clear_untrusted_proxy_headers=True,
                    max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1024, _quiet=True)
 

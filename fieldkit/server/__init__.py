@@ -10,6 +10,8 @@ from flask.sessions import SecureCookieSessionInterface
 from ..security import CONTENT_SECURITY_POLICY
 
 MAX_RELEASE_MB = 64
+SECURITY_HEADERS = (("Content-Security-Policy", CONTENT_SECURITY_POLICY), ("X-Content-Type-Options", "nosniff"),
+                    ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"))
 
 
 def create_server_app(config=None) -> Flask:
@@ -42,6 +44,7 @@ def create_server_app(config=None) -> Flask:
     app.session_interface = _DashboardSessions()
     Babel(app, locale_selector=lambda: request.accept_languages.best_match(["de", "en"]) or "de")
     app.register_blueprint(api.bp)
+    app.wsgi_app = api.ReleaseEndpoint(app, app.wsgi_app)
     app.register_blueprint(dashboard.bp)
     app.jinja_env.globals["csrf_token"] = dashboard.csrf_token
     formats.register(app)
@@ -61,11 +64,8 @@ class _DashboardSessions(SecureCookieSessionInterface):
 
 
 def _headers(response):
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers.setdefault("Cache-Control", "no-store")
+    for name, value in SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -6,15 +6,22 @@ id and SHA-256 (the same again: 200 and nothing stored twice; the same id with o
 """
 import json
 from functools import lru_cache
+from http import HTTPStatus
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from .. import release as release_format, untrusted
-from . import admin
+from . import SECURITY_HEADERS, admin
 from .storage import now
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+RELEASES = "/api/v1/releases"
+JSON = "application/json"
 
 
 class Refused(Exception):
@@ -25,19 +32,9 @@ class Refused(Exception):
         self.status, self.error, self.field = status, error, field
 
 
-@bp.errorhandler(Refused)
-def _refused(refusal: Refused):
-    body = {"error": refusal.error, **({"field": refusal.field} if refusal.field else {})}
-    response = jsonify(body)
-    response.status_code = refusal.status
-    if refusal.status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="fieldkit"'
-    return response
-
-
 @bp.get("/health")
 def health():
-    with engine().connect() as connection:
+    with current_app.extensions["server_engine"].connect() as connection:
         connection.execute(text("SELECT 1"))
     return jsonify({"status": "ok"})
 
@@ -47,30 +44,83 @@ def openapi():
     return jsonify(openapi_document())
 
 
-@bp.post("/releases")
-def receive_release():
-    device_id = admin.device_for_token(engine(), _bearer_token())
-    if device_id is None:
-        raise Refused(401, "unknown or revoked device token")
-    data = request.get_data(cache=False)  # beyond MAX_CONTENT_LENGTH werkzeug answers 413 before reading
-    document = _parse(data)
-    _validate(document)
-    stored = _store(device_id, document, data)
-    return jsonify({"status": "stored" if stored else "duplicate", "release_id": document["release_id"],
-                    "sha256": document["sha256"]}), 201 if stored else 200
+class ReleaseEndpoint:
+    """POST /api/v1/releases as a plain WSGI handler in front of the Flask app, which answers every other
+    path. It is the request every laptop's sync makes, and Flask's request machinery (context, routing,
+    response object) cost as much CPU as checking and storing a release; here only the release's own
+    work is done."""
+
+    def __init__(self, app, flask_wsgi):
+        self.app, self.flask_wsgi = app, flask_wsgi
+        self.engine, self.ingest = app.extensions["server_engine"], app.extensions["server_ingest"]
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != RELEASES:
+            return self.flask_wsgi(environ, start_response)
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise Refused(405, "method not allowed")
+            status, body = self.receive(environ)
+        except Refused as refusal:
+            status, body = refusal.status, {"error": refusal.error, **({"field": refusal.field} if refusal.field else {})}
+        except Exception:  # noqa: BLE001 (logged with its trace; the client gets a reason, never the trace)
+            self.app.logger.exception("storing a release failed")
+            status, body = 500, {"error": "the server could not finish this request"}
+        return _answer(start_response, status, body)
+
+    def receive(self, environ) -> tuple[int, dict]:
+        device_id = admin.device_for_token(self.engine, _bearer_token(environ))
+        if device_id is None:
+            raise Refused(401, "unknown or revoked device token")
+        data = self._body(environ)
+        document = _parse(environ, data)
+        _validate(document)
+        stored = self._store(device_id, document, data)
+        return 201 if stored else 200, {"status": "stored" if stored else "duplicate",
+                                        "release_id": document["release_id"], "sha256": document["sha256"]}
+
+    def _body(self, environ) -> bytes:
+        limit = self.app.config["MAX_CONTENT_LENGTH"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise Refused(400, "bad request") from None
+        if length > limit:  # answered before the body is read
+            raise Refused(413, "the release is larger than this server accepts")
+        try:
+            return get_input_stream(environ, max_content_length=limit).read()
+        except RequestEntityTooLarge:
+            raise Refused(413, "the release is larger than this server accepts") from None
+
+    def _store(self, device_id: str, document: dict, data: bytes) -> bool:
+        """Store a release once: True if it is new, False if this exact release is there already."""
+        values = {"release_id": document["release_id"], "sha256": document["sha256"], "device_id": device_id,
+                  "received_at": now(), "created": document["created"][:40], "size": len(data),
+                  "counts": json.dumps(document["counts"]), "document": data.decode("utf-8")}
+        outcome = self.ingest.store(values)
+        if outcome == "conflict":
+            raise Refused(409, "a release with this id but other content was stored already", "/release_id")
+        return outcome == "stored"
 
 
-def engine():
-    return current_app.extensions["server_engine"]
+def _answer(start_response, status: int, body: dict):
+    payload = json.dumps(body).encode()
+    headers = [("Content-Type", JSON), ("Content-Length", str(len(payload))), *SECURITY_HEADERS]
+    if status == 401:
+        headers.append(("WWW-Authenticate", 'Bearer realm="fieldkit"'))
+    elif status == 405:
+        headers.append(("Allow", "POST"))
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+    return [payload]
 
 
-def _bearer_token() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+def _bearer_token(environ) -> str:
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _parse(data: bytes) -> dict:
-    if request.mimetype != "application/json":
+def _parse(environ, data: bytes) -> dict:
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != JSON:
         raise Refused(415, "send the release as application/json")
     try:
         document = untrusted.loads(data)
@@ -99,17 +149,6 @@ def _validate(document: dict) -> None:
         raise Refused(400, f"{field}: {message[:200]}", field) from error
     if release_format.content_sha256(document["records"]) != document["sha256"]:
         raise Refused(400, "/sha256: does not match the records", "/sha256")
-
-
-def _store(device_id: str, document: dict, data: bytes) -> bool:
-    """Store a release once: True if it is new, False if this exact release is there already."""
-    values = {"release_id": document["release_id"], "sha256": document["sha256"], "device_id": device_id,
-              "received_at": now(), "created": document["created"][:40], "size": len(data),
-              "counts": json.dumps(document["counts"]), "document": data.decode("utf-8")}
-    outcome = current_app.extensions["server_ingest"].store(values)
-    if outcome == "conflict":
-        raise Refused(409, "a release with this id but other content was stored already", "/release_id")
-    return outcome == "stored"
 
 
 @lru_cache(maxsize=1)
