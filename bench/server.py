@@ -1,4 +1,4 @@
-"""Project server ingest: releases per second and latency under concurrent load from this (second)
+"""Project server ingest: releases per second, latency and the server's CPU time per request under concurrent load from this (second)
 process on loopback, for fieldkit's server on SQLite and on PostgreSQL, beside a bare Flask JSON route
 served by the same WSGI server (waitress, 16 threads) in the same run.
 
@@ -73,8 +73,15 @@ def wait_for(port: int, process) -> None:
     raise SystemExit("the server did not start")
 
 
-def load(port: int, bodies: list[bytes], token: str) -> dict:
-    """Every body once, from CLIENTS threads on kept-alive connections: rate and latencies."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the server process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, bodies: list[bytes], token: str, pid: int) -> dict:
+    """Every body once, from CLIENTS threads on kept-alive connections: rate, latencies and the server's
+    CPU time per request (the server is bound by the interpreter lock: CPU time is what limits it)."""
     batches = [bodies[number::CLIENTS] for number in range(CLIENTS)]
 
     def client(batch):
@@ -92,12 +99,13 @@ def load(port: int, bodies: list[bytes], token: str) -> dict:
         connection.close()
         return latencies
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds(pid)
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
         latencies = sorted(value for values in pool.map(client, batches) for value in values)
     seconds = time.perf_counter() - started
     return {"rate": len(bodies) / seconds, "p50": statistics.median(latencies) * 1000,
-            "p95": latencies[int(len(latencies) * 0.95)] * 1000}
+            "p95": latencies[int(len(latencies) * 0.95)] * 1000,
+            "cpu": (cpu_seconds(pid) - cpu_before) / len(bodies) * 1e6}
 
 
 def fieldkit_server(data_dir: Path, database_url: str):
@@ -127,7 +135,8 @@ def stage(text: str) -> None:
 
 
 def report(name: str, result: dict) -> None:
-    print(f"{name:28s} {result['rate']:7.0f} releases/s   p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms")
+    print(f"{name:28s} {result['rate']:7.0f} releases/s   p50 {result['p50']:6.1f} ms   p95 {result['p95']:6.1f} ms"
+          f"   server CPU {result['cpu']:4.0f} µs/request")
 
 
 def main() -> int:
@@ -140,16 +149,16 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             stage("bare route")
             bare, bare_port = bare_server()
-            load(bare_port, documents(200), "")  # warm up
-            results["bare Flask route (before)"] = load(bare_port, documents(REQUESTS), "")
+            load(bare_port, documents(200), "", bare.pid)  # warm up
+            results["bare Flask route (before)"] = load(bare_port, documents(REQUESTS), "", bare.pid)
             for label, url in (("fieldkit, SQLite", ""), ("fieldkit, PostgreSQL", f"postgresql://postgres@127.0.0.1:5432/{name}")):
                 stage(label)
                 process, port, token = fieldkit_server(Path(folder) / label.split()[-1], url)
-                load(port, documents(200), token)
-                results[label] = load(port, documents(REQUESTS), token)
+                load(port, documents(200), token, process.pid)
+                results[label] = load(port, documents(REQUESTS), token, process.pid)
                 process.terminate()
                 process.wait(timeout=30)
-            results["bare Flask route (after)"] = load(bare_port, documents(REQUESTS), "")
+            results["bare Flask route (after)"] = load(bare_port, documents(REQUESTS), "", bare.pid)
             bare.terminate()
     finally:
         with postgres.connect() as connection:
