@@ -1,6 +1,7 @@
-"""Project server ingest: releases per second, latency and the server's CPU time per request under concurrent load from this (second)
-process on loopback, for fieldkit's server on SQLite and on PostgreSQL, beside a bare Flask JSON route
-served by the same WSGI server (waitress, 16 threads) in the same run.
+"""Project server ingest: releases per second, latency and the server's CPU time per request under
+concurrent load from this (second) process on loopback, for fieldkit's server on SQLite and on
+PostgreSQL, beside a bare Flask JSON route served by the same WSGI server (waitress, 16 threads) in the
+same run.
 
     python bench/server.py            # last line: ratio: <the lower of fieldkit/bare on the two databases>
 
