@@ -4,6 +4,7 @@ import threading
 
 from flask import Flask, Request, g, request
 from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.routing import Rule
 
 
 def create_app(test_config=None) -> Flask:
@@ -20,6 +21,7 @@ def create_app(test_config=None) -> Flask:
     app = Flask(__name__, template_folder=str(config.resource_dir("templates")),
                 static_folder=str(config.resource_dir("static")))
     app.request_class = InMemoryRequest
+    app.url_rule_class = LazyBuilderRule
     app.config.from_mapping(config.settings(), SERVER_PORT=None)
     if test_config:
         app.config.update(test_config)
@@ -55,6 +57,23 @@ def create_app(test_config=None) -> Flask:
     register_views(app)
     app.log_exception = lambda exc_info: None  # the error page's handler logs it, with its error id
     return app
+
+
+class LazyBuilderRule(Rule):
+    """A URL rule whose url_for builders are generated on first use: werkzeug generates and compiles two
+    Python functions per rule when it is added, a fifth of the app's start for its ~100 routes, most of
+    which the first page never links to."""
+
+    def _compile_builder(self, append_unknown: bool = True):
+        built = None
+
+        def build(rule, **values):
+            nonlocal built
+            if built is None:
+                built = Rule._compile_builder(rule, append_unknown)
+            return built(rule, **values)
+
+        return build
 
 
 class InMemoryRequest(Request):

@@ -91,6 +91,8 @@ def new_id() -> str:
 class SharedRecord(SQLModel):
     """The columns every record that travels between devices has."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -4,9 +4,6 @@ addresses with a house number, postcodes with a place, and dates of birth."""
 import re
 from dataclasses import dataclass
 
-import phonenumbers
-from stdnum import iban
-
 from ..i18n import N_
 
 # kind → what replaces it in a released text (in the study's language, like the pseudonym codes)
@@ -81,6 +78,8 @@ def _windows(text: str) -> list[tuple[int, int]]:
 
 def _numbered(text: str) -> list[Found]:
     """The patterns that hold a number: IBANs, phone numbers, addresses, postcodes, dates of birth."""
+    from stdnum import iban  # here, not at the top: the app's start need not wait for it
+
     ibans = [(m.start(), m.end(), iban.is_valid(m.group().replace(" ", ""))) for m in IBAN_CANDIDATE.finditer(text)]
     hits = [Found(start, end, "iban") for start, end, valid in ibans if valid]
     # digits inside an account-number-shaped string are not a phone number
@@ -93,6 +92,8 @@ def _numbered(text: str) -> list[Found]:
 
 def _phones(text: str) -> list[Found]:
     """Phone numbers in German and international formats: a cheap pre-filter, then phonenumbers decides."""
+    import phonenumbers  # here, not at the top: the app's start need not wait for its tables
+
     found = []
     for candidate in PHONE_CANDIDATE.finditer(text):
         window = candidate.group()
