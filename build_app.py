@@ -43,6 +43,8 @@ def arguments(dist: Path) -> list[str]:
             "--distpath", str(dist), "--workpath", str(work), "--specpath", str(work)]
     if sys.platform != "linux":
         args.append("--windowed")  # no console window beside the app (and an .app bundle on macOS)
+    else:
+        args.append("--strip")  # symbol tables and debug info out of the libraries: ~60 MB nobody runs
     for source, target in DATA:
         args += ["--add-data", f"{ROOT / source}{SEPARATOR}{target}"]
     for module in HIDDEN:

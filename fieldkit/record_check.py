@@ -177,14 +177,16 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
     return lambda value: empty if value is None else check(value)
 
 
-def _depth(value, level: int = 0) -> int:
-    """How deep lists and objects nest, counted no further than just past MAX_DEPTH."""
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(item, level + 1) for item in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(item, level + 1) for item in value), default=level + 1)
+def _depth(value) -> int:
+    """How deep lists and objects nest, counted no further than just past MAX_DEPTH: level by level,
+    so that only containers are visited one by one (a merge runs this on every JSON field)."""
+    level, layer = 0, [value] if isinstance(value, (dict, list)) else []
+    while layer and level <= MAX_DEPTH:
+        level += 1
+        children = []
+        for container in layer:
+            children.extend(container.values() if isinstance(container, dict) else container)
+        layer = [child for child in children if isinstance(child, (dict, list))]
     return level
 
 

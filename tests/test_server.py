@@ -3,6 +3,7 @@
 import concurrent.futures
 import datetime as dt
 import http.client
+import io
 import json
 import socket
 import os
@@ -331,6 +332,52 @@ def test_the_release_endpoint_answers_every_request_in_json_with_the_servers_hea
     assert "no such table" in caplog.text
     answer = client.post("/api/v1/releases", data=document(), headers=authorised, content_type="application/json")
     assert answer.status_code == 201  # the writer started again on a fresh connection
+
+
+def test_only_utf8_json_is_read_and_what_is_stored_is_what_was_checked(api_app, monkeypatch):
+    from fieldkit.server import ingest
+
+    client, engine = api_app.test_client(), api_app.extensions["server_engine"]
+    authorised = {"Authorization": f"Bearer {api_app.device_token}"}
+
+    def send(body: bytes, **environ):
+        return client.post("/api/v1/releases", data=body, headers=authorised, content_type="application/json",
+                           environ_overrides=environ)
+
+    valid = document(coded("Kooperation"))
+    for encoded in (valid.decode().encode("utf-16"), valid.decode().encode("utf-32-le"), b"\xef\xbb\xbf" + valid):
+        answer = send(encoded)
+        assert answer.status_code == 400 and "UTF-8" in answer.json["error"]
+    surrogate = json.loads(document(coded("Kooperation")))
+    surrogate["records"]["codes"][0]["label"] = "\ud800"
+    assert send(json.dumps(surrogate).encode()).status_code == 400
+    miscounted = json.loads(valid)
+    miscounted["counts"]["codes"] = 99
+    assert send(json.dumps(miscounted).encode()).json["field"] == "/counts"
+    assert send(b"[" * 70 + b"]" * 70).status_code == 400
+    assert send(b"[{}," * 400_000 + b"{}" + b"]" * 400_000).status_code == 413  # objects beyond the budget
+
+    # a key sent twice: the value checked is the value stored
+    twice = json.loads(document(coded("Kooperation")))
+    text_sent = json.dumps(twice)[:-1] + ', "app_version": "1.0"}'
+    assert send(text_sent.encode()).status_code == 201
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT document FROM release WHERE release_id = :id"),
+                                    {"id": twice["release_id"]}).scalar()
+    assert json.loads(stored)["app_version"] == "1.0" and stored.count("app_version") == 1
+
+    # a body without Content-Length, from a server that ends the stream itself (gunicorn, chunked)
+    body = document(coded("Spende"))
+    answer = send(body, CONTENT_LENGTH="", **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True})
+    assert answer.status_code == 201
+    oversize = body + b" " * 2**20
+    answer = send(oversize, CONTENT_LENGTH="", **{"wsgi.input": io.BytesIO(oversize), "wsgi.input_terminated": True})
+    assert answer.status_code == 413
+
+    assert client.head("/api/v1/releases", headers=authorised).data == b""
+    monkeypatch.setattr(ingest, "MAX_WAITING", 0)  # as when a stalled database holds 256 releases already
+    answer = send(document(coded("Miete")))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])

@@ -8,13 +8,13 @@ import json
 from functools import lru_cache
 from http import HTTPStatus
 
+import orjson
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
-from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wsgi import get_input_stream
 
 from .. import release as release_format, untrusted
 from . import SECURITY_HEADERS, admin
+from .ingest import Busy
 from .storage import now
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -22,6 +22,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 RELEASES = "/api/v1/releases"
 JSON = "application/json"
+MAX_STRUCTURE = 1_000_000  # JSON objects and lists in one release: each costs ~100 bytes once parsed
+TOO_LARGE = "the release is larger than this server accepts"
 
 
 class Refused(Exception):
@@ -63,10 +65,12 @@ class ReleaseEndpoint:
             status, body = self.receive(environ)
         except Refused as refusal:
             status, body = refusal.status, {"error": refusal.error, **({"field": refusal.field} if refusal.field else {})}
+        except Busy as busy:
+            status, body = 503, {"error": str(busy)}
         except Exception:  # noqa: BLE001 (logged with its trace; the client gets a reason, never the trace)
             self.app.logger.exception("storing a release failed")
             status, body = 500, {"error": "the server could not finish this request"}
-        return _answer(start_response, status, body)
+        return _answer(start_response, status, body, environ.get("REQUEST_METHOD") == "HEAD")
 
     def receive(self, environ) -> tuple[int, dict]:
         device_id = admin.device_for_token(self.engine, _bearer_token(environ))
@@ -80,38 +84,46 @@ class ReleaseEndpoint:
                                         "release_id": document["release_id"], "sha256": document["sha256"]}
 
     def _body(self, environ) -> bytes:
-        limit = self.app.config["MAX_CONTENT_LENGTH"]
+        """The body, never beyond the limit: a Content-Length above it is answered before reading; a body
+        without one (chunked, from a server that ends the stream itself) is read one byte past it."""
+        limit, stream = self.app.config["MAX_CONTENT_LENGTH"], environ["wsgi.input"]
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+            length = int(environ["CONTENT_LENGTH"]) if environ.get("CONTENT_LENGTH") else None
         except ValueError:
             raise Refused(400, "bad request") from None
-        if length > limit:  # answered before the body is read
-            raise Refused(413, "the release is larger than this server accepts")
-        try:
-            return get_input_stream(environ, max_content_length=limit).read()
-        except RequestEntityTooLarge:
-            raise Refused(413, "the release is larger than this server accepts") from None
+        if length is None:
+            data = stream.read(limit + 1) if environ.get("wsgi.input_terminated") else b""
+        elif length > limit:
+            raise Refused(413, TOO_LARGE)
+        else:
+            data = stream.read(length) if length > 0 else b""
+        if len(data) > limit:
+            raise Refused(413, TOO_LARGE)
+        return data
 
     def _store(self, device_id: str, document: dict, data: bytes) -> bool:
         """Store a release once: True if it is new, False if this exact release is there already."""
+        # the document as validated (duplicate keys, spacing and escapes as orjson writes them), not as sent
         values = {"release_id": document["release_id"], "sha256": document["sha256"], "device_id": device_id,
                   "received_at": now(), "created": document["created"][:40], "size": len(data),
-                  "counts": json.dumps(document["counts"]), "document": data.decode("utf-8")}
+                  "counts": json.dumps(document["counts"]), "document": orjson.dumps(document).decode()}
         outcome = self.ingest.store(values)
         if outcome == "conflict":
             raise Refused(409, "a release with this id but other content was stored already", "/release_id")
         return outcome == "stored"
 
 
-def _answer(start_response, status: int, body: dict):
+def _answer(start_response, status: int, body: dict, head_only: bool = False):
     payload = json.dumps(body).encode()
     headers = [("Content-Type", JSON), ("Content-Length", str(len(payload))), *SECURITY_HEADERS]
     if status == 401:
         headers.append(("WWW-Authenticate", 'Bearer realm="fieldkit"'))
     elif status == 405:
         headers.append(("Allow", "POST"))
+    elif status == 503:
+        headers.append(("Retry-After", "30"))
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-    return [payload]
+    return [] if head_only else [payload]  # a HEAD answer carries no body, or keep-alive framing breaks
 
 
 def _bearer_token(environ) -> str:
@@ -120,12 +132,17 @@ def _bearer_token(environ) -> str:
 
 
 def _parse(environ, data: bytes) -> dict:
+    """JSON in UTF-8 (no byte order mark, no lone surrogates, no NaN), its structure bounded before parsing."""
     if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != JSON:
         raise Refused(415, "send the release as application/json")
+    if data.count(b"{") + data.count(b"[") > MAX_STRUCTURE:  # brackets in strings count too: on the safe side
+        raise Refused(413, "the release holds more JSON objects and lists than this server reads at once")
+    if untrusted.depth(data) > untrusted.MAX_DEPTH:
+        raise Refused(400, "not valid JSON: nested too deeply")
     try:
-        document = untrusted.loads(data)
-    except ValueError as error:
-        raise Refused(400, f"not valid JSON: {error}") from error
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise Refused(400, f"not valid JSON in UTF-8: {str(error)[:200]}") from None
     if not isinstance(document, dict):
         raise Refused(400, "the release must be a JSON object")
     return document
@@ -135,7 +152,8 @@ def _parse(environ, data: bytes) -> dict:
 def _validator():
     import fastjsonschema  # the schema compiled to Python once: a release is checked in microseconds
 
-    return fastjsonschema.compile(release_format.schema())
+    # on a copy: compiling rewrites the schema's references in place, and the OpenAPI document reads it too
+    return fastjsonschema.compile(json.loads(json.dumps(release_format.schema())))
 
 
 def _validate(document: dict) -> None:
@@ -149,6 +167,8 @@ def _validate(document: dict) -> None:
         raise Refused(400, f"{field}: {message[:200]}", field) from error
     if release_format.content_sha256(document["records"]) != document["sha256"]:
         raise Refused(400, "/sha256: does not match the records", "/sha256")
+    if document["counts"] != {kind: len(rows) for kind, rows in document["records"].items()}:
+        raise Refused(400, "/counts: does not match the records", "/counts")
 
 
 @lru_cache(maxsize=1)
@@ -190,8 +210,11 @@ def openapi_document() -> dict:
                     "400": responds("Not a valid release; `field` names what failed.", {"$ref": "#/components/schemas/Error"}),
                     "401": responds("Unknown or revoked device token.", {"$ref": "#/components/schemas/Error"}),
                     "409": responds("Another release with this id was stored already.", {"$ref": "#/components/schemas/Error"}),
+                    "405": responds("Only POST stores a release.", {"$ref": "#/components/schemas/Error"}),
                     "413": responds("The release is larger than the server accepts.", {"$ref": "#/components/schemas/Error"}),
                     "415": responds("Not sent as JSON.", {"$ref": "#/components/schemas/Error"}),
+                    "503": responds("The database is busy or did not answer in time: send again later (Retry-After).",
+                                    {"$ref": "#/components/schemas/Error"}),
                 }}},
         },
     }

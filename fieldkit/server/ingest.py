@@ -10,6 +10,11 @@ from ..db import stored_time
 
 MAX_BATCH = 64
 WAIT_SECONDS = 60
+MAX_WAITING = 256  # releases held in memory for the writer; beyond, the server is busy (a stalled database)
+
+
+class Busy(Exception):
+    """The database cannot take this release now; the laptop sends it again later."""
 
 
 def _held() -> threading.Lock:
@@ -38,10 +43,12 @@ class Ingest:
     def store(self, values: dict) -> str:
         """'stored', 'duplicate' (this exact release is there already) or 'conflict' (same id, other content)."""
         self._ensure_writer()
+        if self.waiting.qsize() >= MAX_WAITING:
+            raise Busy("the server is busy: send the release again later")
         item = _Item(values)
         self.waiting.put(item)
-        if not item.done.acquire(timeout=WAIT_SECONDS):
-            raise TimeoutError("the database did not answer in time")
+        if not item.done.acquire(timeout=WAIT_SECONDS):  # it may still be stored: sent again, it is a duplicate
+            raise Busy("the database did not answer in time: send the release again later")
         if item.error is not None:
             raise item.error
         return "conflict" if item.conflict else "stored" if item.stored else "duplicate"
