@@ -22,8 +22,9 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def open_window(app: Flask) -> None:
-    """Serve the app, show it in a window, and return when the window closes (or on SIGTERM/SIGINT)."""
+def open_window(app: Flask, started=lambda: None) -> None:
+    """Serve the app, show it in a window, and return when the window closes (or on SIGTERM/SIGINT);
+    `started` is called once everything is set up, as the window's event loop begins."""
     os.environ.setdefault("QT_API", "pyside6")  # qtpy would prefer PyQt (GPL) if it happened to be installed
     import webview
 
@@ -47,6 +48,7 @@ def open_window(app: Flask) -> None:
     window.events.closed += further.close_all
     _close_on_signal(window)
     _start_web_engine()
+    started()
     try:
         # private_mode: the web view keeps no cookies, cache or local storage on disk.
         # Qt on every platform: the window's code (closing, saving files) and its tests are Qt's.

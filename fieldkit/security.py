@@ -93,7 +93,7 @@ class LaunchGuard:
             if target is None:
                 if not (self._launch_token and hmac.compare_digest(token.encode(), self._launch_token.encode())):
                     abort(403, "launch")
-                self._launch_token, target = "", "/"
+                self._launch_token, target = "", "/unlock"  # a start finds the vault locked: straight there
         response = make_response(redirect(target))
         response.set_cookie(self.cookie_name, self.secret, httponly=True, samesite="Strict", path="/")
         return response
