@@ -289,13 +289,9 @@ def _versions(session: Session, table, records: list[Record]) -> dict:
     text (as a merge stores it: orjson's, which is SQLite's minified JSON too), the record's own vector
     comes back without being parsed — importing the same records again is mostly that."""
     incoming = {record.id: record.version for record in records}
-    try:
-        vectors = orjson.dumps(incoming).decode()
-    except TypeError:  # a counter beyond 64 bits (refused by the checks later): compared the slow way
-        vectors = json.dumps(incoming)
     rows = session.connection().exec_driver_sql(
         f'SELECT held.id, CASE WHEN held.version = sent.value THEN NULL ELSE held.version END '
-        f'FROM json_each(?) AS sent JOIN "{table.name}" AS held ON held.id = sent.key', (vectors,))
+        f'FROM json_each(?) AS sent JOIN "{table.name}" AS held ON held.id = sent.key', (_json_text(incoming),))
     return {row_id: incoming[row_id] if version is None else orjson.loads(version) for row_id, version in rows}
 
 
