@@ -149,6 +149,8 @@ def test_answering_every_type_in_the_browser_and_the_condition_follows_the_choic
     page.goto(f"{base}/interviews/{interview.id}/guide?section=basics&mode=section")
     page.get_by_label("Nein", exact=True).check()
     expect(since).to_be_hidden()
+    # the page loaded with "Gespeichert"; the save of "Nein" says when it was saved
+    expect(page.locator("article", has_text="eingetragener Verein").get_by_text("Gespeichert um")).to_be_visible()
     with Session(vault.engine) as session:
         values = {a.question_id: a.value for a in session.exec(select(Answer))}
     assert values == {"basics.registered": "no", "basics.registered_since": "2019-03-01", "basics.volunteers": 12.5,
