@@ -35,6 +35,8 @@ QT_MODULES = {"QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtWebChannel", "QtWe
 # pywebview's other web-view backends: the window is Qt's on every platform (fieldkit/desktop.py).
 OTHER_BACKENDS = ["gtk", "cef", "android", "mshtml", "edgechromium", "winforms", "cocoa"]
 KEEP_LANGUAGES = ("de", "en")
+# PostgreSQL's driver: the project server runs from a pip installation (README), never from this folder.
+SERVER_ONLY = ["psycopg", "psycopg_binary", "psycopg_c", "psycopg2"]
 
 
 def arguments(dist: Path) -> list[str]:
@@ -63,7 +65,8 @@ def unused_modules() -> list[str]:
     import importlib.util
 
     excluded = ["PyQt5", "PyQt6", "PySide2", "tkinter", "IPython", "matplotlib", "pytest", "playwright",
-                "hypothesis", "schemathesis", "PyInstaller"]
+                "hypothesis", "schemathesis", "PyInstaller",
+                *SERVER_ONLY]
     excluded += [f"webview.platforms.{name}" for name in OTHER_BACKENDS]
     pyside = importlib.util.find_spec("PySide6")
     if pyside is not None:
@@ -77,7 +80,8 @@ def metadata_packages() -> list[str]:
     sys.path.insert(0, str(ROOT))
     from fieldkit.components import python_packages
 
-    return ["fieldkit"] + [component.name for component in python_packages()]
+    return ["fieldkit"] + [component.name for component in python_packages()
+                           if component.name.replace("-", "_").lower() not in SERVER_ONLY]
 
 
 def prune(app: Path) -> None:

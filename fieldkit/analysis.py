@@ -14,7 +14,7 @@ from typing import Optional
 
 from sqlmodel import Session, select
 
-from . import maps, network
+from . import charts, maps, network
 from .guide import guide_version
 from .i18n import N_, translate
 from .models import (Alter, Answer, Code, Device, Interview, NetworkMap, Organisation, Quote, QuoteCode, QuoteLink,
@@ -401,81 +401,43 @@ def _round(value):
 
 
 # Charts ---------------------------------------------------------------------------------------------
-# Vega-Lite specifications, drawn to SVG and PNG by vl-convert (offline, in process): the page shows
-# the SVG as a picture beside its table, the downloads are the same pictures.
+# Drawn as SVG by fieldkit.charts: the page shows the SVG as a picture beside its table, the downloads
+# are the same pictures.
 
-CHART_FONT = "DejaVu Sans"
+BAR_COLOUR, POINT_COLOUR = "#4a7fb0", "#b35806"
 
 
-def chart(table: Table, locale: str = "de") -> Optional[dict]:
-    """The chart of a table, or None for tables that are read as tables."""
+def chart(table: Table, locale: str = "de") -> Optional[str]:
+    """The chart of a table as SVG, or None for tables that are read as tables."""
     if table.key == "actor_types":
         return _study_chart(table, locale)
     if table.key in ("ties_ego", "ties_among"):
-        return _ties_chart(table)
+        return _ties_chart(table, locale)
     if table.key == "codes":
-        return _codes_chart(table)
+        return _codes_chart(table, locale)
     return None
 
 
-def _frame(spec: dict, title: str) -> dict:
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": {"text": title, "fontSize": 16},
-            "config": {"font": CHART_FONT, "axis": {"labelFontSize": 13, "titleFontSize": 13},
-                       "legend": {"labelFontSize": 13, "titleFontSize": 13}, "background": "white"}, **spec}
+def _study_chart(table: Table, locale: str) -> str:
+    """Per actor type in the study's order: its share of all contacts (columns, left axis) beside the mean
+    relevance of those contacts (diamonds, right axis, 0 to 4), as the study's "Typen im Vergleich zur Relevanz"."""
+    categories = [row[1] for row in table.rows]
+    return charts.columns(table.title, categories, [charts.Series(table.columns[3], [row[3] for row in table.rows], BAR_COLOUR)],
+                          table.columns[3], locale, points=charts.Series(table.columns[4], [row[4] for row in table.rows],
+                                                                          POINT_COLOUR), points_top=4)
 
 
-def _study_chart(table: Table, locale: str) -> dict:
-    """Per actor type in the study's order: its share of all contacts (bars, left axis) beside the mean
-    relevance of those contacts (dots, right axis), as the study's "Typen im Vergleich zur Relevanz"."""
-    order = [row[1] for row in table.rows]
-    values = [{"type": row[1], "share": row[3] or 0, "relevance": row[4]} for row in table.rows]
-    x = {"field": "type", "type": "nominal", "sort": order, "title": None, "axis": {"labelAngle": -35, "labelLimit": 200}}
-    return _frame({
-        "width": 560, "height": 300, "data": {"values": values},
-        "layer": [
-            {"mark": {"type": "bar", "color": "#4a7fb0"}, "encoding": {
-                "x": x, "y": {"field": "share", "type": "quantitative", "title": table.columns[3]}}},
-            {"mark": {"type": "point", "filled": True, "size": 120, "color": "#b35806", "shape": "diamond"}, "encoding": {
-                "x": x, "y": {"field": "relevance", "type": "quantitative", "title": table.columns[4],
-                              "scale": {"domain": [0, 4]}, "axis": {"orient": "right", "titleColor": "#b35806"}}}},
-        ],
-        "resolve": {"scale": {"y": "independent"}},
-    }, table.title)
-
-
-def _ties_chart(table: Table) -> dict:
+def _ties_chart(table: Table, locale: str) -> str:
     kinds = list(TIE_TYPES)
-    names = table.columns[2:2 + len(kinds)]
-    values = [{"type": row[1], "kind": names[index], "ties": row[2 + index]}
-              for row in table.rows for index in range(len(kinds)) if row[2 + index]]
-    return _frame({
-        "width": 560, "height": 300, "data": {"values": values}, "mark": "bar",
-        "encoding": {
-            "x": {"field": "type", "type": "nominal", "sort": [row[1] for row in table.rows], "title": None,
-                  "axis": {"labelAngle": -35, "labelLimit": 200}},
-            "y": {"field": "ties", "type": "quantitative", "title": table.columns[-1]},
-            "color": {"field": "kind", "type": "nominal", "title": None, "sort": names,
-                      "scale": {"domain": names, "range": [network.TIE_STYLE[kind]["colour"] for kind in kinds]}},
-        },
-    }, table.title)
+    stacks = [charts.Series(table.columns[2 + index], [row[2 + index] for row in table.rows], network.TIE_STYLE[kind]["colour"])
+              for index, kind in enumerate(kinds)]
+    return charts.columns(table.title, [row[1] for row in table.rows], stacks, table.columns[-1], locale, whole=True)
 
 
-def _codes_chart(table: Table) -> dict:
-    values = [{"code": row[1], "quotes": row[-1]} for row in table.rows]
-    return _frame({
-        "width": 560, "height": {"step": 22}, "data": {"values": values}, "mark": {"type": "bar", "color": "#4a7fb0"},
-        "encoding": {"y": {"field": "code", "type": "nominal", "sort": "-x", "title": None, "axis": {"labelLimit": 260}},
-                     "x": {"field": "quotes", "type": "quantitative", "title": table.columns[-1]}},
-    }, table.title)
-
-
-def picture(spec: dict, fmt: str) -> bytes:
-    """A chart as SVG or PNG (twice the size, for print)."""
-    import vl_convert
-
-    if fmt == "svg":
-        return vl_convert.vegalite_to_svg(spec).encode("utf-8")
-    return bytes(vl_convert.vegalite_to_png(spec, scale=2))
+def _codes_chart(table: Table, locale: str) -> str:
+    rows = sorted(table.rows, key=lambda row: -row[-1])
+    return charts.bars(table.title, [row[1] for row in rows], charts.Series(table.columns[-1], [row[-1] for row in rows], BAR_COLOUR),
+                       table.columns[-1], locale)
 
 
 TABLE_FILES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -486,5 +448,5 @@ def file_of(table: Table, fmt: str, locale: str = "de") -> Optional[bytes]:
     """A table as CSV or XLSX, or its chart as SVG or PNG; None where the table has no chart."""
     if fmt in TABLE_FILES:
         return table.csv() if fmt == "csv" else table.xlsx()
-    spec = chart(table, locale)
-    return None if spec is None else picture(spec, fmt)
+    svg = chart(table, locale)
+    return None if svg is None else svg.encode("utf-8") if fmt == "svg" else charts.png(svg)

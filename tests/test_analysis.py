@@ -400,3 +400,28 @@ def test_a_choice_by_organisation_characteristics(study):
         ignored = analysis.load(session, analysis.Choice(characteristics=(("name", "Verein A"),)))  # not a characteristic
     assert [i.organisation_id for i in regional.interviews] == [made["Verein B"][0].id]
     assert len(city.interviews) == 2 and len(ignored.interviews) == 3
+
+
+def test_charts_are_drawn_as_svg_with_round_ticks_and_names_kept_as_text():
+    import re
+    import xml.etree.ElementTree as ET
+
+    from fieldkit import charts
+
+    names = ["Verein <Süd> & Co", "Kirche", "Amt"]
+    svg = charts.columns("Titel", names, [charts.Series("Kooperation", [2, 0, 7], "#1b7837"),
+                                          charts.Series("Konflikt", [1, None, 0], "#b2182b")], "Beziehungen", "de", whole=True)
+    root = ET.fromstring(svg)  # well-formed: names are escaped, not markup
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    texts = ["".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "Verein <Süd> & Co" in texts and "Titel" in texts and "Konflikt" in texts  # the legend
+    assert [t for t in texts if t.isdigit()] == ["0", "2", "4", "6", "8"]  # whole steps up to the largest stack
+    assert len(root.findall("s:rect/s:title", ns)) == 3  # one block per value above zero
+    shares = charts.columns("Anteile", ["A", "B"], [charts.Series("Anteil (%)", [12.5, 30], "#4a7fb0")], "Anteil (%)", "de",
+                            points=charts.Series("Relevanz", [3.25, None], "#b35806"), points_top=4)
+    labels = re.findall(r"<text [^>]*>([^<]*)</text>", shares)
+    assert labels[:6] == ["Anteile", "0", "10", "20", "30", "Anteil (%)"]  # round steps up to the largest
+    assert ["0", "1", "2", "3", "4"] == labels[-6:-1] and "A – Relevanz: 3,25" in shares  # the right axis; German decimals
+    assert shares.count("<path") == 1  # no diamond where the mean is missing
+    empty = charts.bars("Codes", [], charts.Series("Zitate", [], "#4a7fb0"), "Zitate", "en")
+    assert ET.fromstring(empty).get("width") and charts.png(empty)[:8] == b"\x89PNG\r\n\x1a\n"

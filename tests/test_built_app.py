@@ -133,3 +133,7 @@ def test_the_built_app_runs_its_commands_with_their_data_files(built_app, tmp_pa
     first_map = json.loads(run("map", "list", "--json"))[0]["id"]
     run("export", "network", first_map, "--format", "png", "--out", str(tmp_path / "map.png"))
     assert (tmp_path / "map.png").read_bytes().startswith(b"\x89PNG")
+    # PostgreSQL is the project server's (installed with pip): the folder says so instead of failing
+    done = subprocess.run([str(built_app), "server", "init"], capture_output=True, text=True, timeout=60,
+                          env={**env, "FIELDKIT_SERVER_DATABASE_URL": "postgresql://127.0.0.1/test", "FIELDKIT_ADMIN_PASSWORD": "x" * 16})
+    assert done.returncode != 0 and "pip" in done.stderr + done.stdout and "Traceback" not in done.stderr

@@ -69,8 +69,8 @@ def _status_kib(field: str) -> int:
 @pytest.fixture(autouse=True, scope="module")
 def memory_limit():
     """No input may make this process grow by 3 GiB of address space (the refused inputs of the
-    hostile-input review grew it to 2.2 GB and beyond). Counted from what the process has mapped already:
-    earlier tests may have loaded a JavaScript engine (vl-convert's) that reserves gigabytes up front."""
+    hostile-input review grew it to 2.2 GB and beyond). Counted from what the process has mapped already
+    by earlier tests."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _status_kib("VmSize") * 1024 + 3 * 2**30
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))

@@ -78,7 +78,7 @@ def test_an_unexpected_error_shows_its_number_and_the_log_keeps_where_it_failed(
 
 def test_about_lists_components_with_their_licences(client, unlocked):
     page = client.get("/settings/about").data.decode()
-    for component in ("Flask", "SQLAlchemy", "htmx", "vl-convert-python"):
+    for component in ("Flask", "SQLAlchemy", "htmx", "resvg_py"):
         assert component in page
     assert "fieldkit.log" in page
     licence = client.get("/settings/about/licence/Flask")

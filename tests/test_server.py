@@ -272,6 +272,15 @@ def test_server_down_then_retries_with_back_off_then_up_drains(database, laptop,
         second.stop()
 
 
+def test_a_database_without_its_driver_is_refused_with_what_to_do():
+    """The desktop folder carries no PostgreSQL driver: a server started from it says so (a driver that
+    is absent here stands for it)."""
+    from fieldkit.errors import UserError
+
+    with pytest.raises(UserError, match="no driver for this database here .MySQLdb.*pip installation"):
+        storage.engine_for("mysql://server/fieldkit")
+
+
 def test_backoff_doubles_up_to_an_hour_with_jitter():
     rng = random.Random(1)
     waits = [sync.backoff(attempt, rng) for attempt in range(1, 12)]

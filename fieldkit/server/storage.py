@@ -15,6 +15,9 @@ from sqlalchemy import (Column, DateTime, ForeignKey, Integer, MetaData, String,
                         func, select)
 from sqlalchemy.engine import Engine
 
+from ..errors import UserError
+from ..i18n import N_
+
 metadata = MetaData()
 
 devices = Table(
@@ -83,7 +86,12 @@ def engine_for(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True, hide_parameters=True)
+    try:
+        return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True, hide_parameters=True)
+    except ModuleNotFoundError as missing:  # the desktop folder carries no PostgreSQL driver (build_app.py)
+        raise UserError(N_("There is no driver for this database here (%(module)s): run the project server from a "
+                           "pip installation of fieldkit, as the README's section on the server says."),
+                        module=missing.name) from None
 
 
 def writing(engine: Engine):
