@@ -7,8 +7,9 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.routing import Rule
 
 
-def create_app(test_config=None) -> Flask:
-    """The laptop app: defaults, then FIELDKIT_* environment overrides, then test_config."""
+def create_app(test_config=None, entrance=None) -> Flask:
+    """The laptop app: defaults, then FIELDKIT_* environment overrides, then test_config. Built behind a
+    start's entrance (fieldkit/entrance.py), it shares the entrance's launch guard and extensions."""
     from flask_babel import Babel
     from flask_htmx import HTMX
 
@@ -22,6 +23,8 @@ def create_app(test_config=None) -> Flask:
                 static_folder=str(config.resource_dir("static")))
     app.request_class = InMemoryRequest
     app.url_rule_class = LazyBuilderRule
+    if entrance is not None:
+        app.extensions = entrance.extensions
     app.config.from_mapping(config.settings(), SERVER_PORT=None)
     if test_config:
         app.config.update(test_config)
@@ -49,9 +52,9 @@ def create_app(test_config=None) -> Flask:
 
     app.before_request(_upload_limit)  # before anything reads the body
     UploadSlots(app, int(app.config["UPLOAD_SLOTS"]))  # before any body is read (LaunchGuard reads the form)
-    LaunchGuard(app)  # nothing else runs for a request it refuses
+    entrance.guard.install(app) if entrance is not None else LaunchGuard(app)  # nothing else runs for a request it refuses
     HTMX(app)
-    Babel(app, locale_selector=_select_locale)
+    Babel(app, locale_selector=select_locale)
     app.before_request(_require_unlocked_vault)
     app.teardown_appcontext(_close_session)
     register_views(app)
@@ -137,7 +140,7 @@ def _require_unlocked_vault():
     return None
 
 
-def _select_locale() -> str:
+def select_locale() -> str:
     from .i18n import DEFAULT_LOCALE, LOCALES
 
     chosen = request.cookies.get("lang")

@@ -8,6 +8,7 @@ from pathlib import Path
 import platformdirs
 
 IDLE_LOCK_MINUTES_RANGE = (1, 240)
+KEYSTORE_NAME = "keystore.json"  # in the data directory: its presence means a vault is set up (fieldkit.vault)
 
 DEFAULTS = {
     "DATA_DIR": None,  # None: the platform's user data directory

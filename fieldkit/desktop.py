@@ -7,10 +7,14 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from .local_server import LocalServer
+
+if TYPE_CHECKING:
+    from .entrance import Entrance
 
 log = logging.getLogger("fieldkit.desktop")
 
@@ -22,9 +26,9 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def open_window(app: Flask, started=lambda: None) -> None:
-    """Serve the app, show it in a window, and return when the window closes (or on SIGTERM/SIGINT);
-    `started` is called once everything is set up, as the window's event loop begins."""
+def open_window(app: "Flask | Entrance") -> None:
+    """Serve the app (or a start's entrance, which builds it), show it in a window, and return when the
+    window closes (or on SIGTERM/SIGINT)."""
     os.environ.setdefault("QT_API", "pyside6")  # qtpy would prefer PyQt (GPL) if it happened to be installed
     import webview
 
@@ -38,6 +42,9 @@ def open_window(app: Flask, started=lambda: None) -> None:
     place = WindowPlace(app.config["DATA_DIR"])
     window = webview.create_window("fieldkit", server.launch_url, min_size=(900, 600), text_select=True, **place.saved())
     window.events.loaded += lambda: log.info("window loaded")
+    if hasattr(app, "build"):  # a start's entrance: the app is built while the person reads the first page
+        app.build_after_page = False
+        window.events.loaded += app.build
     window.events.resized += place.resized
     window.events.moved += place.moved
     window.events.closing += _SaveBeforeClosing(app, window)
@@ -48,15 +55,16 @@ def open_window(app: Flask, started=lambda: None) -> None:
     window.events.closed += further.close_all
     _close_on_signal(window)
     _start_web_engine()
-    started()
     try:
         # private_mode: the web view keeps no cookies, cache or local storage on disk.
         # Qt on every platform: the window's code (closing, saving files) and its tests are Qt's.
         webview.start(gui="qt", private_mode=True)
     finally:
         server.shutdown()
-        _back_up_before_locking(app.extensions["vault"])
-        app.extensions["vault"].lock()
+        vault = app.extensions.get("vault")  # none if the window closed before the app stood
+        if vault is not None:
+            _back_up_before_locking(vault)
+            vault.lock()
         place.save()
         log.info("window closed")
 

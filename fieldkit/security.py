@@ -33,7 +33,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 
 class LaunchGuard:
-    """Per-launch secret, Host check, CSRF and security headers for one app instance."""
+    """Per-launch secret, Host check, CSRF and security headers for one launch: the app, and at a start
+    the entrance that serves the first page before it (fieldkit/entrance.py), with one cookie and one token."""
 
     def __init__(self, app: Flask):
         self.secret = secrets.token_urlsafe(32)
@@ -41,13 +42,18 @@ class LaunchGuard:
         self._launch_used = threading.Lock()
         self._window_tokens: dict[str, str] = {}  # one-time token → the page a further window opens on
         self.csrf_token = hmac.new(self.secret.encode(), b"csrf", hashlib.sha256).hexdigest()
-        self.app = app
+        self.app = app  # its config holds the port
         app.extensions["launch_guard"] = self
+        self.install(app)
+
+    def install(self, app: Flask) -> None:
+        """Guard `app`: nothing else runs for a request the guard refuses."""
         app.before_request(self._admit)
         app.after_request(self._secure_headers)
         app.add_url_rule("/launch/<token>", "launch", self._launch)
         app.url_defaults(self._versioned_static)
         app.jinja_env.globals["csrf_token"] = lambda: self.csrf_token
+        app.register_error_handler(403, _refusal_page)
 
     @property
     def port(self) -> int:
@@ -120,3 +126,17 @@ class LaunchGuard:
 def _content_version(path: Path, _mtime_ns: int) -> str:
     """A short hash of a static file, recomputed when it changes on disk."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _refusal_page(error):
+    """Why the guard refused, in the user's language, with what to do."""
+    from flask import render_template
+    from flask_babel import gettext
+
+    reasons = {
+        "host": gettext("This address is not allowed. Open fieldkit only through its own window or the address it printed."),
+        "launch": gettext("This page belongs to a fieldkit that was started with a one-time address. Use the window or browser tab it opened, or start fieldkit again to get a new address."),
+        "csrf": gettext("The form has expired. Reload the page and try again; nothing was saved."),
+    }
+    text = reasons.get(error.description, gettext("Access denied."))
+    return render_template("error.html", code=403, title=gettext("Access denied"), reason=text), 403

@@ -36,12 +36,12 @@ from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session
 
 from . import db
+from .config import KEYSTORE_NAME
 from .errors import UserError
 from .i18n import N_
 from .models import LocalSetting
 
 KEYSTORE_FORMAT = "fieldkit-keystore/1"
-KEYSTORE_NAME = "keystore.json"
 _CHECK_LABEL = b"fieldkit passphrase check v1"
 DATABASE_NAME = "fieldkit.db"
 MIN_PASSPHRASE_LENGTH = 12

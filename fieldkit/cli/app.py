@@ -68,19 +68,22 @@ def _run_locked(ctx, mode: str) -> None:
 
 
 def _start(data_dir: Path, mode: str) -> None:
-    """Run the app on data_dir: in a window, or served for a browser until Ctrl+C."""
-    gc.disable()  # until _started
-    from .. import create_app
-    from ..desktop import display_available, open_window
+    """Run the app on data_dir: in a window, or served for a browser until Ctrl+C. The first page comes
+    from the entrance while the app is built behind it (fieldkit/entrance.py)."""
+    gc.disable()  # until the app stands (_started)
+    from ..desktop import display_available
+    from ..entrance import Entrance
     from ..local_server import LocalServer
 
-    app = create_app({"DATA_DIR": data_dir})
+    entrance = Entrance(data_dir, built=_started)
     if mode == "window":
         if display_available():
-            open_window(app, started=_started)
+            from ..desktop import open_window
+
+            open_window(entrance)
             return
         click.echo(t("No screen found for a window: fieldkit opens in the browser instead."))
-    server = LocalServer(app)
+    server = LocalServer(entrance)
     click.echo(t("fieldkit is running. Open this address in your browser; it works once:"))
     click.echo(server.launch_url)
     sys.stdout.flush()
@@ -88,20 +91,21 @@ def _start(data_dir: Path, mode: str) -> None:
         import webbrowser
 
         webbrowser.open(server.launch_url)
-    _started()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        app.extensions["vault"].lock()
+        vault = entrance.extensions.get("vault")
+        if vault is not None:
+            vault.lock()
 
 
 def _started() -> None:
     """The start imports and creates ~170,000 objects that live as long as the app (Qt's bindings too, in
-    the window): with the cycle collector off until here, it did not walk them again and again on the way
-    (a tenth of the start); frozen, no later full collection walks them either (the little cyclic
-    garbage of the start stays)."""
+    the window): with the cycle collector off until the app stands, it did not walk them again and again
+    on the way (a tenth of the start); frozen, no later full collection walks them either (the little
+    cyclic garbage of the start stays)."""
     gc.freeze()
     gc.enable()
 

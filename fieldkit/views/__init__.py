@@ -15,7 +15,6 @@ def register_views(app: Flask) -> None:
     for module in (vault, interviews, audio, maps, organisations, guides, guide_editor, analysis, exchange, steward, sync,
                    settings):
         app.register_blueprint(module.bp)
-    app.register_error_handler(403, _forbidden)
     app.register_error_handler(VaultLocked, _locked_meanwhile)
     app.register_error_handler(DatabaseError, _database_damaged)
     for code in (404, 405, 413, 500, 503):
@@ -74,16 +73,6 @@ def render_view(page: str, fragment: str, **context):
     response = make_response(render_template(fragment if partial else page, **context))
     response.vary.add("HX-Request")
     return response
-
-
-def _forbidden(error):
-    reasons = {
-        "host": gettext("This address is not allowed. Open fieldkit only through its own window or the address it printed."),
-        "launch": gettext("This page belongs to a fieldkit that was started with a one-time address. Use the window or browser tab it opened, or start fieldkit again to get a new address."),
-        "csrf": gettext("The form has expired. Reload the page and try again; nothing was saved."),
-    }
-    text = reasons.get(error.description, gettext("Access denied."))
-    return render_template("error.html", code=403, title=gettext("Access denied"), reason=text), 403
 
 
 def _error_page(error):

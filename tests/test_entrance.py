@@ -1,0 +1,112 @@
+"""A start's entrance (fieldkit/entrance.py): the first page before the app stands, the app behind it
+taking over with the same cookie and CSRF token, on a real socket."""
+import http.cookiejar
+import re
+import subprocess
+import sys
+import textwrap
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from fieldkit.entrance import FRONT_PATHS, LAYOUT_LINKS, Entrance
+from fieldkit.local_server import LocalServer
+from fieldkit.vault import Vault
+
+from conftest import FAST_KDF, FAST_KDF_ENV, PASSPHRASE
+
+
+def test_the_entrance_links_where_the_app_does(app):
+    rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
+    for path, endpoint, methods in LAYOUT_LINKS:
+        assert rules[endpoint].rule == path and set(methods) <= rules[endpoint].methods
+    assert {rules["vault.unlock"].rule, rules["vault.setup"].rule} == set(FRONT_PATHS)
+
+
+@pytest.fixture
+def started(tmp_path, monkeypatch, coordinator):
+    """`fieldkit serve` as it starts: an entrance on a real socket, over a vault set up before."""
+    for key, value in FAST_KDF_ENV.items():
+        monkeypatch.setenv(key, value)
+    vault = Vault(tmp_path / "data", memory_kib=FAST_KDF["ARGON2_MEMORY_KIB"], iterations=FAST_KDF["ARGON2_ITERATIONS"])
+    vault.create(PASSPHRASE, [coordinator[1]])
+    vault.lock()
+    entrance = Entrance(tmp_path / "data")
+    entrance.build_after_page = False  # built when a request needs it: each step below is then certain
+    server = LocalServer(entrance)
+    server.start()
+    yield entrance, server
+    server.shutdown()
+    if entrance.is_built:
+        entrance.extensions["vault"].lock()
+
+
+def browser():
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+def test_the_first_page_comes_from_the_entrance_and_the_app_takes_over_with_its_cookie_and_token(started):
+    entrance, server = started
+    opener, origin = browser(), f"http://127.0.0.1:{server.port}"
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the guard stands before the app does
+        opener.open(urllib.request.Request(origin + "/unlock", headers={"Host": f"evil.example:{server.port}"}))
+    assert refused.value.code == 403 and "Diese Adresse ist nicht erlaubt" in refused.value.read().decode()
+    with opener.open(server.launch_url) as response:
+        page = response.read().decode()
+    assert response.url == origin + "/unlock" and "Passphrase" in page
+    style = re.search(r'href="(/static/fieldkit\.css\?v=\w+)"', page).group(1)
+    assert opener.open(origin + style).status == 200
+    assert not entrance.is_built  # nothing so far needed the app
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"passphrase": PASSPHRASE, "csrf_token": token}).encode()
+    with opener.open(origin + "/unlock", data=form) as response:  # waits for the app, which accepts the token
+        assert response.url == origin + "/interviews/" and "Interviews" in response.read().decode()
+    assert entrance.is_built and entrance.extensions["vault"].is_unlocked
+    with opener.open(origin + "/unlock") as response:  # the app answers everything now
+        assert response.url == origin + "/interviews/"
+
+
+def test_a_first_start_shows_the_setup_page_from_the_entrance(tmp_path, monkeypatch, coordinator):
+    for key, value in FAST_KDF_ENV.items():
+        monkeypatch.setenv(key, value)
+    entrance = Entrance(tmp_path / "new")
+    entrance.build_after_page = False
+    server = LocalServer(entrance)
+    server.start()
+    try:
+        opener, origin = browser(), f"http://127.0.0.1:{server.port}"
+        with opener.open(server.launch_url) as response:
+            page = response.read().decode()
+        assert response.url == origin + "/setup" and "Tresor anlegen" in page
+        assert not entrance.is_built
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"passphrase": PASSPHRASE, "confirmation": PASSPHRASE, "recipient": coordinator[1],
+                                       "csrf_token": token}).encode()
+        with opener.open(origin + "/setup", data=form) as response:
+            assert response.url == origin + "/interviews/"
+        assert entrance.extensions["vault"].exists and entrance.extensions["vault"].is_unlocked
+    finally:
+        server.shutdown()
+        if entrance.is_built:
+            entrance.extensions["vault"].lock()
+
+
+def test_the_first_page_needs_neither_the_database_layer_nor_the_views(tmp_path):
+    """What makes the start fast, checked in a fresh interpreter: the unlock page is served before
+    SQLAlchemy, SQLModel or any view is imported."""
+    script = textwrap.dedent("""
+        import http.cookiejar, sys, urllib.request
+        from fieldkit.entrance import Entrance
+        from fieldkit.local_server import LocalServer
+        entrance = Entrance(sys.argv[1])
+        entrance.build_after_page = False
+        server = LocalServer(entrance)
+        server.start()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = opener.open(server.launch_url).read().decode()
+        print("csrf_token" in page, sorted(m for m in ("sqlalchemy", "sqlmodel", "fieldkit.views", "fieldkit.models") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True []", done.stdout + done.stderr
