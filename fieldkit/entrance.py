@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Optional
 
-from flask import Flask, redirect, render_template, url_for
-from flask_babel import get_locale
+from flask import Flask, abort, redirect, render_template, url_for
+from flask_babel import get_locale, gettext
 
 log = logging.getLogger("fieldkit.start")
 
@@ -50,30 +50,32 @@ class Entrance:
         if self._building.acquire(blocking=False):
             threading.Thread(target=self._build, name="fieldkit-build", daemon=True).start()
 
+    @property
+    def failed(self) -> bool:
+        return self._failure is not None
+
     def _build(self) -> None:
         from .app import create_app
 
         try:
             self._app = create_app({"DATA_DIR": self.config["DATA_DIR"]}, entrance=self)
-            self._built_callback()
-        except Exception as error:  # a broken installation: each waiting request is answered with a 500
+        except Exception as error:  # a broken installation: the entrance answers every request with an error page
             log.exception("the app could not be built")
             self._failure = error
         finally:
+            self._built_callback()
             self._ready.set()
 
-    def app(self) -> Flask:
-        """The full app, once it stands (built now if nothing asked for it before)."""
+    def _wait(self) -> bool:
+        """Build the full app if nothing asked for it yet, and wait until it stands; False if it failed."""
         self.build()
         self._ready.wait()
-        if self._app is None:
-            raise RuntimeError("fieldkit could not be started") from self._failure
-        return self._app
+        return self._app is not None
 
     def __call__(self, environ, start_response):
-        if self._app is None and _served_by_front(environ):
+        if self._app is None and (_served_by_front(environ) or not self._wait()):
             return self.front(environ, start_response)
-        return self.app()(environ, start_response)
+        return self._app(environ, start_response)
 
 
 def _served_by_front(environ) -> bool:
@@ -95,8 +97,10 @@ def _front_app(data_dir, entrance: Entrance) -> Flask:
     front.config.from_mapping(config.settings(), SERVER_PORT=None, BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR))
     front.config["DATA_DIR"] = config.data_dir(data_dir)
     front.extensions["log_file"] = to_file(front.config["DATA_DIR"])
-    LaunchGuard(front)
+    LaunchGuard(front)  # before anything else: a request it refuses learns nothing, not even a failed build
     Babel(front, locale_selector=select_locale)
+    front.before_request(lambda: abort(500) if entrance.failed else None)
+    front.register_error_handler(500, _not_started)
     keystore = Path(front.config["DATA_DIR"]) / config.KEYSTORE_NAME
 
     def page(template: str, shown_if_vault: bool, other: str, **context):
@@ -116,3 +120,16 @@ def _front_app(data_dir, entrance: Entrance) -> Flask:
     front.context_processor(lambda: {"vault_unlocked": False, "idle_seconds": 0, "is_demo": False,
                                      "current_locale": str(get_locale())})
     return front
+
+
+def _not_started(_error):
+    """The app could not be built (its trace is in the log): a page in the user's language, as for any
+    fault, with an error number to tell the coordination."""
+    import secrets
+
+    error_id = secrets.token_hex(3).upper()
+    log.error("error %s: the app could not be built, see above", error_id)
+    return render_template("error.html", code=500, title=gettext("Something went wrong"), error_id=error_id,
+                           reason=gettext("fieldkit could not finish this step. What was shown as saved is safe. "
+                                          "Reload the page or restart fieldkit; if it happens again, tell the "
+                                          "coordination the error number %(id)s.", id=error_id)), 500

@@ -2,7 +2,7 @@
 import logging
 import re
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -15,7 +15,7 @@ class _RedactingRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code="-", size="-"):
         # The path alone: query strings carry search terms (names), the launch path its token.
-        path = re.sub(r"^/launch/.*", "/launch/…", urlsplit(self.path).path)
+        path = re.sub(r"^/launch/.*", "/launch/…", unquote(urlsplit(self.path).path))  # as routed: %6Caunch too
         log.info('"%s %s" %s', self.command, path, code)
 
     def log(self, type, message, *args):  # noqa: A002 (werkzeug's signature)

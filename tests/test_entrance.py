@@ -1,6 +1,7 @@
 """A start's entrance (fieldkit/entrance.py): the first page before the app stands, the app behind it
 taking over with the same cookie and CSRF token, on a real socket."""
 import http.cookiejar
+import os
 import re
 import subprocess
 import sys
@@ -110,3 +111,33 @@ def test_the_first_page_needs_neither_the_database_layer_nor_the_views(tmp_path)
     """)
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "True []", done.stdout + done.stderr
+
+
+def test_an_app_that_cannot_be_built_is_told_in_a_page_behind_the_guard(tmp_path):
+    """A broken installation (here: SQLModel fails to import) shows the error page with an error number
+    to everyone who entered, and nothing but the guard's refusal to anyone else."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "sqlmodel.py").write_text('raise ImportError("a broken installation")\n')
+    script = textwrap.dedent("""
+        import http.cookiejar, sys, urllib.error, urllib.request
+        from fieldkit.entrance import Entrance
+        from fieldkit.local_server import LocalServer
+        entrance = Entrance(sys.argv[1])
+        server = LocalServer(entrance)
+        server.start()
+        origin = f"http://127.0.0.1:{server.port}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        opener.open(server.launch_url).read()
+        for who, path in ((opener, "/"), (opener, "/unlock"), (urllib.request.build_opener(), "/")):
+            try:
+                who.open(origin + path)
+            except urllib.error.HTTPError as answer:
+                page = answer.read().decode()
+                print(answer.code, "Fehlernummer" in page, "Content-Security-Policy" in answer.headers)
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(shadow)})
+    assert done.stdout.split("\n")[:3] == ["500 True True", "500 True True", "403 False True"], done.stdout + done.stderr
+    log = (tmp_path / "data" / "logs" / "fieldkit.log").read_text(encoding="utf-8")
+    assert "the app could not be built" in log and "a broken installation" in log
