@@ -66,6 +66,9 @@ def unused_modules() -> list[str]:
 
     excluded = ["PyQt5", "PyQt6", "PySide2", "tkinter", "IPython", "matplotlib", "pytest", "playwright",
                 "hypothesis", "schemathesis", "PyInstaller",
+                # Only a fallback of stdnum, pytz and babel, which find their data through importlib first;
+                # included, it brings a run-time hook that imports it on every start (a tenth of a second).
+                "pkg_resources", "setuptools",
                 *SERVER_ONLY]
     excluded += [f"webview.platforms.{name}" for name in OTHER_BACKENDS]
     pyside = importlib.util.find_spec("PySide6")
