@@ -151,3 +151,21 @@ def _close_session(_error=None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def new_error_id() -> str:
+    import secrets
+
+    return secrets.token_hex(3).upper()
+
+
+def fault_page(error_id: str):
+    """A fault of ours: a plain page in the user's language with a short error id (its trace is in the
+    log under that id, never in the window)."""
+    from flask import render_template
+    from flask_babel import gettext
+
+    return render_template("error.html", code=500, title=gettext("Something went wrong"), error_id=error_id,
+                           reason=gettext("fieldkit could not finish this step. What was shown as saved is safe. "
+                                          "Reload the page or restart fieldkit; if it happens again, tell the "
+                                          "coordination the error number %(id)s.", id=error_id)), 500

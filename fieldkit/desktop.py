@@ -7,14 +7,11 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from .entrance import Entrance
 from .local_server import LocalServer
-
-if TYPE_CHECKING:
-    from .entrance import Entrance
 
 log = logging.getLogger("fieldkit.desktop")
 
@@ -26,7 +23,7 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def open_window(app: "Flask | Entrance") -> None:
+def open_window(app: Flask | Entrance) -> None:
     """Serve the app (or a start's entrance, which builds it), show it in a window, and return when the
     window closes (or on SIGTERM/SIGINT)."""
     os.environ.setdefault("QT_API", "pyside6")  # qtpy would prefer PyQt (GPL) if it happened to be installed
@@ -42,7 +39,7 @@ def open_window(app: "Flask | Entrance") -> None:
     place = WindowPlace(app.config["DATA_DIR"])
     window = webview.create_window("fieldkit", server.launch_url, min_size=(900, 600), text_select=True, **place.saved())
     window.events.loaded += lambda: log.info("window loaded")
-    if hasattr(app, "build"):  # a start's entrance: the app is built while the person reads the first page
+    if isinstance(app, Entrance):  # the app is built while the person reads the first page
         app.build_after_page = False
         window.events.loaded += app.build
     window.events.resized += place.resized

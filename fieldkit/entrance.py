@@ -5,8 +5,7 @@ the start to the first page, none of which the unlock page needs. So a start (`f
 `demo`) serves from a small app of its own first: the one-time launch address, the unlock and first-run
 pages as shown (GET) and the static files. Once the page is in (in the window: its files too), the full
 app is built in a thread while the person types; every request the entrance does not serve waits for
-the full app, which then answers
-everything. Both share the launch guard (one cookie, one CSRF token) and the extensions (the vault, the
+the full app, which then answers everything. Both share the launch guard (one cookie, one CSRF token) and the extensions (the vault, the
 window's hooks), so nobody can tell where a page came from.
 """
 import logging
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from flask import Flask, abort, redirect, render_template, url_for
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale
 
 log = logging.getLogger("fieldkit.start")
 
@@ -123,13 +122,9 @@ def _front_app(data_dir, entrance: Entrance) -> Flask:
 
 
 def _not_started(_error):
-    """The app could not be built (its trace is in the log): a page in the user's language, as for any
-    fault, with an error number to tell the coordination."""
-    import secrets
+    """The app could not be built (its trace is in the log): the page of any fault of ours."""
+    from .app import fault_page, new_error_id
 
-    error_id = secrets.token_hex(3).upper()
+    error_id = new_error_id()
     log.error("error %s: the app could not be built, see above", error_id)
-    return render_template("error.html", code=500, title=gettext("Something went wrong"), error_id=error_id,
-                           reason=gettext("fieldkit could not finish this step. What was shown as saved is safe. "
-                                          "Reload the page or restart fieldkit; if it happens again, tell the "
-                                          "coordination the error number %(id)s.", id=error_id)), 500
+    return fault_page(error_id)

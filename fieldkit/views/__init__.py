@@ -94,18 +94,15 @@ def _error_page(error):
 
 def _unexpected(error: BaseException):
     import logging
-    import secrets
-
     import traceback
 
-    error_id = secrets.token_hex(3).upper()
+    from ..app import fault_page, new_error_id
+
+    error_id = new_error_id()
     # Where it failed, without the exception's message: a message can quote what the user typed.
     logging.getLogger("fieldkit.errors").error("error %s on %s %s: %s\n%s", error_id, request.method, request.path,
                                                type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
-    return render_template("error.html", code=500, title=gettext("Something went wrong"), error_id=error_id,
-                           reason=gettext("fieldkit could not finish this step. What was shown as saved is safe. "
-                                          "Reload the page or restart fieldkit; if it happens again, tell the "
-                                          "coordination the error number %(id)s.", id=error_id)), 500
+    return fault_page(error_id)
 
 
 def _template_context() -> dict:
