@@ -59,14 +59,9 @@ def columns(title: str, categories: list[str], stacks: list[Series], axis_title:
     width, height = left + PLOT_WIDTH + right, top + PLOT_HEIGHT + bottom
     parts = [_title(title, left + PLOT_WIDTH / 2, 26), _vertical_axis(left_scale, left, top, locale, "end"),
              _axis_title(axis_title, left - _axis_room(left_scale, locale) + 16, top + PLOT_HEIGHT / 2, INK)]
-    for index, (category, total) in enumerate(zip(categories, totals)):
-        x, y = left + band * index + band * 0.1, top + PLOT_HEIGHT
-        for series in stacks:
-            value = series.values[index] or 0
-            if value:
-                size = left_scale(value)
-                y -= size
-                parts.append(_rect(x, y, band * 0.8, size, series.colour, f"{category} – {series.name}: {_number(value, locale)}"))
+    for index, category in enumerate(categories):
+        parts += _stack(category, [(series, series.values[index]) for series in stacks], left + band * (index + 0.1),
+                        top + PLOT_HEIGHT, band * 0.8, left_scale, locale)
         parts.append(_slanted_label(names[index], left + band * (index + 0.5), top + PLOT_HEIGHT + 8))
     if points:
         parts += [_vertical_axis(right_scale, left + PLOT_WIDTH, top, locale, "start", grid=False),
@@ -78,6 +73,16 @@ def columns(title: str, categories: list[str], stacks: list[Series], axis_title:
         parts.append(_legend(stacks, legend, left + PLOT_WIDTH + 30, top))
     parts.append(f'<line x1="{left}" y1="{top + PLOT_HEIGHT}" x2="{left + PLOT_WIDTH}" y2="{top + PLOT_HEIGHT}" stroke="{AXIS}"/>')
     return _svg(title, width, height, parts)
+
+
+def _stack(category: str, values: list, x: float, bottom: float, width: float, scale: Scale, locale: str) -> list[str]:
+    """One column: each series' value above the one before it."""
+    blocks = []
+    for series, value in values:
+        if value:
+            bottom -= scale(value)
+            blocks.append(_rect(x, bottom, width, scale(value), series.colour, f"{category} – {series.name}: {_number(value, locale)}"))
+    return blocks
 
 
 def bars(title: str, categories: list[str], series: Series, axis_title: str, locale: str) -> str:
