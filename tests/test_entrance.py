@@ -141,3 +141,25 @@ def test_an_app_that_cannot_be_built_is_told_in_a_page_behind_the_guard(tmp_path
     assert done.stdout.split("\n")[:3] == ["500 True True", "500 True True", "403 False True"], done.stdout + done.stderr
     log = (tmp_path / "data" / "logs" / "fieldkit.log").read_text(encoding="utf-8")
     assert "the app could not be built" in log and "a broken installation" in log
+
+
+@pytest.mark.browser
+def test_fieldkit_serve_in_a_browser_sets_up_through_the_entrance_and_switches_language(page, tmp_path, coordinator):
+    """The real command in chromium: the first-run page and its files from the entrance (no console
+    error, no CSP violation), the language switch and setup answered by the app built behind it."""
+    from playwright.sync_api import expect
+
+    from conftest import set_up_vault
+    from test_cli import start_serving
+
+    process, url = start_serving(tmp_path / "data")
+    try:
+        page.goto(url)
+        expect(page.get_by_role("button", name="Tresor anlegen")).to_be_visible()
+        page.get_by_role("button", name="English").click()  # a POST: waits for the app, which answers
+        expect(page.get_by_role("button", name="Deutsch")).to_be_visible()
+        page.get_by_role("button", name="Deutsch").click()
+        set_up_vault(page, page.url, coordinator[1])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
