@@ -7,16 +7,18 @@ annotation gives (pydantic, strict, no keys beyond the shape's own), nested no d
 a few fields take only known values (RULES). Ids are UUID-shaped and version vectors map device ids to counters from 1 to 2^53.
 """
 import datetime as dt
+import json
 import re
 from functools import lru_cache
 
+import orjson
 import pydantic
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String
 
 from .i18n import N_
 
 MAX_TEXT = 2_000_000  # characters of a text field (a long transcript)
-MAX_JSON = 1_000_000  # characters of a JSON field, serialised
+MAX_JSON = 1_000_000  # bytes of a JSON field, serialised as UTF-8
 MAX_DEPTH = 20
 MAX_COUNTER = 2**53
 MAX_DEVICES = 1000
@@ -128,30 +130,36 @@ _FINE = None
 
 
 def _checker(kind, nullable: bool, limit: int, shape, test):
-    """The check of one column, built once: a merge runs it on every field of every record."""
+    """The check of one column, built once: a merge runs it on every field of every record, so each
+    check handles an empty value itself and asks `test` only where the column has one."""
     empty = _FINE if nullable else (N_("must not be empty"), "", {})
-    known = test or (lambda value: True)
     unknown = (N_("is not one of the values fieldkit knows here"), "", {})
 
     def text(value):
-        if type(value) is not str or len(value) > limit:
-            return N_("must be text of at most %(limit)d characters"), "", {"limit": limit}
-        return _FINE if known(value) else unknown
+        if type(value) is str and len(value) <= limit:
+            return _FINE if test is None or test(value) else unknown
+        return empty if value is None else (N_("must be text of at most %(limit)d characters"), "", {"limit": limit})
 
     def whole(value):
+        if value is None:
+            return empty
         if type(value) is not int or abs(value) > MAX_COUNTER:
             return N_("must be a whole number"), "", {}
-        return _FINE if known(value) else unknown
+        return _FINE if test is None or test(value) else unknown
 
     def number(value):  # NaN and a 400-digit integer fail the comparison too
+        if value is None:
+            return empty
         if type(value) not in (int, float) or not -MAX_NUMBER <= value <= MAX_NUMBER:
             return N_("must be a number"), "", {}
-        return _FINE if known(value) else unknown
+        return _FINE if test is None or test(value) else unknown
 
     def flag(value):
-        return _FINE if type(value) is bool else (N_("must be true or false"), "", {})
+        return _FINE if type(value) is bool else empty if value is None else (N_("must be true or false"), "", {})
 
     def moment(value):
+        if value is None:
+            return empty
         if not isinstance(value, str) or len(value) > 40:
             return N_("must be a date or time as ISO 8601 text"), "", {}
         try:
@@ -163,7 +171,9 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
         return _FINE
 
     def structure(value):
-        if _depth(value) > MAX_DEPTH or len(repr(value)) > MAX_JSON:  # the depth first: repr recurses
+        if value is None:
+            return empty
+        if _depth(value) > MAX_DEPTH or _serialised_length(value) > MAX_JSON:  # the depth first: serialising recurses
             return N_("is nested too deeply or too large"), "", {}
         try:
             shape.validate_python(value, strict=True)
@@ -172,9 +182,17 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
             return N_("does not have the shape of this field"), f".{where}" if where else "", {}
         return _FINE
 
-    check = {str: text, int: whole, float: number, bool: flag, dt.date: moment, dt.datetime: moment,
-             JSON: structure}.get(kind, lambda value: (N_("does not have the shape of this field"), "", {}))
-    return lambda value: empty if value is None else check(value)
+    return {str: text, int: whole, float: number, bool: flag, dt.date: moment, dt.datetime: moment,
+            JSON: structure}.get(kind, lambda value: empty if value is None else (N_("does not have the shape of this field"), "", {}))
+
+
+def _serialised_length(value) -> int:
+    """Characters of a JSON value as JSON (orjson's, in C; the standard library's for an integer
+    beyond 64 bits, which orjson does not write)."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:
+        return len(json.dumps(value))
 
 
 def _depth(value) -> int:
