@@ -60,6 +60,7 @@ class Bundle:
     file_sha256: str  # of the age file as it arrived (one content can be encrypted many times)
     checked: set = field(default_factory=set)  # numbers of the records merge.check_records passed (0: all ids)
     attachments: dict = field(default_factory=dict)  # member name → bytes (verified against the manifest)
+    records_known: bool = False  # its records are those of a bundle of the device merged before: not read again
 
     @property
     def device_id(self) -> str:
@@ -147,10 +148,12 @@ def _check_size(size: int, max_size: int) -> None:
                             limit=max_size // 2**20)
 
 
-def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_MAX_EXPANDED) -> Bundle:
+def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_MAX_EXPANDED,
+                known: Optional[Callable[[str, str], bool]] = None) -> Bundle:
     """Decrypt, check the archive, verify the signature, then inflate and verify exactly the members the
-    manifest lists, and parse the records. Whether the device and its key are known is the caller's
-    check (see merge.check_device)."""
+    manifest lists, and parse the records — unless `known(device_id, records_key)` says that the
+    device's records, with these counts, were merged whole before (a bundle with nothing but records).
+    Whether the device and its key are known is the caller's check (see merge.check_device)."""
     archive = _decrypt(data, identities)
     try:
         with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
@@ -169,10 +172,19 @@ def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_
     for name, entry in listed.items():
         if hashlib.sha256(payloads[name]).hexdigest() != entry["sha256"] or len(payloads[name]) != entry["size"]:
             raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200])
+    identity = hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest()
+    if known is not None and list(listed) == [RECORDS] and known(manifest["device_id"], records_key(manifest)):
+        return Bundle(manifest, [], *identity, records_known=True)
     records = _parse_records(payloads.pop(RECORDS))
     _check_counts(manifest, records)
-    return Bundle(manifest, records, hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest(),
-                  attachments=payloads)
+    return Bundle(manifest, records, *identity, attachments=payloads)
+
+
+def records_key(manifest: dict) -> str:
+    """The records' hash with the counts the manifest gives them: two bundles with the same key hold the
+    same records, checked against the same counts."""
+    counts = json.dumps(manifest.get("counts"), sort_keys=True)
+    return hashlib.sha256(f"{manifest['members'][RECORDS]['sha256']} {counts}".encode()).hexdigest()
 
 
 class KeyFileError(InvalidBundle):

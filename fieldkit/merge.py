@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from . import audio, db, record_check
-from .bundle import Bundle, InvalidBundle, Record, attachment_name, read_bundle, write_bundle
+from .bundle import Bundle, InvalidBundle, Record, attachment_name, read_bundle, records_key, write_bundle
 from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
@@ -145,10 +145,30 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
         return MergeReport(skipped="own")
     device = check_device(session, bundle, accept_new_device, as_relay)
     _check_identities(bundle)
-    numbers = {id(record): number for number, record in enumerate(bundle.records, start=1)}
     report = MergeReport()
     if _check_sequence(session, bundle, report):
         return MergeReport(skipped="imported")
+    if bundle.records_known:  # the same records as a bundle merged before: they change nothing now either
+        report.unchanged = sum((bundle.manifest.get("counts") or {}).values())
+        complete = True
+    else:
+        complete = _apply_records(session, bundle, device, report) and not bundle.attachments
+        _absorb_audio(session, bundle)
+    session.add(ReceivedBundle(bundle_id=bundle.manifest["bundle_id"], device_id=bundle.device_id,
+                               sequence=bundle.manifest["sequence"], sha256=bundle.file_sha256,
+                               manifest_sha256=bundle.manifest_sha256,
+                               previous_sha256=bundle.manifest.get("previous_sha256"),
+                               records_key=records_key(bundle.manifest) if complete else None))
+    session.add(AuditEvent(action="bundle.import", origin_device="", detail={
+        "bundle_id": bundle.manifest["bundle_id"], "device_id": bundle.device_id, "added": report.added,
+        "updated": report.updated, "conflicts": report.conflicts}))
+    return report
+
+
+def _apply_records(session: Session, bundle: Bundle, device: Device, report: MergeReport) -> bool:
+    """Apply the bundle's records, table by table; False if some were not applied (a steward's records
+    from a device that is not a coordinator)."""
+    numbers = {id(record): number for number, record in enumerate(bundle.records, start=1)}
     by_type, not_applied = {}, 0
     for record in _parents_first(bundle.records):
         if record.type in STEWARD_RECORDS and not device.relay:
@@ -182,15 +202,7 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
         except IntegrityError as error:
             raise InvalidBundle(N_("Records of kind %(kind)s refer to something neither the bundle nor this vault has."),
                                 kind=kind) from error
-    _absorb_audio(session, bundle)
-    session.add(ReceivedBundle(bundle_id=bundle.manifest["bundle_id"], device_id=bundle.device_id,
-                               sequence=bundle.manifest["sequence"], sha256=bundle.file_sha256,
-                               manifest_sha256=bundle.manifest_sha256,
-                               previous_sha256=bundle.manifest.get("previous_sha256")))
-    session.add(AuditEvent(action="bundle.import", origin_device="", detail={
-        "bundle_id": bundle.manifest["bundle_id"], "device_id": bundle.device_id, "added": report.added,
-        "updated": report.updated, "conflicts": report.conflicts}))
-    return report
+    return not not_applied
 
 
 class ForgedCounter(InvalidBundle):
@@ -306,7 +318,7 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
     accepted = {" ".join(shown.split()) for shown in accepted_fingerprints} | relays
     try:
         with _cycle_collector_paused():
-            bundle = read_bundle(data, identities)
+            bundle = read_bundle(data, identities, known=lambda device, key: _merged_before(engine, device, key))
             check_records(bundle, engine)  # before the transaction opens: the write lock is not held while checking
             with db.writing(engine) as session:
                 shown = fingerprint(bundle.public_key)
@@ -317,6 +329,16 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
         with db.writing(engine) as session:
             log_refusal(session, file_name, refused)
         raise
+
+
+def _merged_before(engine, device_id: str, key: str) -> bool:
+    """Whether a bundle of this device with these records and counts was merged whole before. Its
+    records then change nothing now either: version vectors only grow, so the vault holds each of them
+    at the same or a newer version (or as a conflict already). A bundle with records left out (a
+    steward's, from a laptop) or with audio beside them has no key and is read again."""
+    with Session(engine) as session:
+        return session.exec(select(ReceivedBundle.bundle_id).where(
+            ReceivedBundle.device_id == device_id, ReceivedBundle.records_key == key).limit(1)).first() is not None
 
 
 @contextmanager

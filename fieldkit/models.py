@@ -410,6 +410,9 @@ class ReceivedBundle(SQLModel, table=True):
     sha256: str  # of the age file as it arrived
     manifest_sha256: Optional[str] = None  # of its signed manifest: the bundle's identity (empty for imports before 0.2)
     previous_sha256: Optional[str] = None
+    # Its records and their counts as one hash, where every record was applied: a later bundle of the
+    # device with the same key is merged without reading them again (bundle.records_key).
+    records_key: Optional[str] = Field(default=None, index=True)
     imported_at: datetime = Field(default_factory=utcnow)
 
 

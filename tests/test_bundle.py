@@ -666,3 +666,59 @@ def test_records_without_times_get_the_time_of_their_own_merge(laptop, office):
                                                        {"id": record.id}).scalar())
         time.sleep(0.01)
     assert stored[0] < stored[1]
+
+
+@pytest.fixture
+def plain_laptop(tmp_path, coordinator):
+    """A laptop with the demo's interviews and nothing that travels beside its records (no audio)."""
+    vault = new_vault(tmp_path / "plain", coordinator[1])
+    with db.writing(vault.engine) as session:
+        create_demo_data(session, vault.device_id)
+    yield vault
+    vault.lock()
+
+
+def test_the_same_records_in_a_new_bundle_are_not_read_again_and_change_nothing(plain_laptop, office, coordinator):
+    from fieldkit import merge
+    from fieldkit.models import Answer, ReceivedBundle
+
+    identities, accepted = identity_lines(coordinator[0]), [fingerprint(plain_laptop.secrets.public_key)]
+    first, again = export_from(plain_laptop), export_from(plain_laptop)  # numbers 1 and 2: the same records
+    assert first.manifest["members"]["records.jsonl"] == again.manifest["members"]["records.jsonl"]
+    merge.merge_file(office.engine, "1.fkb", first.data, identities, accepted)
+    add_to_note(office, " Im Büro ergänzt.")  # the vault moves on meanwhile
+    assert read_bundle(again.data, identities,
+                       known=lambda device, key: merge._merged_before(office.engine, device, key)).records_known
+    report = merge.merge_file(office.engine, "2.fkb", again.data, identities, accepted)
+    assert (report.added, report.updated, report.conflicts) == (0, 0, 0)
+    assert report.unchanged == sum(first.manifest["counts"].values())
+    with Session(office.engine) as session:
+        assert session.exec(select(Answer).where(Answer.question_id == "practices.informal")).one().text.endswith("Im Büro ergänzt.")
+        assert sorted(row.sequence for row in session.exec(select(ReceivedBundle))) == [1, 2]  # its place in the chain
+    assert merge.merge_file(office.engine, "3.fkb", export_from(plain_laptop).data, identities, accepted).skipped is None
+    # the same records under other signed counts are read, and refused for not matching them
+    def miscount(members):
+        manifest = json.loads(members["manifest.json"])
+        manifest["counts"]["organisation"] += 1
+        return _resigned(plain_laptop, members, manifest)
+    with pytest.raises(InvalidBundle, match="record counts do not match"):
+        merge.merge_file(office.engine, "4.fkb", _reencrypt(export_from(plain_laptop).data, coordinator, miscount),
+                         identities, accepted)
+
+
+def test_a_bundle_whose_records_were_left_out_in_part_is_never_taken_as_merged_whole(plain_laptop, office, coordinator):
+    """A steward's records from a laptop are left out: the same records in a later bundle are read again."""
+    from fieldkit import merge
+    from fieldkit.anonymise import registry, review
+    from fieldkit.models import ReceivedBundle
+
+    with db.writing(plain_laptop.engine) as session:
+        review.scan_all(session, plain_laptop.device_id)
+    identities, shown = identity_lines(coordinator[0]), fingerprint(plain_laptop.secrets.public_key)
+    first, again = export_from(plain_laptop), export_from(plain_laptop)
+    assert merge.merge_file(office.engine, "1.fkb", first.data, identities, [shown]).warnings
+    with Session(office.engine) as session:
+        assert session.exec(select(ReceivedBundle.records_key)).one() is None and registry.entries(session) == []
+    assert not read_bundle(again.data, identities,
+                           known=lambda device, key: merge._merged_before(office.engine, device, key)).records_known
+    assert merge.merge_file(office.engine, "2.fkb", again.data, identities, [shown]).warnings  # left out again, and said
