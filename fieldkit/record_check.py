@@ -187,8 +187,8 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
 
 
 def _serialised_length(value) -> int:
-    """Characters of a JSON value as JSON (orjson's, in C; the standard library's for an integer
-    beyond 64 bits, which orjson does not write)."""
+    """Bytes of a JSON value serialised as UTF-8 (by orjson, in C; by the standard library, ASCII-escaped,
+    for an integer beyond 64 bits, which orjson does not write)."""
     try:
         return len(orjson.dumps(value))
     except TypeError:
