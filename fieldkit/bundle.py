@@ -173,18 +173,25 @@ def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_
         if hashlib.sha256(payloads[name]).hexdigest() != entry["sha256"] or len(payloads[name]) != entry["size"]:
             raise InvalidBundle(N_("%(member)s was changed after the bundle was signed."), member=name[:200])
     identity = hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest()
-    if known is not None and list(listed) == [RECORDS] and known(manifest["device_id"], records_key(manifest)):
+    key = records_key(manifest)
+    if known is not None and key and list(listed) == [RECORDS] and known(manifest["device_id"], key):
         return Bundle(manifest, [], *identity, records_known=True)
     records = _parse_records(payloads.pop(RECORDS))
     _check_counts(manifest, records)
     return Bundle(manifest, records, *identity, attachments=payloads)
 
 
-def records_key(manifest: dict) -> str:
-    """The records' hash with the counts the manifest gives them: two bundles with the same key hold the
-    same records, checked against the same counts."""
-    counts = json.dumps(manifest.get("counts"), sort_keys=True)
-    return hashlib.sha256(f"{manifest['members'][RECORDS]['sha256']} {counts}".encode()).hexdigest()
+def records_key(manifest: dict) -> Optional[str]:
+    """The records' hash with the counts the manifest gives them and the fieldkit that checks them: two
+    bundles with the same key hold the same records, checked against the same counts by the same rules.
+    None where the counts are not a plain count per kind (they are then checked in full)."""
+    from . import __version__
+
+    counts = manifest.get("counts")
+    if not isinstance(counts, dict) or not all(type(number) is int for number in counts.values()):
+        return None
+    text = json.dumps(counts, sort_keys=True)
+    return hashlib.sha256(f"{__version__} {manifest['members'][RECORDS]['sha256']} {text}".encode()).hexdigest()
 
 
 class KeyFileError(InvalidBundle):

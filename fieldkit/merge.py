@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Iterator, Optional
 
 import orjson
-from sqlalchemy import JSON, Boolean, Date, DateTime, func
+from sqlalchemy import JSON, Boolean, Date, DateTime, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -149,7 +149,7 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
     if _check_sequence(session, bundle, report):
         return MergeReport(skipped="imported")
     if bundle.records_known:  # the same records as a bundle merged before: they change nothing now either
-        report.unchanged = sum((bundle.manifest.get("counts") or {}).values())
+        report.unchanged = sum(bundle.manifest["counts"].values())
         complete = True
     else:
         complete = _apply_records(session, bundle, device, report) and not bundle.attachments
@@ -332,13 +332,18 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
 
 
 def _merged_before(engine, device_id: str, key: str) -> bool:
-    """Whether a bundle of this device with these records and counts was merged whole before. Its
-    records then change nothing now either: version vectors only grow, so the vault holds each of them
-    at the same or a newer version (or as a conflict already). A bundle with records left out (a
-    steward's, from a laptop) or with audio beside them has no key and is read again."""
+    """Whether a bundle of this device with these records and counts was merged whole before, and none
+    of the device's conflicts is open. Its records then change nothing now: version vectors only grow,
+    so the vault holds each at the same or a newer version, or held it in a conflict that has since
+    been resolved by a version dominating both. A bundle with records left out (a steward's, from a
+    laptop) or with audio beside them has no key and is read again, as is any while a conflict from the
+    device waits (reading it would report the conflict again, or join versions the coordinator has
+    made equal)."""
+    same = select(ReceivedBundle.bundle_id).where(ReceivedBundle.device_id == device_id, ReceivedBundle.records_key == key)
+    waiting = select(Conflict.id).join(ReceivedBundle, ReceivedBundle.bundle_id == Conflict.bundle_id).where(
+        ReceivedBundle.device_id == device_id, Conflict.resolved == False)  # noqa: E712
     with Session(engine) as session:
-        return session.exec(select(ReceivedBundle.bundle_id).where(
-            ReceivedBundle.device_id == device_id, ReceivedBundle.records_key == key).limit(1)).first() is not None
+        return bool(session.exec(select(exists(same) & ~exists(waiting))).one())
 
 
 @contextmanager

@@ -722,3 +722,26 @@ def test_a_bundle_whose_records_were_left_out_in_part_is_never_taken_as_merged_w
     assert not read_bundle(again.data, identities,
                            known=lambda device, key: merge._merged_before(office.engine, device, key)).records_known
     assert merge.merge_file(office.engine, "2.fkb", again.data, identities, [shown]).warnings  # left out again, and said
+
+
+def test_records_in_a_conflict_still_open_are_read_again_and_the_conflict_reported(plain_laptop, office, coordinator):
+    from fieldkit import merge
+
+    identities, accepted = identity_lines(coordinator[0]), [fingerprint(plain_laptop.secrets.public_key)]
+    known = lambda device, key: merge._merged_before(office.engine, device, key)  # noqa: E731
+    merge.merge_file(office.engine, "1.fkb", export_from(plain_laptop).data, identities, accepted)
+    add_to_note(plain_laptop, " Auf dem Laptop ergänzt.")
+    add_to_note(office, " Im Büro ergänzt.")
+    assert merge.merge_file(office.engine, "2.fkb", export_from(plain_laptop).data, identities, accepted).conflicts == 1
+    third = export_from(plain_laptop)  # nothing new since the second
+    assert not read_bundle(third.data, identities, known=known).records_known  # its conflict waits
+    assert merge.merge_file(office.engine, "3.fkb", third.data, identities, accepted).conflicts == 1
+    with db.writing(office.engine) as session:
+        for conflict in merge.open_conflicts(session):
+            merge.resolve(session, office.device_id, conflict, "local")
+    assert read_bundle(export_from(plain_laptop).data, identities, known=known).records_known  # settled: nothing to read
+    # counts that are not a count per kind give no key, and such a bundle is read in full
+    from fieldkit.bundle import records_key
+    members = {"records.jsonl": {"sha256": "0" * 64, "size": 1}}
+    assert records_key({"members": members}) is None and records_key({"members": members, "counts": None}) is None
+    assert records_key({"members": members, "counts": {"organisation": True}}) is None
