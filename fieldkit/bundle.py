@@ -60,6 +60,7 @@ class Bundle:
     file_sha256: str  # of the age file as it arrived (one content can be encrypted many times)
     checked: set = field(default_factory=set)  # numbers of the records merge.check_records passed (0: all ids)
     attachments: dict = field(default_factory=dict)  # member name → bytes (verified against the manifest)
+    records_key: Optional[str] = None  # see records_key(); None where the counts are not a count per kind
     records_known: bool = False  # its records are those of a bundle of the device merged before: not read again
 
     @property
@@ -175,10 +176,10 @@ def read_bundle(data: bytes, identities: list[str], max_expanded: int = DEFAULT_
     identity = hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(data).hexdigest()
     key = records_key(manifest)
     if known is not None and key and list(listed) == [RECORDS] and known(manifest["device_id"], key):
-        return Bundle(manifest, [], *identity, records_known=True)
+        return Bundle(manifest, [], *identity, records_key=key, records_known=True)
     records = _parse_records(payloads.pop(RECORDS))
     _check_counts(manifest, records)
-    return Bundle(manifest, records, *identity, attachments=payloads)
+    return Bundle(manifest, records, *identity, attachments=payloads, records_key=key)
 
 
 def records_key(manifest: dict) -> Optional[str]:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from . import audio, db, record_check
-from .bundle import Bundle, InvalidBundle, Record, attachment_name, read_bundle, records_key, write_bundle
+from .bundle import Bundle, InvalidBundle, Record, attachment_name, read_bundle, write_bundle
 from .errors import UserError
 from .i18n import N_
 from .local_settings import get_setting, set_setting
@@ -158,7 +158,7 @@ def import_bundle(session: Session, bundle: Bundle, accept_new_device: bool = Fa
                                sequence=bundle.manifest["sequence"], sha256=bundle.file_sha256,
                                manifest_sha256=bundle.manifest_sha256,
                                previous_sha256=bundle.manifest.get("previous_sha256"),
-                               records_key=records_key(bundle.manifest) if complete else None))
+                               records_key=bundle.records_key if complete else None))
     session.add(AuditEvent(action="bundle.import", origin_device="", detail={
         "bundle_id": bundle.manifest["bundle_id"], "device_id": bundle.device_id, "added": report.added,
         "updated": report.updated, "conflicts": report.conflicts}))
