@@ -45,7 +45,7 @@ def columns(title: str, categories: list[str], stacks: list[Series], axis_title:
     several), and optionally `points` as diamonds on their own axis at the right, from 0 to points_top."""
     totals = [sum(series.values[index] or 0 for series in stacks) for index in range(len(categories))]
     left_scale = Scale.fitting(totals, PLOT_HEIGHT, whole)
-    right_scale = points and Scale.fitting(points.values, PLOT_HEIGHT, False, points_top)
+    right_scale = Scale.fitting(points.values, PLOT_HEIGHT, False, points_top) if points else None
     names = [_shortened(name, 200) for name in categories]
     band = PLOT_WIDTH / max(len(categories), 1)
     left = max(_axis_room(left_scale, locale), max((text_width(name, LABEL) * math.cos(SLANT) - band / 2 for name in names),
@@ -134,7 +134,7 @@ def _shortened(name: str, width: float) -> str:
     return wrap(name, width, lambda text: text_width(text, LABEL), 1)[0]
 
 
-def _axis_room(scale: Optional[Scale], locale: str) -> float:
+def _axis_room(scale: Scale, locale: str) -> float:
     return 30 + 8 + max(text_width(_number(tick, locale), LABEL) for tick in scale.ticks) + 8
 
 
