@@ -27,21 +27,34 @@ def test_the_entrance_links_where_the_app_does(app):
 
 
 @pytest.fixture
-def started(tmp_path, monkeypatch, coordinator):
-    """`fieldkit serve` as it starts: an entrance on a real socket, over a vault set up before."""
+def start(tmp_path, monkeypatch):
+    """`fieldkit serve` as it starts on a data directory: an entrance on a real socket."""
     for key, value in FAST_KDF_ENV.items():
         monkeypatch.setenv(key, value)
+    running = []
+
+    def start(data_dir):
+        entrance = Entrance(data_dir)
+        entrance.build_after_page = False  # built when a request needs it: each step of a test is then certain
+        server = LocalServer(entrance)
+        server.start()
+        running.append((entrance, server))
+        return entrance, server
+
+    yield start
+    for entrance, server in running:
+        server.shutdown()
+        if entrance.is_built:
+            entrance.extensions["vault"].lock()
+
+
+@pytest.fixture
+def started(start, tmp_path, coordinator):
+    """The start over a vault set up before."""
     vault = Vault(tmp_path / "data", memory_kib=FAST_KDF["ARGON2_MEMORY_KIB"], iterations=FAST_KDF["ARGON2_ITERATIONS"])
     vault.create(PASSPHRASE, [coordinator[1]])
     vault.lock()
-    entrance = Entrance(tmp_path / "data")
-    entrance.build_after_page = False  # built when a request needs it: each step below is then certain
-    server = LocalServer(entrance)
-    server.start()
-    yield entrance, server
-    server.shutdown()
-    if entrance.is_built:
-        entrance.extensions["vault"].lock()
+    return start(tmp_path / "data")
 
 
 def browser():
@@ -69,29 +82,19 @@ def test_the_first_page_comes_from_the_entrance_and_the_app_takes_over_with_its_
         assert response.url == origin + "/interviews/"
 
 
-def test_a_first_start_shows_the_setup_page_from_the_entrance(tmp_path, monkeypatch, coordinator):
-    for key, value in FAST_KDF_ENV.items():
-        monkeypatch.setenv(key, value)
-    entrance = Entrance(tmp_path / "new")
-    entrance.build_after_page = False
-    server = LocalServer(entrance)
-    server.start()
-    try:
-        opener, origin = browser(), f"http://127.0.0.1:{server.port}"
-        with opener.open(server.launch_url) as response:
-            page = response.read().decode()
-        assert response.url == origin + "/setup" and "Tresor anlegen" in page
-        assert not entrance.is_built
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        form = urllib.parse.urlencode({"passphrase": PASSPHRASE, "confirmation": PASSPHRASE, "recipient": coordinator[1],
-                                       "csrf_token": token}).encode()
-        with opener.open(origin + "/setup", data=form) as response:
-            assert response.url == origin + "/interviews/"
-        assert entrance.extensions["vault"].exists and entrance.extensions["vault"].is_unlocked
-    finally:
-        server.shutdown()
-        if entrance.is_built:
-            entrance.extensions["vault"].lock()
+def test_a_first_start_shows_the_setup_page_from_the_entrance(start, tmp_path, coordinator):
+    entrance, server = start(tmp_path / "new")
+    opener, origin = browser(), f"http://127.0.0.1:{server.port}"
+    with opener.open(server.launch_url) as response:
+        page = response.read().decode()
+    assert response.url == origin + "/setup" and "Tresor anlegen" in page
+    assert not entrance.is_built
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"passphrase": PASSPHRASE, "confirmation": PASSPHRASE, "recipient": coordinator[1],
+                                   "csrf_token": token}).encode()
+    with opener.open(origin + "/setup", data=form) as response:
+        assert response.url == origin + "/interviews/"
+    assert entrance.extensions["vault"].exists and entrance.extensions["vault"].is_unlocked
 
 
 def test_the_first_page_needs_neither_the_database_layer_nor_the_views(tmp_path):
