@@ -318,7 +318,7 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
     accepted = {" ".join(shown.split()) for shown in accepted_fingerprints} | relays
     try:
         with _cycle_collector_paused():
-            bundle = read_bundle(data, identities, known=lambda device, key: _merged_before(engine, device, key))
+            bundle = read_for(engine, data, identities)
             check_records(bundle, engine)  # before the transaction opens: the write lock is not held while checking
             with db.writing(engine) as session:
                 shown = fingerprint(bundle.public_key)
@@ -329,6 +329,11 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
         with db.writing(engine) as session:
             log_refusal(session, file_name, refused)
         raise
+
+
+def read_for(engine, data: bytes, identities: list[str]) -> Bundle:
+    """Read a bundle to merge it into the vault of `engine`: records it merged whole before are not read again."""
+    return read_bundle(data, identities, known=lambda device, key: _merged_before(engine, device, key))
 
 
 def _merged_before(engine, device_id: str, key: str) -> bool:

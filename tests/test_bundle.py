@@ -687,8 +687,7 @@ def test_the_same_records_in_a_new_bundle_are_not_read_again_and_change_nothing(
     assert first.manifest["members"]["records.jsonl"] == again.manifest["members"]["records.jsonl"]
     merge.merge_file(office.engine, "1.fkb", first.data, identities, accepted)
     add_to_note(office, " Im Büro ergänzt.")  # the vault moves on meanwhile
-    assert read_bundle(again.data, identities,
-                       known=lambda device, key: merge._merged_before(office.engine, device, key)).records_known
+    assert merge.read_for(office.engine, again.data, identities).records_known
     report = merge.merge_file(office.engine, "2.fkb", again.data, identities, accepted)
     assert (report.added, report.updated, report.conflicts) == (0, 0, 0)
     assert report.unchanged == sum(first.manifest["counts"].values())
@@ -719,8 +718,7 @@ def test_a_bundle_whose_records_were_left_out_in_part_is_never_taken_as_merged_w
     assert merge.merge_file(office.engine, "1.fkb", first.data, identities, [shown]).warnings
     with Session(office.engine) as session:
         assert session.exec(select(ReceivedBundle.records_key)).one() is None and registry.entries(session) == []
-    assert not read_bundle(again.data, identities,
-                           known=lambda device, key: merge._merged_before(office.engine, device, key)).records_known
+    assert not merge.read_for(office.engine, again.data, identities).records_known
     assert merge.merge_file(office.engine, "2.fkb", again.data, identities, [shown]).warnings  # left out again, and said
 
 
@@ -728,18 +726,17 @@ def test_records_in_a_conflict_still_open_are_read_again_and_the_conflict_report
     from fieldkit import merge
 
     identities, accepted = identity_lines(coordinator[0]), [fingerprint(plain_laptop.secrets.public_key)]
-    known = lambda device, key: merge._merged_before(office.engine, device, key)  # noqa: E731
     merge.merge_file(office.engine, "1.fkb", export_from(plain_laptop).data, identities, accepted)
     add_to_note(plain_laptop, " Auf dem Laptop ergänzt.")
     add_to_note(office, " Im Büro ergänzt.")
     assert merge.merge_file(office.engine, "2.fkb", export_from(plain_laptop).data, identities, accepted).conflicts == 1
     third = export_from(plain_laptop)  # nothing new since the second
-    assert not read_bundle(third.data, identities, known=known).records_known  # its conflict waits
+    assert not merge.read_for(office.engine, third.data, identities).records_known  # its conflict waits
     assert merge.merge_file(office.engine, "3.fkb", third.data, identities, accepted).conflicts == 1
     with db.writing(office.engine) as session:
         for conflict in merge.open_conflicts(session):
             merge.resolve(session, office.device_id, conflict, "local")
-    assert read_bundle(export_from(plain_laptop).data, identities, known=known).records_known  # settled: nothing to read
+    assert merge.read_for(office.engine, export_from(plain_laptop).data, identities).records_known  # settled: nothing to read
     # counts that are not a count per kind give no key, and such a bundle is read in full
     from fieldkit.bundle import records_key
     members = {"records.jsonl": {"sha256": "0" * 64, "size": 1}}
