@@ -29,7 +29,7 @@ import pyrage
 from fieldkit import db
 from fieldkit.bundle import identity_lines
 from fieldkit.interviews import ensure_shipped_content
-from fieldkit.merge import export, merge_file
+from fieldkit.merge import export, merge_files
 from fieldkit.models import (Alter, Answer, Code, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
                              Tie)
 from fieldkit.vault import Vault, fingerprint, new_project_identity
@@ -114,13 +114,17 @@ def export_bundles(laptop: Vault, ids: list[str], recipient: str) -> list[bytes]
 
 
 def merge_in_process(office: Vault, bundles: list[bytes], identities: list[str], devices: list[str]) -> tuple[list, list]:
-    """Merge each bundle as the app and the command line do (merge.merge_file: read, verify, check, import in
-    a transaction of its own); returns the reports and the process's peak resident memory after each (MiB)."""
-    reports, peaks = [], []
-    for number, data in enumerate(bundles):
-        reports.append(merge_file(office.engine, f"bundle-{number:02d}.fkb", data, identities, devices))
-        peaks.append(peak_memory() / 2**20)
-    return reports, peaks
+    """Merge the bundles as the app and the command line do (merge.merge_files: read, verify, check, import
+    each in a savepoint); returns the reports and the process's peak resident memory after each (MiB)."""
+    peaks = []
+
+    def files():
+        for number, data in enumerate(bundles):
+            yield f"bundle-{number:02d}.fkb", data
+            peaks.append(peak_memory() / 2**20)
+
+    merged = merge_files(office.engine, files(), identities, devices)
+    return [report for _, report in merged], peaks
 
 
 def merge_from_command_line(scratch: Path, recipient: str, identity_file: Path, files: list[Path],

@@ -58,7 +58,7 @@ class Bundle:
     records: list[Record]
     manifest_sha256: str  # of the signed manifest: the bundle's identity, as the next one's previous_sha256 names it
     file_sha256: str  # of the age file as it arrived (one content can be encrypted many times)
-    checked: set = field(default_factory=set)  # numbers of the records merge.check_records passed (0: all ids)
+    checked: set = field(default_factory=set)  # numbers of the records merge's checks passed (and its marks)
     attachments: dict = field(default_factory=dict)  # member name → bytes (verified against the manifest)
     records_key: Optional[str] = None  # see records_key(); None where the counts are not a count per kind
     records_known: bool = False  # its records are those of a bundle of the device merged before: not read again

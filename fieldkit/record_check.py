@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import orjson
 import pydantic
+from pydantic import AfterValidator, ConfigDict, StringConstraints
+from typing_extensions import Annotated, Any, Literal, Optional, TypedDict, Union, get_args, get_origin
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String
 
 from .i18n import N_
@@ -26,16 +28,28 @@ ID = re.compile(r"[0-9a-fA-F-]{1,36}")
 MAX_NUMBER = 1e12  # of a float column; coordinates and scores are far smaller
 
 
-def _one_of(*choices):
-    return lambda value: value in choices
+class _OneOf:
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def __call__(self, value) -> bool:
+        return value in self.choices
 
 
-def _within(low: float, high: float):
-    return lambda value: low <= value <= high
+class _Within:
+    def __init__(self, low: float, high: float):
+        self.low, self.high = low, high
+
+    def __call__(self, value) -> bool:
+        return self.low <= value <= self.high
 
 
-def _matches(pattern: str):
-    return lambda value: re.fullmatch(pattern, value) is not None
+class _Matches:
+    def __init__(self, pattern: str):
+        self.pattern = re.compile(pattern)
+
+    def __call__(self, value) -> bool:
+        return self.pattern.fullmatch(value) is not None
 
 
 def _rules_beyond_types() -> dict:
@@ -47,18 +61,18 @@ def _rules_beyond_types() -> dict:
     from .vocabulary import TIE_TYPES
 
     return {
-        ("map_event", "action"): _one_of("create", "clone", "undo", "redo", *UNDOABLE),
-        ("network_tie", "type"): _one_of(*TIE_TYPES),
-        ("network_tie", "direction"): _one_of(*DIRECTIONS),
-        ("network_alter", "x"): _within(-1.0, 1.0),  # the map's outer edge is at radius 1
-        ("network_alter", "y"): _within(-1.0, 1.0),
-        ("guide", "guide_version"): _matches(r"[0-9]{1,6}(\.[0-9]{1,6}){0,3}"),
-        ("recording", "kind"): _one_of("recorded", "imported"),
-        ("recording", "status"): _one_of("recording", "paused", "finished"),
-        ("recording", "mime"): _one_of(*RECORDED_TYPES, *IMPORTED_TYPES),
-        ("recording", "size"): _within(0, MAX_SIZE),
-        ("recording", "duration_ms"): _within(0, MAX_RECORDING_MS),
-        ("registry_entry", "code"): _matches(r"([^\W\d_]+(-[^\W\d_]+)*-[0-9]{1,6})?"),  # "Person-12"; empty for terms
+        ("map_event", "action"): _OneOf("create", "clone", "undo", "redo", *UNDOABLE),
+        ("network_tie", "type"): _OneOf(*TIE_TYPES),
+        ("network_tie", "direction"): _OneOf(*DIRECTIONS),
+        ("network_alter", "x"): _Within(-1.0, 1.0),  # the map's outer edge is at radius 1
+        ("network_alter", "y"): _Within(-1.0, 1.0),
+        ("guide", "guide_version"): _Matches(r"[0-9]{1,6}(\.[0-9]{1,6}){0,3}"),
+        ("recording", "kind"): _OneOf("recorded", "imported"),
+        ("recording", "status"): _OneOf("recording", "paused", "finished"),
+        ("recording", "mime"): _OneOf(*RECORDED_TYPES, *IMPORTED_TYPES),
+        ("recording", "size"): _Within(0, MAX_SIZE),
+        ("recording", "duration_ms"): _Within(0, MAX_RECORDING_MS),
+        ("registry_entry", "code"): _Matches(r"([^\W\d_]+(-[^\W\d_]+)*-[0-9]{1,6})?"),  # "Person-12"; empty for terms
     }
 
 
@@ -208,24 +222,152 @@ def _depth(value) -> int:
     return level
 
 
-@lru_cache(maxsize=None)
-def _checkers(model) -> dict:
-    """column name → its checker, for every column but id and version."""
-    checkers = {}
+def _columns(model):
+    """(name, kind, nullable, limit, JSON annotation, rule) of every column but id and version."""
+    kinds = ((JSON, JSON), (Boolean, bool), (DateTime, dt.datetime), (Date, dt.date), (Float, float),
+             (Integer, int), (String, str))
     for column in model.__table__.columns:
         if column.name in ("id", "version"):
             continue
-        annotation = model.model_fields[column.name].annotation
         column_type = getattr(column.type, "impl", column.type)  # SQLModel's types decorate SQLAlchemy's
-        kinds = ((JSON, JSON), (Boolean, bool), (DateTime, dt.datetime), (Date, dt.date), (Float, float),
-                 (Integer, int), (String, str))
         # a type this check does not know is refused rather than trusted
         kind = next((kind for sql_type, kind in kinds if isinstance(column_type, sql_type)), type(None))
-        limit = getattr(column_type, "length", None) or MAX_TEXT
-        shape = pydantic.TypeAdapter(annotation) if kind is JSON else None
-        checkers[column.name] = _checker(kind, bool(column.nullable), limit, shape,
-                                         _RULES.get((model.__tablename__, column.name)))
-    return checkers
+        annotation = model.model_fields[column.name].annotation if kind is JSON else None
+        yield (column.name, kind, bool(column.nullable), getattr(column_type, "length", None) or MAX_TEXT,
+               annotation, _RULES.get((model.__tablename__, column.name)))
+
+
+@lru_cache(maxsize=None)
+def _checkers(model) -> dict:
+    """column name → its checker, for every column but id and version."""
+    return {name: _checker(kind, nullable, limit, pydantic.TypeAdapter(annotation) if kind is JSON else None, rule)
+            for name, kind, nullable, limit, annotation, rule in _columns(model)}
 
 
 _RULES = _rules_beyond_types()
+
+
+# The same rules compiled, for whole bundles. Checked field by field in Python, the rules were most of a
+# merge's time (tens of thousands of records); here each record kind's rules become one pydantic-core
+# validator, and a bundle's records of a kind pass it in one call. It may refuse what the rules allow
+# (a date on 29 February, a time with another offset than UTC's, a record beyond MAX_JSON, a recording):
+# a refusal only sends the bundle through the rules above, which decide and say what is wrong. It never
+# accepts what they refuse (tests/test_record_check.py compares the two).
+
+_DATE = (r"[1-8][0-9]{3}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+         r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_TIME = _DATE + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?(?:\+00:00)?"  # as fieldkit writes them
+_Id = Annotated[str, StringConstraints(pattern=f"^{ID.pattern}$")]
+_STRICT = ConfigDict(extra="forbid", strict=True)
+_IDENTITIES = pydantic.TypeAdapter(tuple[list[_Id], list[Annotated[
+    dict[_Id, Annotated[int, pydantic.Field(gt=0, le=MAX_COUNTER)]], pydantic.Field(min_length=1, max_length=MAX_DEVICES)]]])
+
+
+def identities_fine(ids: list, versions: list, fields: list) -> bool:
+    """True if every record's id, version vector and fields' container pass check_identity (False: let
+    check_identity decide)."""
+    try:
+        _IDENTITIES.validate_python((ids, versions), strict=True)
+    except pydantic.ValidationError:
+        return False
+    return all(map(isinstance, fields, [dict] * len(fields)))
+
+
+def records_fine(model, fields: list) -> bool:
+    """True if the fields of every record of this kind pass check_fields (False: let check_fields decide)."""
+    validator = _compiled(model)
+    if validator is None:
+        return False
+    try:
+        validator.validate_python(fields, strict=True)
+        # a field's JSON is part of its record's: a record within the limit has fields within it
+        return validator.json_columns == 0 or max(map(len, map(orjson.dumps, fields)), default=0) <= MAX_JSON
+    except (pydantic.ValidationError, TypeError):  # TypeError: orjson's, for an integer beyond 64 bits
+        return False
+
+
+@lru_cache(maxsize=None)
+def _compiled(model):
+    """One validator for a list of this kind's fields, or None where some rule has no compiled form (a
+    recording's spans; a shape that does not bound how deep a value nests)."""
+    if model.__tablename__ == "recording":
+        return None
+    columns, json_columns = {}, 0
+    for name, kind, nullable, limit, annotation, rule in _columns(model):
+        if kind is JSON:
+            annotation = _MapEventPayload() if (model.__tablename__, name) == ("map_event", "payload") else annotation
+            if not _bounded(annotation):
+                return None
+            json_columns += 1
+        elif kind is type(None):
+            annotation = None
+        else:
+            annotation = _scalar(kind, limit, rule)
+        if annotation is not None or nullable:  # a column nothing passes stays out: extra fields are refused
+            columns[name] = Optional[annotation] if nullable else annotation
+    shape = TypedDict(f"{model.__name__}Fields", columns, total=False)
+    shape.__pydantic_config__ = _STRICT
+    validator = pydantic.TypeAdapter(list[shape])
+    validator.json_columns = json_columns
+    return validator
+
+
+def _scalar(kind, limit: int, rule):
+    """The compiled form of a text, number, flag, date or time column with its rule."""
+    if kind is str:
+        if isinstance(rule, _OneOf):
+            return Literal[tuple(choice for choice in rule.choices if isinstance(choice, str) and len(choice) <= limit)]
+        text = Annotated[str, StringConstraints(max_length=limit)]
+        return Annotated[text, AfterValidator(_passing(rule))] if rule else text
+    if kind in (int, float):
+        low, high = (-MAX_COUNTER, MAX_COUNTER) if kind is int else (-MAX_NUMBER, MAX_NUMBER)
+        if isinstance(rule, _Within):
+            low, high = max(low, rule.low), min(high, rule.high)
+        return Annotated[kind, pydantic.Field(ge=low, le=high, allow_inf_nan=False) if kind is float
+                         else pydantic.Field(ge=low, le=high)]
+    if kind is bool:
+        return bool
+    return Annotated[str, StringConstraints(pattern=f"^{_TIME if kind is dt.datetime else _DATE}$")]
+
+
+def _passing(rule):
+    def check(value):
+        if not rule(value):
+            raise ValueError("not allowed")
+        return value
+    return check
+
+
+def _MapEventPayload():
+    """A map event's payload with its steps' records as complete contacts or ties (what _check_steps asks)."""
+    from .maps import ALTER_FIELDS, TIE_FIELDS
+    from .models import Alter, MapEventPayload, RemoveStep, Tie
+
+    def put(kind: str, model, needed):
+        columns = {name: (Optional[_scalar(kind_, limit, rule)] if nullable else _scalar(kind_, limit, rule))
+                   if kind_ is not JSON else (Optional[annotation] if nullable else annotation)
+                   for name, kind_, nullable, limit, annotation, rule in _columns(model) if name in needed}
+        record = TypedDict(f"Put{model.__name__}", {"id": _Id, **columns})
+        record.__pydantic_config__ = _STRICT
+        step = TypedDict(f"Put{model.__name__}Step", {"put": Literal[kind], "record": record})
+        step.__pydantic_config__ = _STRICT
+        return step
+
+    alter, tie = put("alter", Alter, ALTER_FIELDS), put("tie", Tie, TIE_FIELDS)
+    steps = list[Union[alter, tie, RemoveStep]]
+    shape = TypedDict("MapEventPayloadSteps", {**MapEventPayload.__annotations__, "forward": steps, "backward": steps},
+                      total=False)
+    shape.__pydantic_config__ = _STRICT
+    return shape
+
+
+def _bounded(annotation) -> bool:
+    """Whether a shape bounds how deep a value nests (no Any, no bare dict or list, typed dicts' fields too)."""
+    if annotation is Any or annotation in (dict, list, object):
+        return False
+    fields = getattr(annotation, "__annotations__", None) if isinstance(annotation, type) else None
+    arguments = list(fields.values()) if fields else get_args(annotation)
+    if get_origin(annotation) in (dict, list) and not arguments:
+        return False
+    return all(_bounded(argument) for argument in arguments  # not a literal's values, not constraints
+               if argument is Any or isinstance(argument, type) or get_origin(argument) is not None)

@@ -678,6 +678,14 @@ def plain_laptop(tmp_path, coordinator):
     vault.lock()
 
 
+def records_known(vault: Vault, data: bytes, identities: list[str]) -> bool:
+    """Whether a merge into this vault would take the bundle's records as merged before, without reading them."""
+    from fieldkit import merge
+
+    with Session(vault.engine) as session:
+        return merge.read_for(session, data, identities).records_known
+
+
 def test_the_same_records_in_a_new_bundle_are_not_read_again_and_change_nothing(plain_laptop, office, coordinator):
     from fieldkit import merge
     from fieldkit.models import Answer, ReceivedBundle
@@ -687,7 +695,7 @@ def test_the_same_records_in_a_new_bundle_are_not_read_again_and_change_nothing(
     assert first.manifest["members"]["records.jsonl"] == again.manifest["members"]["records.jsonl"]
     merge.merge_file(office.engine, "1.fkb", first.data, identities, accepted)
     add_to_note(office, " Im Büro ergänzt.")  # the vault moves on meanwhile
-    assert merge.read_for(office.engine, again.data, identities).records_known
+    assert records_known(office, again.data, identities)
     report = merge.merge_file(office.engine, "2.fkb", again.data, identities, accepted)
     assert (report.added, report.updated, report.conflicts) == (0, 0, 0)
     assert report.unchanged == sum(first.manifest["counts"].values())
@@ -718,7 +726,7 @@ def test_a_bundle_whose_records_were_left_out_in_part_is_never_taken_as_merged_w
     assert merge.merge_file(office.engine, "1.fkb", first.data, identities, [shown]).warnings
     with Session(office.engine) as session:
         assert session.exec(select(ReceivedBundle.records_key)).one() is None and registry.entries(session) == []
-    assert not merge.read_for(office.engine, again.data, identities).records_known
+    assert not records_known(office, again.data, identities)
     assert merge.merge_file(office.engine, "2.fkb", again.data, identities, [shown]).warnings  # left out again, and said
 
 
@@ -731,14 +739,40 @@ def test_records_in_a_conflict_still_open_are_read_again_and_the_conflict_report
     add_to_note(office, " Im Büro ergänzt.")
     assert merge.merge_file(office.engine, "2.fkb", export_from(plain_laptop).data, identities, accepted).conflicts == 1
     third = export_from(plain_laptop)  # nothing new since the second
-    assert not merge.read_for(office.engine, third.data, identities).records_known  # its conflict waits
+    assert not records_known(office, third.data, identities)  # its conflict waits
     assert merge.merge_file(office.engine, "3.fkb", third.data, identities, accepted).conflicts == 1
     with db.writing(office.engine) as session:
         for conflict in merge.open_conflicts(session):
             merge.resolve(session, office.device_id, conflict, "local")
-    assert merge.read_for(office.engine, export_from(plain_laptop).data, identities).records_known  # settled: nothing to read
+    assert records_known(office, export_from(plain_laptop).data, identities)  # settled: nothing to read
     # counts that are not a count per kind give no key, and such a bundle is read in full
     from fieldkit.bundle import records_key
     members = {"records.jsonl": {"sha256": "0" * 64, "size": 1}}
     assert records_key({"members": members}) is None and records_key({"members": members, "counts": None}) is None
     assert records_key({"members": members, "counts": {"organisation": True}}) is None
+
+
+def test_many_files_merge_each_wholly_or_not_at_all_across_transactions(laptop, plain_laptop, office, coordinator,
+                                                                         monkeypatch):
+    """merge_files (the command line's and the app's merge): a refused bundle among good ones is rolled
+    back to its savepoint and logged, the others are merged, also when the merge commits between them."""
+    from fieldkit import merge
+    from fieldkit.models import AuditEvent, ReceivedBundle
+
+    monkeypatch.setattr(merge, "TRANSACTION_SECONDS", 0.0)  # a commit after every bundle
+    identities = identity_lines(coordinator[0])
+    accepted = [fingerprint(vault.secrets.public_key) for vault in (laptop, plain_laptop)]
+    tampered = _reencrypt(export_from(laptop).data, coordinator, lambda m: [
+        (n, c.replace(b"Frauentreff", b"Maennertreff") if n == "records.jsonl" else c) for n, c in m.items()])
+    files = [("plain.fkb", export_from(plain_laptop).data), ("tampered.fkb", tampered),
+             ("laptop.fkb", export_from(laptop).data), ("stranger.fkb", export_from(plain_laptop).data)]
+    outcomes = dict(merge.merge_files(office.engine, files, identities, accepted[1:]))
+    assert outcomes["plain.fkb"].added > 0 and outcomes["stranger.fkb"].skipped is None
+    assert isinstance(outcomes["tampered.fkb"], InvalidBundle) and isinstance(outcomes["laptop.fkb"], UnknownDevice)
+    with Session(office.engine) as session:
+        assert [row.device_id for row in session.exec(select(ReceivedBundle))] == [plain_laptop.device_id] * 2
+        assert "Maennertreff Lindenviertel (Demo)" not in {o.name for o in session.exec(select(Organisation))}
+        refused = session.exec(select(AuditEvent).where(AuditEvent.action == "bundle.refused")).all()
+        assert [event.detail["file"] for event in refused] == ["tampered.fkb"]
+    outcomes = dict(merge.merge_files(office.engine, files[1:3], identities, accepted))
+    assert isinstance(outcomes["tampered.fkb"], InvalidBundle) and outcomes["laptop.fkb"].added > 0

@@ -83,21 +83,18 @@ def export_bundle(ctx, out, interview_ids, changed, passphrase_file, as_json):
 def merge(ctx, bundles, identity, accepted, relays, passphrase_file, as_json):
     """Import bundles into this (the coordinator's) vault; each bundle wholly or not at all."""
     from ..bundle import coordinator_identities
-    from ..merge import SKIPPED, merge_file
+    from ..merge import SKIPPED, merge_files
 
     identities = coordinator_identities(identity.read_bytes())
-    results, failed = [], False
     with unlocked_vault(ctx, passphrase_file) as vault:
-        for path in bundles:
-            try:
-                report = merge_file(vault.engine, path.name, path.read_bytes(), identities, accepted, vault.device_id,
-                                    relays)
-                results.append({"bundle": str(path), "added": report.added, "updated": report.updated,
-                                "unchanged": report.unchanged, "conflicts": report.conflicts, "skipped": report.skipped,
-                                "warnings": [t(text, **params) for text, params in report.warnings]})
-            except UserError as error:
-                failed = True
-                results.append({"bundle": str(path), "error": error_text(error)})
+        merged = merge_files(vault.engine, ((path.name, path.read_bytes()) for path in bundles), identities, accepted,
+                             vault.device_id, relays)
+    results = [{"bundle": str(path), "error": error_text(outcome)} if isinstance(outcome, UserError) else
+               {"bundle": str(path), "added": outcome.added, "updated": outcome.updated, "unchanged": outcome.unchanged,
+                "conflicts": outcome.conflicts, "skipped": outcome.skipped,
+                "warnings": [t(text, **params) for text, params in outcome.warnings]}
+               for path, (_, outcome) in zip(bundles, merged)]
+    failed = any("error" in result for result in results)
     echo(as_json, results, "\n".join(f"{r['bundle']}: {_merge_line(r, SKIPPED)}" for r in results))
     if failed:
         sys.exit(1)

@@ -10,7 +10,7 @@ from .. import __version__, db, interviews
 from ..bundle import MAX_KEY_FILE, coordinator_identities
 from ..errors import UserError
 from ..merge import (SKIPPED, UnknownDevice, bundle_file_name, coordinator_recipients, count_records, differences,
-                     export, merge_file, open_conflicts, resolve)
+                     export, merge_files, open_conflicts, resolve)
 from ..models import Conflict
 from ..vault import fingerprint
 from . import current_vault, db_session, message, writing
@@ -112,15 +112,15 @@ def merge():
         except UserError as failure:
             return index(error=message(failure), status=400)
     results, waiting = [], []
-    for name, data in files:
-        try:
-            report = merge_file(current_vault().engine, name, data, identities, accepted, current_vault().device_id,
-                                relays)
-            results.append({"name": name, "report": report, "skipped": gettext(SKIPPED[report.skipped]) if report.skipped else None})
-        except UserError as failure:
-            if isinstance(failure, UnknownDevice):
-                waiting.append((name, data, failure.params["fingerprint"]))
-            results.append({"name": name, "error": message(failure)})
+    merged = merge_files(current_vault().engine, files, identities, accepted, current_vault().device_id, relays)
+    for (name, data), (_, outcome) in zip(files, merged):
+        if isinstance(outcome, UnknownDevice):
+            waiting.append((name, data, outcome.params["fingerprint"]))
+        if isinstance(outcome, UserError):
+            results.append({"name": name, "error": message(outcome)})
+        else:
+            results.append({"name": name, "report": outcome,
+                            "skipped": gettext(SKIPPED[outcome.skipped]) if outcome.skipped else None})
     if waiting:
         while len(pending) >= PENDING_LIMIT:
             pending.pop(next(iter(pending)))
