@@ -335,7 +335,7 @@ def _versions(session: Session, table, records: list[Record]) -> dict:
 TRANSACTION_SECONDS = 1.0
 # ... and keeps the pages it changes in memory, up to this much (SQLite's default is 2 MiB), so that
 # they are written once, at the commit, not spilled to the log and written again.
-CACHE_KIB = 32 * 1024
+CACHE_KIB = 16 * 1024
 
 
 def merge_files(engine, files: Iterable[tuple[str, bytes]], identities: list[str], accepted_fingerprints,

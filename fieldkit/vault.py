@@ -548,12 +548,14 @@ def _disposed_on_error(engine: Engine):
 
 
 def _migrate(engine: Engine) -> None:
-    from alembic.util import CommandError
-
     try:
         db.migrate(engine)
-    except CommandError as error:  # the database names a revision this version does not have
-        raise VaultTooNew() from error
+    except Exception as error:
+        from alembic.util import CommandError  # imported only now: a vault at the newest revision needs no Alembic
+
+        if isinstance(error, CommandError):  # the database names a revision this version does not have
+            raise VaultTooNew() from error
+        raise
 
 
 def _b64(data: bytes) -> str:

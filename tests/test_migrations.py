@@ -49,6 +49,27 @@ def test_migrating_twice_changes_nothing(tmp_path):
         assert MigrationContext.configure(connection).get_current_revision() == _head()
 
 
+def test_a_vault_at_the_newest_revision_is_opened_without_alembic(tmp_path):
+    """Unlocking checks the revision against the migrations' own lines; Alembic is loaded only to migrate."""
+    import subprocess
+    import sys
+
+    assert db._newest_revision() == _head()
+    engine = db.plain_engine(tmp_path / "current.db")
+    db.migrate(engine)
+    engine.dispose()
+    opened = subprocess.run([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from fieldkit import db; "
+        f"db.migrate(db.plain_engine(Path({str(tmp_path / 'current.db')!r}))); print('alembic' in sys.modules)")],
+        capture_output=True, text=True, check=True)
+    assert opened.stdout.strip() == "False"
+    older = db.plain_engine(tmp_path / "older.db")
+    db.migrate(older, "0012")  # one behind: Alembic takes it to the newest as before
+    assert db._revisions_of(older) == {"0012"}
+    db.migrate(older)
+    assert db._revisions_of(older) == {_head()}
+
+
 def test_a_vault_from_the_first_release_upgrades_with_its_data(tmp_path):
     engine = db.sqlcipher_engine(tmp_path / "old.db", os.urandom(32))
     db.migrate(engine, "0001")
