@@ -3,7 +3,8 @@
   6 notes, 2 coded quotes, a network map of 15 contacts and 15 ties with its log of 31 events;
 - each exports its interviews in 4 bundles of 50: 20 bundles, 1,000 interviews, about 80,000 records;
 - merge of the 20 into an empty coordinator vault in process, with the memory each bundle's merge takes
-  at its peak (flat in the number of bundles merged before it);
+  at its peak (flat in the number of bundles merged before it), beside its floor: SQLCipher inserting the
+  same rows in one transaction through the driver alone;
 - the same 20 through the command line (`fieldkit merge`: process start, unlock, decrypt, verify,
   merge) into another empty vault;
 - re-import: every laptop exports all its records again in new bundles (sequence 5-8, nothing changed);
@@ -29,7 +30,7 @@ import pyrage
 from fieldkit import db
 from fieldkit.bundle import identity_lines
 from fieldkit.interviews import ensure_shipped_content
-from fieldkit.merge import export, merge_files
+from fieldkit.merge import CACHE_KIB, TRAVELLING, export, merge_files
 from fieldkit.models import (Alter, Answer, Code, Interview, MapEvent, NetworkMap, Organisation, Quote, QuoteCode,
                              Tie)
 from fieldkit.vault import Vault, fingerprint, new_project_identity
@@ -141,6 +142,28 @@ def merge_from_command_line(scratch: Path, recipient: str, identity_file: Path, 
     return time.perf_counter() - started
 
 
+def insert_floor(office: Vault, path: Path, recipient: str) -> float:
+    """SQLCipher's share of the merge: the rows it wrote, read back and inserted into an empty vault in
+    one transaction with the merge's page cache, through the driver alone (seconds)."""
+    with office.engine.connect() as source:
+        tables = [(name, source.exec_driver_sql(f'SELECT * FROM "{name}"').fetchall()) for name in TRAVELLING]
+    empty = Vault(path, memory_kib=8192, iterations=1)
+    empty.create(PASSPHRASE, [recipient])
+    connection = empty.engine.raw_connection()
+    driver = connection.driver_connection
+    driver.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+    started = time.perf_counter()
+    driver.execute("BEGIN IMMEDIATE")
+    for name, rows in tables:
+        if rows:
+            driver.executemany(f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(rows[0]))})', rows)
+    driver.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    connection.close()
+    empty.lock()
+    return seconds
+
+
 def encryption_stage(bundle: bytes, identities: list[str], recipient: str) -> tuple[float, float, float]:
     """(pyrage, age, age without its process start) in ms, medians of 5, on the same ZIP bytes."""
     archive = pyrage.decrypt(bundle, [pyrage.x25519.Identity.from_str(identities[0])])
@@ -178,6 +201,7 @@ def main() -> None:
         baseline = reset_peak_memory() / 2**20
         (reports, peaks), merge_seconds = timed(lambda: merge_in_process(office, bundles, identities, devices))
         (rereports, _), remerge_seconds = timed(lambda: merge_in_process(office, again, identities, devices))
+        floor_seconds = insert_floor(office, scratch / "floor", recipient)
         command_line_seconds = merge_from_command_line(scratch, recipient, identity_file, files, devices)
         pyrage_ms, age_ms, age_work_ms = encryption_stage(max(bundles, key=len), identities, recipient)
         for opened in (*laptops, office):
@@ -190,6 +214,8 @@ def main() -> None:
     print(f"merge in process into an empty vault: {merge_seconds:.2f} s ({records / merge_seconds:,.0f} records/s); "
           f"peak memory above the start: {peaks[0] - baseline:.0f} MiB after the first bundle, "
           f"{peaks[len(peaks) // 2 - 1] - baseline:.0f} MiB after {len(peaks) // 2}, {peaks[-1] - baseline:.0f} MiB after {len(peaks)}")
+    print(f"floor: SQLCipher inserting the same rows in one transaction through the driver alone: {floor_seconds:.2f} s "
+          f"(the merge takes {merge_seconds / floor_seconds:.1f}× as long)")
     print(f"merge from the command line (`fieldkit merge` with the 20 files, process start and unlock included): "
           f"{command_line_seconds:.2f} s")
     unchanged = sum(r.unchanged for r in rereports)
