@@ -2,7 +2,7 @@
 
 Incoming dominates → replace; local dominates or equal → skip (so importing twice changes nothing);
 concurrent → keep the local record and store the incoming one as a Conflict for the coordinator.
-A bundle is imported in one transaction: all of it or, on any error, none of it.
+A bundle is imported wholly or, on any error, not at all: in a savepoint of the merge's transaction.
 """
 import datetime as dt
 import gc
@@ -430,7 +430,7 @@ def _cycle_collector_paused():
 
 
 def log_refusal(session: Session, file_name: str, error: InvalidBundle) -> None:
-    """Note a refused bundle and why in the audit log (in a transaction of its own: the import's rolled back)."""
+    """Note a refused bundle and why in the audit log (after its savepoint was rolled back)."""
     reason = error.message % error.params if error.params else error.message
     session.add(AuditEvent(action="bundle.refused", origin_device="", detail={"file": file_name, "reason": reason}))
 
