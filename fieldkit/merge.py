@@ -223,9 +223,10 @@ def _check_counters(bundle: Bundle, records: list[Record], known: dict) -> None:
 
 def check_records(bundle: Bundle, session: Optional[Session] = None) -> None:
     """Every record of a verified bundle against the rules derived from the models (record_check.py):
-    the kind, id and version vector of each, and the fields of each that may change the vault. Given the
-    vault's session, the fields of records it holds at the same or a newer version are spared: they change
-    nothing, and re-importing them stays cheap. import_bundle checks whatever it applies in any case."""
+    the kind, id and version vector of each, and its fields — all of them at once by the compiled
+    checks, or, where those refuse, one by one to name what is wrong. Then, given the vault's session,
+    the fields of records it holds at the same or a newer version are spared: they change nothing.
+    import_bundle checks whatever it applies in any case."""
     _check_identities(bundle)
     if _all_fine(bundle):
         bundle.checked.add(EVERY_RECORD)
@@ -238,10 +239,15 @@ def check_records(bundle: Bundle, session: Optional[Session] = None) -> None:
 
 def _all_fine(bundle: Bundle) -> bool:
     """Whether every record passes the compiled checks, a kind at a time (False: check them one by one)."""
+    return all(record_check.records_fine(TRAVELLING[kind], [record.fields for record in records])
+               for kind, records in _by_kind(bundle.records).items())
+
+
+def _by_kind(records: list[Record]) -> dict[str, list[Record]]:
     by_kind: dict[str, list] = {}
-    for record in bundle.records:
-        by_kind.setdefault(record.type, []).append(record.fields)
-    return all(record_check.records_fine(TRAVELLING[kind], fields) for kind, fields in by_kind.items())
+    for record in records:
+        by_kind.setdefault(record.type, []).append(record)
+    return by_kind
 
 
 # Marks in Bundle.checked beside record numbers (from 1): every record's identity, every record.
@@ -307,11 +313,8 @@ def _refuse_bad(number: int, record: Record, check) -> None:
 
 def _held_versions(session: Session, bundle: Bundle) -> dict:
     """The version vectors this vault holds of the bundle's records, by id."""
-    by_kind: dict[str, list] = {}
-    for record in bundle.records:
-        by_kind.setdefault(record.type, []).append(record)
     held = {}
-    for kind, records in by_kind.items():
+    for kind, records in _by_kind(bundle.records).items():
         held.update(_versions(session, TRAVELLING[kind].__table__, records))
     return held
 
