@@ -14,7 +14,9 @@ from functools import lru_cache
 import orjson
 import pydantic
 from pydantic import AfterValidator, ConfigDict, StringConstraints
-from typing_extensions import Annotated, Any, Literal, Optional, TypedDict, Union, get_args, get_origin
+from pydantic.types import FailFast
+from typing_extensions import (Annotated, Literal, NotRequired, Optional, Required, TypedDict, Union, get_args,
+                               get_origin, is_typeddict)
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String
 
 from .i18n import N_
@@ -22,6 +24,7 @@ from .i18n import N_
 MAX_TEXT = 2_000_000  # characters of a text field (a long transcript)
 MAX_JSON = 1_000_000  # bytes of a JSON field, serialised as UTF-8
 MAX_DEPTH = 20
+MAX_ELEMENTS = 100_000  # entries of the objects and lists of one JSON field; a whole map copied is ~10,000
 MAX_COUNTER = 2**53
 MAX_DEVICES = 1000
 ID = re.compile(r"[0-9a-fA-F-]{1,36}")
@@ -187,7 +190,8 @@ def _checker(kind, nullable: bool, limit: int, shape, test):
     def structure(value):
         if value is None:
             return empty
-        if _depth(value) > MAX_DEPTH or _serialised_length(value) > MAX_JSON:  # the depth first: serialising recurses
+        depth, elements = _extent(value)
+        if depth > MAX_DEPTH or elements > MAX_ELEMENTS or _serialised_length(value) > MAX_JSON:  # serialising recurses
             return N_("is nested too deeply or too large"), "", {}
         try:
             shape.validate_python(value, strict=True)
@@ -209,17 +213,19 @@ def _serialised_length(value) -> int:
         return len(json.dumps(value))
 
 
-def _depth(value) -> int:
-    """How deep lists and objects nest, counted no further than just past MAX_DEPTH: level by level,
-    so that only containers are visited one by one (a merge runs this on every JSON field)."""
-    level, layer = 0, [value] if isinstance(value, (dict, list)) else []
-    while layer and level <= MAX_DEPTH:
+def _extent(value) -> tuple[int, int]:
+    """How deep lists and objects nest and how many entries they hold, counted level by level (so that
+    only containers are visited one by one) and no further than just past MAX_DEPTH or MAX_ELEMENTS:
+    a merge runs this on every JSON field of the records it checks in Python."""
+    level, elements, layer = 0, 0, [value] if isinstance(value, (dict, list)) else []
+    while layer and level <= MAX_DEPTH and elements <= MAX_ELEMENTS:
         level += 1
         children = []
         for container in layer:
             children.extend(container.values() if isinstance(container, dict) else container)
+        elements += len(children)
         layer = [child for child in children if isinstance(child, (dict, list))]
-    return level
+    return level, elements
 
 
 def _columns(model):
@@ -240,8 +246,8 @@ def _columns(model):
 @lru_cache(maxsize=None)
 def _checkers(model) -> dict:
     """column name → its checker, for every column but id and version."""
-    return {name: _checker(kind, nullable, limit, pydantic.TypeAdapter(annotation) if kind is JSON else None, rule)
-            for name, kind, nullable, limit, annotation, rule in _columns(model)}
+    return {name: _checker(kind, nullable, limit, pydantic.TypeAdapter(_fail_fast(annotation)) if kind is JSON else None,
+                           rule) for name, kind, nullable, limit, annotation, rule in _columns(model)}
 
 
 _RULES = _rules_beyond_types()
@@ -257,15 +263,29 @@ _RULES = _rules_beyond_types()
 _DATE = (r"[1-8][0-9]{3}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
          r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _TIME = _DATE + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?(?:\+00:00)?"  # as fieldkit writes them
+# A validator collects every error it meets: a list of a million bad items would cost gigabytes. The
+# compiled checks therefore see only records up to this size (larger ones, long transcripts say, go to
+# check_fields), and every list of theirs stops at its first bad item.
+COMPILED_LIMIT = 64 * 1024
+
+
+class _FailFastMark(FailFast):
+    __hash__ = object.__hash__  # typing's Union hashes its members' metadata; pydantic's mark is a plain dataclass
+
+
+_FAIL_FAST = _FailFastMark()
 _Id = Annotated[str, StringConstraints(pattern=f"^{ID.pattern}$")]
 _STRICT = ConfigDict(extra="forbid", strict=True)
-_IDENTITIES = pydantic.TypeAdapter(tuple[list[_Id], list[Annotated[
-    dict[_Id, Annotated[int, pydantic.Field(gt=0, le=MAX_COUNTER)]], pydantic.Field(min_length=1, max_length=MAX_DEVICES)]]])
+_IDENTITIES = pydantic.TypeAdapter(tuple[Annotated[list[_Id], _FAIL_FAST], Annotated[list[Annotated[
+    dict[_Id, Annotated[int, pydantic.Field(gt=0, le=MAX_COUNTER)]], pydantic.Field(min_length=1, max_length=MAX_DEVICES)]],
+    _FAIL_FAST]])
 
 
 def identities_fine(ids: list, versions: list, fields: list) -> bool:
     """True if every record's id, version vector and fields' container pass check_identity (False: let
     check_identity decide)."""
+    if not all(type(version) is dict and len(version) <= MAX_DEVICES for version in versions):
+        return False  # before the validator meets a vector of a million devices
     try:
         _IDENTITIES.validate_python((ids, versions), strict=True)
     except pydantic.ValidationError:
@@ -274,16 +294,27 @@ def identities_fine(ids: list, versions: list, fields: list) -> bool:
 
 
 def records_fine(model, fields: list) -> bool:
-    """True if the fields of every record of this kind pass check_fields (False: let check_fields decide)."""
+    """True if the fields of every record of this kind pass check_fields (False: let check_fields decide).
+    Records larger than COMPILED_LIMIT are checked by check_fields here, one by one."""
     validator = _compiled(model)
     if validator is None:
         return False
     try:
-        validator.validate_python(fields, strict=True)
-        # a field's JSON is part of its record's: a record within the limit has fields within it
-        return validator.json_columns == 0 or max(map(len, map(orjson.dumps, fields)), default=0) <= MAX_JSON
-    except (pydantic.ValidationError, TypeError):  # TypeError: orjson's, for an integer beyond 64 bits
+        sizes = list(map(len, map(orjson.dumps, fields)))
+    except TypeError:  # orjson's, for an integer beyond 64 bits
         return False
+    small = [record for record, size in zip(fields, sizes) if size <= COMPILED_LIMIT]
+    try:
+        validator.validate_python(small, strict=True)  # a field's JSON is part of its record's: within MAX_JSON
+    except pydantic.ValidationError:
+        return False
+    try:
+        for record, size in zip(fields, sizes):
+            if size > COMPILED_LIMIT:
+                check_fields(model, record)
+    except BadRecord:
+        return False
+    return True
 
 
 @lru_cache(maxsize=None)
@@ -292,13 +323,12 @@ def _compiled(model):
     recording's spans; a shape that does not bound how deep a value nests)."""
     if model.__tablename__ == "recording":
         return None
-    columns, json_columns = {}, 0
+    columns = {}
     for name, kind, nullable, limit, annotation, rule in _columns(model):
         if kind is JSON:
-            annotation = _MapEventPayload() if (model.__tablename__, name) == ("map_event", "payload") else annotation
+            annotation = _MapEventPayload() if (model.__tablename__, name) == ("map_event", "payload") else _fail_fast(annotation)
             if not _bounded(annotation):
                 return None
-            json_columns += 1
         elif kind is type(None):
             annotation = None
         else:
@@ -307,9 +337,7 @@ def _compiled(model):
             columns[name] = Optional[annotation] if nullable else annotation
     shape = TypedDict(f"{model.__name__}Fields", columns, total=False)
     shape.__pydantic_config__ = _STRICT
-    validator = pydantic.TypeAdapter(list[shape])
-    validator.json_columns = json_columns
-    return validator
+    return pydantic.TypeAdapter(Annotated[list[shape], _FAIL_FAST])
 
 
 def _scalar(kind, limit: int, rule):
@@ -354,20 +382,52 @@ def _MapEventPayload():
         return step
 
     alter, tie = put("alter", Alter, ALTER_FIELDS), put("tie", Tie, TIE_FIELDS)
-    steps = list[Union[alter, tie, RemoveStep]]
-    shape = TypedDict("MapEventPayloadSteps", {**MapEventPayload.__annotations__, "forward": steps, "backward": steps},
-                      total=False)
+    steps = Annotated[list[Union[alter, tie, RemoveStep]], _FAIL_FAST]
+    shape = TypedDict("MapEventPayloadSteps", {**_fail_fast(MapEventPayload).__annotations__, "forward": steps,
+                                                "backward": steps}, total=False)
     shape.__pydantic_config__ = _STRICT
     return shape
 
 
 def _bounded(annotation) -> bool:
-    """Whether a shape bounds how deep a value nests (no Any, no bare dict or list, typed dicts' fields too)."""
-    if annotation is Any or annotation in (dict, list, object):
-        return False
-    fields = getattr(annotation, "__annotations__", None) if isinstance(annotation, type) else None
-    arguments = list(fields.values()) if fields else get_args(annotation)
-    if get_origin(annotation) in (dict, list) and not arguments:
-        return False
-    return all(_bounded(argument) for argument in arguments  # not a literal's values, not constraints
-               if argument is Any or isinstance(argument, type) or get_origin(argument) is not None)
+    """Whether a shape bounds how deep a value nests: built only of text, numbers, flags, None, literals,
+    typed dicts, and lists, dicts and unions of such (no Any, no bare containers, no forward references,
+    which could make a shape recursive)."""
+    if annotation in (str, int, float, bool, type(None)):
+        return True
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return True
+    if origin is Annotated:
+        return _bounded(arguments[0])
+    if origin in (Required, NotRequired):
+        return _bounded(arguments[0])
+    if origin in (list, dict, Union):
+        return bool(arguments) and all(_bounded(argument) for argument in arguments)
+    if is_typeddict(annotation):
+        return all(_bounded(hint) for hint in annotation.__annotations__.values())
+    return False
+
+
+def _fail_fast(annotation):
+    """The same shape with every list stopping at its first bad item."""
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin is list:
+        return Annotated[list[_fail_fast(arguments[0])], _FAIL_FAST]
+    if origin is dict:
+        return dict[arguments[0], _fail_fast(arguments[1])]
+    if origin is Union:
+        return Union[tuple(_fail_fast(argument) for argument in arguments)]
+    if origin in (Required, NotRequired):
+        return origin[_fail_fast(arguments[0])]
+    if is_typeddict(annotation):
+        fields = {name: (Required if name in annotation.__required_keys__ else NotRequired)[_fail_fast(_unwrapped(hint))]
+                  for name, hint in annotation.__annotations__.items()}
+        shape = TypedDict(annotation.__name__, fields)
+        shape.__pydantic_config__ = getattr(annotation, "__pydantic_config__", {})
+        return shape
+    return annotation
+
+
+def _unwrapped(hint):
+    return get_args(hint)[0] if get_origin(hint) in (Required, NotRequired) else hint
