@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Iterator, Optional
@@ -332,46 +332,28 @@ def _versions(session: Session, table, records: list[Record]) -> dict:
     return {row_id: incoming[row_id] if version is None else orjson.loads(version) for row_id, version in rows}
 
 
-# A merge writes its bundles in transactions of up to about this long. One commit for many bundles
-# spares writing again the pages they share (a third of a large merge's time went to 20 commits);
-# the bound keeps an autosave waiting for the write lock well within its busy timeout.
+# A merge writes bundles in transactions of up to about this long: one commit for many bundles spares
+# writing again the pages they share (a third of a large merge's time went to a commit per bundle), and
+# the bound keeps an autosave's wait for the write lock well within its busy timeout. A bundle larger than
+# LARGE_BUNDLE bytes is read and checked before the lock is taken (75,000 records take seconds) and
+# written in a transaction of its own.
 TRANSACTION_SECONDS = 1.0
-# ... and keeps the pages it changes in memory, up to this much (SQLite's default is 2 MiB), so that
-# they are written once, at the commit, not spilled to the log and written again.
+LARGE_BUNDLE = 2 * 2**20
+# The merge's connection keeps the pages it changes in memory, up to this much (SQLite's default is
+# 2 MiB), so that they are written once, at the commit, not spilled to the log and written again.
 CACHE_KIB = 16 * 1024
 
 
 def merge_files(engine, files: Iterable[tuple[str, bytes]], identities: list[str], accepted_fingerprints,
                 own_device: Optional[str] = None, relay_fingerprints=()) -> list[tuple[str, object]]:
-    """Read, verify and import bundle files (name, content), each in a savepoint of the transaction:
+    """Read, verify and import bundle files (name, content), each in a savepoint of a transaction:
     wholly or not at all, a refused one leaving the others merged. Returns per file its MergeReport or
     the InvalidBundle that refused it (logged with its reason; a device waiting to be accepted,
     UnknownDevice, is not logged)."""
     relays = {" ".join(shown.split()) for shown in relay_fingerprints}
     accepted = {" ".join(shown.split()) for shown in accepted_fingerprints} | relays
-    files, results, more = iter(files), [], True
-    while more:
-        more = False
-        with db.writing(engine) as session, _cache_of(session, CACHE_KIB):
-            started = time.monotonic()
-            for name, data in files:
-                results.append((name, _merge_in_savepoint(session, name, data, identities, accepted, relays, own_device)))
-                if time.monotonic() - started > TRANSACTION_SECONDS:
-                    more = True
-                    break
-    return results
-
-
-@contextmanager
-def _cache_of(session: Session, kib: int):
-    """The session's connection with a page cache of this size for a while (dirty pages stay until the commit)."""
-    connection = session.connection()
-    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    connection.exec_driver_sql(f"PRAGMA cache_size = {-kib}")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+    with _Merging(engine, identities, accepted, relays, own_device) as merging:
+        return [(name, merging.merge(name, data)) for name, data in files]
 
 
 def merge_file(engine, file_name: str, data: bytes, identities: list[str], accepted_fingerprints,
@@ -384,19 +366,99 @@ def merge_file(engine, file_name: str, data: bytes, identities: list[str], accep
     return outcome
 
 
-def _merge_in_savepoint(session: Session, file_name: str, data: bytes, identities: list[str], accepted: set,
-                        relays: set, own_device: Optional[str]):
+class _Merging:
+    """A merge's write transactions: small bundles share one, a large one has its own (see LARGE_BUNDLE)."""
+
+    def __init__(self, engine, identities: list[str], accepted: set, relays: set, own_device: Optional[str]):
+        self.engine, self.identities, self.own_device = engine, identities, own_device
+        self.accepted, self.relays = accepted, relays
+        self.transaction, self.session, self.started = None, None, 0.0
+
+    def __enter__(self) -> "_Merging":
+        return self
+
+    def __exit__(self, *failure) -> None:
+        self._end(*failure)
+
+    def merge(self, name: str, data: bytes):
+        large = len(data) > LARGE_BUNDLE
+        if large:
+            self._end()
+            read = self._read_unlocked(data)
+        session = self._session()
+        try:
+            with _cycle_collector_paused(), session.begin_nested():
+                bundle = read if large else read_for(session, data, self.identities)
+                if isinstance(bundle, InvalidBundle):
+                    raise bundle
+                if not large:
+                    check_records(bundle, session)
+                shown = fingerprint(bundle.public_key)
+                report = import_bundle(session, bundle, shown in self.accepted, self.own_device, shown in self.relays)
+                _flushed(session)
+        except InvalidBundle as refused:
+            session.expire_all()  # what the savepoint's rollback undid is read again, not taken from the session
+            if not isinstance(refused, UnknownDevice):
+                log_refusal(session, name, refused)
+            return _without_frames(refused)
+        if large or time.monotonic() - self.started > TRANSACTION_SECONDS:
+            self._end()
+        return report
+
+    def _read_unlocked(self, data: bytes):
+        """A bundle read and checked against the vault as committed, before the write lock is taken."""
+        with Session(self.engine) as reading, _cycle_collector_paused():
+            try:
+                bundle = read_for(reading, data, self.identities)
+                check_records(bundle, reading)
+                return bundle
+            except InvalidBundle as refused:
+                return refused
+
+    def _session(self) -> Session:
+        if self.transaction is None:
+            self.transaction = ExitStack()
+            self.session = self.transaction.enter_context(db.writing(self.engine))
+            self.transaction.enter_context(_cache_of(self.session, CACHE_KIB))
+            self.started = time.monotonic()
+        return self.session
+
+    def _end(self, *failure) -> None:
+        """Commit the open transaction, or roll it back if `failure` (an exception's type, value, traceback)."""
+        if self.transaction is not None:
+            transaction, self.transaction = self.transaction, None
+            transaction.__exit__(*(failure or (None, None, None)))
+
+
+class BundleContradictsVault(InvalidBundle):
+    message = N_("The bundle contradicts what this vault holds (%(problem)s): possible tampering. Nothing of it was imported.")
+
+
+def _flushed(session: Session) -> None:
+    """Write what the session holds now, inside the bundle's savepoint, so that a record or bundle id the
+    vault holds already refuses this bundle rather than the whole transaction."""
     try:
-        with _cycle_collector_paused(), session.begin_nested():
-            bundle = read_for(session, data, identities)
-            check_records(bundle, session)
-            shown = fingerprint(bundle.public_key)
-            return import_bundle(session, bundle, shown in accepted, own_device, shown in relays)
-    except UnknownDevice as waiting:
-        return waiting
-    except InvalidBundle as refused:
-        log_refusal(session, file_name, refused)
-        return refused
+        session.flush()
+    except IntegrityError as error:
+        raise BundleContradictsVault(problem=str(error.orig).split(":")[0][:80]) from None
+
+
+def _without_frames(error: InvalidBundle) -> InvalidBundle:
+    """The error as a result to keep: without its traceback and causes, which hold the bundle's bytes and records."""
+    error.__traceback__ = error.__cause__ = error.__context__ = None
+    return error
+
+
+@contextmanager
+def _cache_of(session: Session, kib: int):
+    """The session's connection with a page cache of this size for a while (dirty pages stay until the commit)."""
+    connection = session.connection()
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = {-kib}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def read_for(session: Session, data: bytes, identities: list[str]) -> Bundle:
@@ -461,6 +523,9 @@ def _check_sequence(session: Session, bundle: Bundle, report: MergeReport) -> bo
     neighbours = {row.sequence: row for row in session.exec(select(ReceivedBundle).where(
         ReceivedBundle.device_id == bundle.device_id, ReceivedBundle.sequence.in_([sequence - 1, sequence, sequence + 1])))}
     same = neighbours.get(sequence)
+    taken = session.get(ReceivedBundle, bundle.manifest["bundle_id"])
+    if taken is not None and taken is not same:
+        raise InvalidBundle(N_("The bundle has the id of another bundle imported before: possible tampering."))
     if same is not None:
         if bundle.manifest_sha256 == same.manifest_sha256 or bundle.file_sha256 == same.sha256:
             return True

@@ -752,14 +752,17 @@ def test_records_in_a_conflict_still_open_are_read_again_and_the_conflict_report
     assert records_key({"members": members, "counts": {"organisation": True}}) is None
 
 
+@pytest.mark.parametrize("seconds, large", [(0.0, 2**30), (60.0, 2**30), (60.0, 0)])
 def test_many_files_merge_each_wholly_or_not_at_all_across_transactions(laptop, plain_laptop, office, coordinator,
-                                                                         monkeypatch):
+                                                                         monkeypatch, seconds, large):
     """merge_files (the command line's and the app's merge): a refused bundle among good ones is rolled
-    back to its savepoint and logged, the others are merged, also when the merge commits between them."""
+    back to its savepoint and logged, the others are merged — with a commit after every bundle, in one
+    transaction, or each read before the write lock is taken (as large bundles are)."""
     from fieldkit import merge
     from fieldkit.models import AuditEvent, ReceivedBundle
 
-    monkeypatch.setattr(merge, "TRANSACTION_SECONDS", 0.0)  # a commit after every bundle
+    monkeypatch.setattr(merge, "TRANSACTION_SECONDS", seconds)
+    monkeypatch.setattr(merge, "LARGE_BUNDLE", large)
     identities = identity_lines(coordinator[0])
     accepted = [fingerprint(vault.secrets.public_key) for vault in (laptop, plain_laptop)]
     tampered = _reencrypt(export_from(laptop).data, coordinator, lambda m: [
@@ -769,6 +772,9 @@ def test_many_files_merge_each_wholly_or_not_at_all_across_transactions(laptop, 
     outcomes = dict(merge.merge_files(office.engine, files, identities, accepted[1:]))
     assert outcomes["plain.fkb"].added > 0 and outcomes["stranger.fkb"].skipped is None
     assert isinstance(outcomes["tampered.fkb"], InvalidBundle) and isinstance(outcomes["laptop.fkb"], UnknownDevice)
+    # kept as results without their frames, which held each bundle's bytes and records (found by a review)
+    assert all(outcomes[name].__traceback__ is None and outcomes[name].__cause__ is None
+               for name in ("tampered.fkb", "laptop.fkb"))
     with Session(office.engine) as session:
         assert [row.device_id for row in session.exec(select(ReceivedBundle))] == [plain_laptop.device_id] * 2
         assert "Maennertreff Lindenviertel (Demo)" not in {o.name for o in session.exec(select(Organisation))}
@@ -776,3 +782,54 @@ def test_many_files_merge_each_wholly_or_not_at_all_across_transactions(laptop, 
         assert [event.detail["file"] for event in refused] == ["tampered.fkb"]
     outcomes = dict(merge.merge_files(office.engine, files[1:3], identities, accepted))
     assert isinstance(outcomes["tampered.fkb"], InvalidBundle) and outcomes["laptop.fkb"].added > 0
+
+
+def _without_recording_consent(laptop, members):
+    """The laptop's records with the recorded interview's consent to recording taken back, signed again."""
+    import hashlib
+
+    records = [json.loads(line) for line in members["records.jsonl"].splitlines()]
+    recorded = next(record["fields"]["interview_id"] for record in records if record["type"] == "recording")
+    for record in records:
+        if record["type"] == "interview" and record["id"] == recorded:
+            record["fields"]["consent"]["agreed"]["recording"] = False
+    payload = b"".join(json.dumps(record).encode() + b"\n" for record in records)
+    manifest = json.loads(members["manifest.json"])
+    manifest["members"]["records.jsonl"] = {"sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}
+    return _resigned(laptop, {**members, "records.jsonl": payload}, manifest)
+
+
+def test_a_refused_bundle_leaves_nothing_the_next_one_could_read(laptop, office, coordinator):
+    """Found by a review: rows a refused bundle wrote stayed in the session after its savepoint was rolled
+    back, and the genuine bundle after it was refused for the forged one's consent."""
+    from fieldkit import merge
+
+    genuine = export_from(laptop)
+    forged = _reencrypt(genuine.data, coordinator, lambda members: _without_recording_consent(laptop, members))
+    outcomes = merge.merge_files(office.engine, [("forged.fkb", forged), ("genuine.fkb", genuine.data)],
+                                 identity_lines(coordinator[0]), [fingerprint(laptop.secrets.public_key)])
+    assert "consent does not cover a recording" in str(outcomes[0][1])
+    assert outcomes[1][1].added > 0
+
+
+def test_a_bundle_with_the_id_of_another_is_refused_alone(laptop, plain_laptop, office, coordinator):
+    """A second bundle signed under the first one's id is refused as tampered; it no longer undoes the
+    bundles merged before it in the same transaction (found by a review)."""
+    from fieldkit import merge
+    from fieldkit.models import ReceivedBundle
+
+    identities = identity_lines(coordinator[0])
+    accepted = [fingerprint(vault.secrets.public_key) for vault in (laptop, plain_laptop)]
+    first, second = export_from(laptop), export_from(laptop)
+
+    def same_id(members):
+        manifest = json.loads(members["manifest.json"])
+        manifest["bundle_id"] = first.manifest["bundle_id"]
+        return _resigned(laptop, members, manifest)
+
+    files = [("first.fkb", first.data), ("plain.fkb", export_from(plain_laptop).data),
+             ("second.fkb", _reencrypt(second.data, coordinator, same_id))]
+    outcomes = dict(merge.merge_files(office.engine, files, identities, accepted))
+    assert "id of another bundle" in str(outcomes["second.fkb"])
+    with Session(office.engine) as session:
+        assert len(session.exec(select(ReceivedBundle)).all()) == 2
