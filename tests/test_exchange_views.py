@@ -100,3 +100,29 @@ def test_merging_with_a_text_file_as_key_says_what_is_wrong_with_it(tmp_path, co
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and "keinen geheimen age-Schlüssel" in page and "mindestens ein Paket" not in page
     app.extensions["vault"].lock()
+
+
+def test_bundles_merged_beside_a_device_waiting_to_be_accepted_are_reported(tmp_path, coordinator):
+    """Found by a review: the page asking to accept a new device listed only the refusals, not what the
+    same upload merged."""
+    first, first_client, first_csrf = open_app(tmp_path / "first", coordinator[1], demo=True)
+    second, second_client, second_csrf = open_app(tmp_path / "second", coordinator[1], demo=True)
+    office, office_client, office_csrf = open_app(tmp_path / "office", coordinator[1])
+
+    def exported(client, csrf):
+        return client.post("/exchange/export", data={"csrf_token": csrf, "scope": "all"}).data
+
+    def upload(*bundles):
+        return office_client.post("/exchange/merge", content_type="multipart/form-data", data={
+            "csrf_token": office_csrf, "bundles": [(io.BytesIO(data), name) for name, data in bundles],
+            "identity": (io.BytesIO(coordinator[0].encode()), "coordinator.key")}).get_data(as_text=True)
+
+    waiting = upload(("first-1.fkb", exported(first_client, first_csrf)))
+    token = re.search(r'name="pending" value="([^"]+)"', waiting).group(1)
+    office_client.post("/exchange/merge", data={"csrf_token": office_csrf, "pending": token,
+                                                "accept": re.search(r'name="accept" value="([^"]+)"', waiting).group(1)})
+    page = upload(("first-2.fkb", exported(first_client, first_csrf)), ("second-1.fkb", exported(second_client, second_csrf)))
+    assert "noch unbekannten Gerät" in page
+    assert re.search(r"first-2\.fkb</strong>:\s*0 neu, 0 aktualisiert, \d+ unverändert, 0 Konflikte", page)
+    for app in (first, second, office):
+        app.extensions["vault"].lock()
