@@ -256,7 +256,7 @@ _RULES = _rules_beyond_types()
 # The same rules compiled, for whole bundles. Checked field by field in Python, the rules were most of a
 # merge's time (tens of thousands of records); here each record kind's rules become one pydantic-core
 # validator, and a bundle's records of a kind pass it in one call. It may refuse what the rules allow
-# (a date on 29 February, a time with another offset than UTC's, a record beyond MAX_JSON, a recording):
+# (a date on 29 February, a time with another offset than UTC's, a recording):
 # a refusal only sends the bundle through the rules above, which decide and say what is wrong. It never
 # accepts what they refuse (tests/test_record_check.py compares the two).
 
@@ -305,7 +305,7 @@ def records_fine(model, fields: list) -> bool:
         return False
     small = [record for record, size in zip(fields, sizes) if size <= COMPILED_LIMIT]
     try:
-        validator.validate_python(small, strict=True)  # a field's JSON is part of its record's: within MAX_JSON
+        validator.validate_python(small, strict=True)  # their JSON fields are far within MAX_JSON
     except pydantic.ValidationError:
         return False
     try:
@@ -326,7 +326,7 @@ def _compiled(model):
     columns = {}
     for name, kind, nullable, limit, annotation, rule in _columns(model):
         if kind is JSON:
-            annotation = _MapEventPayload() if (model.__tablename__, name) == ("map_event", "payload") else _fail_fast(annotation)
+            annotation = _map_event_payload() if (model.__tablename__, name) == ("map_event", "payload") else _fail_fast(annotation)
             if not _bounded(annotation):
                 return None
         elif kind is type(None):
@@ -366,7 +366,7 @@ def _passing(rule):
     return check
 
 
-def _MapEventPayload():
+def _map_event_payload():
     """A map event's payload with its steps' records as complete contacts or ties (what _check_steps asks)."""
     from .maps import ALTER_FIELDS, TIE_FIELDS
     from .models import Alter, MapEventPayload, RemoveStep, Tie
@@ -418,8 +418,6 @@ def _fail_fast(annotation):
         return dict[arguments[0], _fail_fast(arguments[1])]
     if origin is Union:
         return Union[tuple(_fail_fast(argument) for argument in arguments)]
-    if origin in (Required, NotRequired):
-        return origin[_fail_fast(arguments[0])]
     if is_typeddict(annotation):
         fields = {name: (Required if name in annotation.__required_keys__ else NotRequired)[_fail_fast(_unwrapped(hint))]
                   for name, hint in annotation.__annotations__.items()}
