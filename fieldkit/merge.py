@@ -221,19 +221,19 @@ def _check_counters(bundle: Bundle, records: list[Record], known: dict) -> None:
                 raise ForgedCounter(kind=record.type)
 
 
-def check_records(bundle: Bundle, session: Optional[Session] = None) -> None:
+def check_records(bundle: Bundle, session: Session) -> None:
     """Every record of a verified bundle against the rules derived from the models (record_check.py):
     the kind, id and version vector of each, and its fields — all of them at once by the compiled
-    checks, or, where those refuse, one by one to name what is wrong. Then, given the vault's session,
-    the fields of records it holds at the same or a newer version are spared: they change nothing.
-    import_bundle checks whatever it applies in any case."""
+    checks, or, where those refuse, one by one to name what is wrong. Then the fields of records the
+    vault holds at the same or a newer version are spared: they change nothing. import_bundle checks
+    whatever it applies in any case."""
     _check_identities(bundle)
     if _all_fine(bundle):
         bundle.checked.add(EVERY_RECORD)
         return
-    held = _held_versions(session, bundle) if session is not None else None
+    held = _held_versions(session, bundle)
     for number, record in enumerate(bundle.records, start=1):
-        if held is None or record.id not in held or compare(held[record.id], record.version) in ("newer", "concurrent"):
+        if record.id not in held or compare(held[record.id], record.version) in ("newer", "concurrent"):
             _check_fields(bundle, number, record)
 
 
@@ -258,10 +258,9 @@ def _check_identities(bundle: Bundle) -> None:
     if EVERY_IDENTITY in bundle.checked:
         return
     records = bundle.records
-    if (all(record.type in TRAVELLING for record in records) and record_check.identities_fine(
-            [record.id for record in records], [record.version for record in records], [record.fields for record in records])):
-        records = []  # all fine: nothing to look at one by one
-    for number, record in enumerate(records, start=1):
+    all_fine = all(record.type in TRAVELLING for record in records) and record_check.identities_fine(
+        [record.id for record in records], [record.version for record in records], [record.fields for record in records])
+    for number, record in enumerate([] if all_fine else records, start=1):  # one by one to name what is wrong
         if record.type not in TRAVELLING:
             raise InvalidBundle(N_("The bundle contains records of an unknown kind: %(kind)s"), kind=record.type[:50])
         _refuse_bad(number, record, lambda: record_check.check_identity(record.id, record.version, record.fields))

@@ -325,19 +325,29 @@ def _compiled(model):
         return None
     columns = {}
     for name, kind, nullable, limit, annotation, rule in _columns(model):
-        if kind is JSON:
-            annotation = _map_event_payload() if (model.__tablename__, name) == ("map_event", "payload") else _fail_fast(annotation)
-            if not _bounded(annotation):
-                return None
-        elif kind is type(None):
-            annotation = None
-        else:
-            annotation = _scalar(kind, limit, rule)
-        if annotation is not None or nullable:  # a column nothing passes stays out: extra fields are refused
-            columns[name] = Optional[annotation] if nullable else annotation
+        if (model.__tablename__, name) == ("map_event", "payload"):
+            annotation = _map_event_payload()
+        shape = _column_shape(kind, nullable, limit, annotation, rule)
+        if kind is JSON and not _bounded(shape):
+            return None
+        if shape is not None:  # a column nothing passes stays out: extra fields are refused
+            columns[name] = shape
     shape = TypedDict(f"{model.__name__}Fields", columns, total=False)
     shape.__pydantic_config__ = _STRICT
     return pydantic.TypeAdapter(Annotated[list[shape], _FAIL_FAST])
+
+
+def _column_shape(kind, nullable: bool, limit: int, annotation, rule):
+    """The compiled form of one column's values (None where no value passes)."""
+    if kind is JSON:
+        shape = _fail_fast(annotation)
+    elif kind is type(None):  # a type the checks do not know: only an empty value, where allowed
+        shape = None
+    else:
+        shape = _scalar(kind, limit, rule)
+    if not nullable:
+        return shape
+    return Optional[shape] if shape is not None else type(None)
 
 
 def _scalar(kind, limit: int, rule):
@@ -372,9 +382,8 @@ def _map_event_payload():
     from .models import Alter, MapEventPayload, RemoveStep, Tie
 
     def put(kind: str, model, needed):
-        columns = {name: (Optional[_scalar(kind_, limit, rule)] if nullable else _scalar(kind_, limit, rule))
-                   if kind_ is not JSON else (Optional[annotation] if nullable else annotation)
-                   for name, kind_, nullable, limit, annotation, rule in _columns(model) if name in needed}
+        shapes = {name: _column_shape(*column) for name, *column in _columns(model) if name in needed}
+        columns = {name: shape for name, shape in shapes.items() if shape is not None}  # the others refused
         record = TypedDict(f"Put{model.__name__}", {"id": _Id, **columns})
         record.__pydantic_config__ = _STRICT
         step = TypedDict(f"Put{model.__name__}Step", {"put": Literal[kind], "record": record})
@@ -383,8 +392,8 @@ def _map_event_payload():
 
     alter, tie = put("alter", Alter, ALTER_FIELDS), put("tie", Tie, TIE_FIELDS)
     steps = Annotated[list[Union[alter, tie, RemoveStep]], _FAIL_FAST]
-    shape = TypedDict("MapEventPayloadSteps", {**_fail_fast(MapEventPayload).__annotations__, "forward": steps,
-                                                "backward": steps}, total=False)
+    shape = TypedDict("MapEventPayloadSteps", {**MapEventPayload.__annotations__, "forward": steps, "backward": steps},
+                      total=False)
     shape.__pydantic_config__ = _STRICT
     return shape
 
