@@ -29,9 +29,10 @@ def create_app(test_config=None, entrance=None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["DATA_DIR"] = config.data_dir(app.config["DATA_DIR"])
-    from .logs import to_file
+    if "log_file" not in app.extensions:  # behind an entrance, which opened the same log already
+        from .logs import to_file
 
-    app.extensions["log_file"] = to_file(app.config["DATA_DIR"])
+        app.extensions["log_file"] = to_file(app.config["DATA_DIR"])
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
 
     vault = Vault.from_settings(app.config["DATA_DIR"], app.config)
