@@ -80,8 +80,9 @@ def _stack(category: str, values: list, x: float, bottom: float, width: float, s
     blocks = []
     for series, value in values:
         if value:
-            bottom -= scale(value)
-            blocks.append(_rect(x, bottom, width, scale(value), series.colour, f"{category} – {series.name}: {_number(value, locale)}"))
+            size = scale(value)
+            bottom -= size
+            blocks.append(_rect(x, bottom, width, size, series.colour, f"{category} – {series.name}: {_number(value, locale)}"))
     return blocks
 
 
